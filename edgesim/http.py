@@ -1,0 +1,163 @@
+"""edgesim's own HTTP models, free of any server or client library.
+
+Front doors (aiohttp, mitmproxy, the pytest helpers) translate to and from these; the pipeline,
+the event builder and the origins only ever see them. Bodies are whole ``bytes``: CloudFront
+buffers what a function may read, and objects we cache must be complete anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
+__all__ = ["HOP_BY_HOP", "EdgeRequest", "EdgeResponse", "Headers", "reason_phrase"]
+
+# RFC 9110 §7.6.1 connection-specific fields; a proxy never forwards them.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+
+class Headers:
+    """An ordered, multi-valued, case-preserving header list.
+
+    Lookups ignore case; each line keeps the name as it was written, because CloudFront hands
+    functions the original spelling in ``key``.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items: list[tuple[str, str]] = [(str(k), str(v)) for k, v in items]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        lower = name.lower()
+        return any(k.lower() == lower for k, _ in self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Headers) and self._items == other._items
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+    def items(self) -> list[tuple[str, str]]:
+        """All lines as ``(name, value)`` pairs, in order."""
+        return list(self._items)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The first value of ``name``, or ``default``."""
+        lower = name.lower()
+        for k, v in self._items:
+            if k.lower() == lower:
+                return v
+        return default
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of ``name``, in order."""
+        lower = name.lower()
+        return [v for k, v in self._items if k.lower() == lower]
+
+    def add(self, name: str, value: str) -> None:
+        """Append one line."""
+        self._items.append((name, value))
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every line of ``name`` with one line, kept at the first one's place."""
+        lower = name.lower()
+        out: list[tuple[str, str]] = []
+        placed = False
+        for k, v in self._items:
+            if k.lower() == lower:
+                if not placed:
+                    out.append((name, value))
+                    placed = True
+            else:
+                out.append((k, v))
+        if not placed:
+            out.append((name, value))
+        self._items = out
+
+    def remove(self, name: str) -> None:
+        """Drop every line of ``name``."""
+        lower = name.lower()
+        self._items = [(k, v) for k, v in self._items if k.lower() != lower]
+
+    def copy(self) -> Headers:
+        """An independent copy."""
+        return Headers(self._items)
+
+    def without_hop_by_hop(self) -> Headers:
+        """A copy without hop-by-hop lines, including those ``Connection`` names."""
+        named = {
+            token.strip().lower()
+            for value in self.get_all("connection")
+            for token in value.split(",")
+            if token.strip()
+        }
+        drop = HOP_BY_HOP | named
+        return Headers((k, v) for k, v in self._items if k.lower() not in drop)
+
+
+@dataclass
+class EdgeRequest:
+    """A viewer's request as it reaches the edge, or a request on its way to an origin.
+
+    ``uri`` is the path without the query; ``querystring`` has no leading ``?``. Both are kept as
+    received (percent-encoding intact), as CloudFront hands them to functions.
+    """
+
+    method: str
+    uri: str
+    querystring: str = ""
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+    client_ip: str = "127.0.0.1"
+    http_version: str = "1.1"
+    scheme: str = "http"
+    local_port: int = 0
+
+    @property
+    def target(self) -> str:
+        """The request target: ``uri`` plus ``?querystring`` when there is one."""
+        return f"{self.uri}?{self.querystring}" if self.querystring else self.uri
+
+
+@dataclass
+class EdgeResponse:
+    """A response on its way to the viewer (or from an origin)."""
+
+    status: int
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.reason:
+            self.reason = reason_phrase(self.status)
+
+
+def reason_phrase(status: int) -> str:
+    """The standard reason phrase for ``status``, or an empty string when it has none."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""

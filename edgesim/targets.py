@@ -1,0 +1,45 @@
+"""Where a request is sent: the origin as CloudFront describes it in ``request.origin``.
+
+An :class:`OriginTarget` starts as the behavior's configured origin and may be replaced by an
+origin-request function (``request.origin`` in its result). It is the one description the event
+builder, the rules and the origin fetchers share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from edgesim.http import Headers
+
+__all__ = ["OriginTarget"]
+
+
+@dataclass(frozen=True)
+class OriginTarget:
+    """One origin, in the terms of a Lambda@Edge ``request.origin`` object.
+
+    ``kind`` picks the ``custom`` or ``s3`` form of the event. ``local_root`` is set for an
+    S3-style origin that edgesim serves from a local folder; a custom origin is reached over
+    HTTP at ``protocol://domain_name:port`` (``connect_host`` overrides the address actually dialled,
+    so a configured ``url: http://127.0.0.1:9000`` can still present a host name to functions).
+    """
+
+    kind: Literal["custom", "s3"]
+    domain_name: str
+    path: str = ""
+    custom_headers: Headers = field(default_factory=Headers)
+    # custom origins
+    port: int = 443
+    protocol: Literal["http", "https"] = "https"
+    read_timeout: int = 30
+    keepalive_timeout: int = 5
+    ssl_protocols: tuple[str, ...] = ("TLSv1.2",)
+    connect_host: str | None = None
+    # s3 origins
+    local_root: Path | None = None
+    auth_method: Literal["origin-access-identity", "none"] = "none"
+    region: str = "us-east-1"
+    # the distribution's name for this origin, when it is one of the configured ones
+    origin_id: str | None = None
