@@ -1,0 +1,37 @@
+# Two commands: `make serve` (set up, then serve the bundled example on :8080)
+# and `make test` (set up, lint, run the whole suite).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install serve test lint format bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/edgesim serve distributions/example.yaml
+
+lint: $(STAMP)
+	$(BIN)/ruff check edgesim tests bench
+	$(BIN)/ruff format --check edgesim tests bench
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix edgesim tests bench
+	$(BIN)/ruff format edgesim tests bench
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_runtime.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache

@@ -1,0 +1,145 @@
+"""Fixtures for end-to-end tests: a real origin server and real edges on loopback ports."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from aiohttp import web
+
+from edgesim.config import load_distribution
+from edgesim.pipeline import Edge
+from edgesim.server import EdgeServer
+
+FUNCTIONS = Path(__file__).parent / "functions"
+
+
+@dataclass
+class SeenRequest:
+    """What the origin received."""
+
+    method: str
+    target: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+@dataclass
+class Origin:
+    """A loopback origin that records every request it gets."""
+
+    port: int
+    seen: list[SeenRequest] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+async def _origin_handler(origin: Origin, request: web.Request) -> web.StreamResponse:
+    body = await request.read()
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
+    origin.seen.append(SeenRequest(request.method, request.raw_path, headers, body))
+    status = int(request.query.get("status", "200"))
+    if request.path.startswith("/bin"):
+        # Echo the request body byte for byte, with the request's content type.
+        return web.Response(
+            status=status,
+            body=body,
+            headers={"Content-Type": request.headers.get("Content-Type", "application/octet-stream")},
+        )
+    if request.path.startswith("/cookies"):
+        response = web.Response(status=status, text="cookies")
+        response.headers.add("Set-Cookie", "a=1; Path=/")
+        response.headers.add("Set-Cookie", "b=2; Path=/")
+        return response
+    payload = {
+        "method": request.method,
+        "target": request.raw_path,
+        "headers": headers,
+        "body": base64.b64encode(body).decode(),
+    }
+    return web.Response(
+        status=status,
+        text=json.dumps(payload),
+        content_type="application/json",
+        headers={"Connection": "keep-alive", "X-Origin": "yes"},
+    )
+
+
+async def start_origin() -> tuple[Origin, web.AppRunner]:
+    """Start an origin on a free loopback port."""
+    origin = Origin(port=0)
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await _origin_handler(origin, request)
+
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    origin.port = int(runner.addresses[0][1])
+    return origin, runner
+
+
+@pytest.fixture
+async def origin() -> AsyncIterator[Origin]:
+    server, runner = await start_origin()
+    yield server
+    await runner.cleanup()
+
+
+@dataclass
+class RunningEdge:
+    """An edge served on a loopback port, with the function logs it printed."""
+
+    server: EdgeServer
+    edge: Edge
+    logs: list[tuple[str, list[str]]]
+    client: httpx.AsyncClient
+
+    @property
+    def url(self) -> str:
+        return self.server.url()
+
+    def log_text(self) -> str:
+        return "\n".join(line for _, lines in self.logs for line in lines)
+
+
+MakeEdge = Callable[[str], Awaitable[RunningEdge]]
+
+
+@pytest.fixture
+async def make_edge(tmp_path: Path) -> AsyncIterator[MakeEdge]:
+    """Write a distribution file (``{functions}`` expands to the e2e functions folder), serve it."""
+    running: list[RunningEdge] = []
+
+    async def make(text: str) -> RunningEdge:
+        path = tmp_path / f"dist{len(running)}.yaml"
+        path.write_text(text.replace("{functions}", str(FUNCTIONS)))
+        logs: list[tuple[str, list[str]]] = []
+        edge = Edge(load_distribution(path), log_sink=lambda f, lines: logs.append((f, lines)))
+        server = EdgeServer([edge], port=0)
+        await server.start()
+        client = httpx.AsyncClient(base_url=server.url(), timeout=30)
+        item = RunningEdge(server=server, edge=edge, logs=logs, client=client)
+        running.append(item)
+        return item
+
+    yield make
+    for item in running:
+        await item.client.aclose()
+        await item.server.aclose()

@@ -1,0 +1,150 @@
+"""Every Lambda@Edge result rule, through a real worker and the real proxy.
+
+One function (functions/mutate) bends its result as the `case` query parameter says, at the trigger
+the case names. A breaking result must cost the viewer a 502 ``LambdaValidationError`` page with
+the reason in the function's log; an obeying one must pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.e2e.conftest import MakeEdge, Origin, RunningEdge
+
+DIST = """
+origins:
+  api: {{url: "{origin}"}}
+functions:
+  mutate: {{runtime: python3.12, code: "{{functions}}/mutate", handler: index.handler,
+            memory: 128, timeout: 5}}
+behaviors:
+  - path_pattern: "*"
+    origin: api
+    functions:
+      viewer-request: mutate
+      origin-request: mutate
+      origin-response: mutate
+      viewer-response: mutate
+"""
+
+# (case, expected status). lambda-edge.md §2-§3; the comment names the rule.
+PASSING = [
+    ("vreq-add-header", 200),  # §3: other headers are writable
+    ("vreq-add-header-no-key", 200),  # §1.3: a missing key is filled in
+    ("vreq-change-uri", 200),  # §1.3: uri is writable in request triggers
+    ("vreq-change-querystring", 200),
+    ("vreq-generated-200", 200),  # §2.2: generated response
+    ("vreq-generated-int-status", 200),  # DESIGN: a numeric status is accepted
+    ("vreq-generated-base64", 200),
+    ("vreq-generated-30k", 200),  # §2.2: under the 40 KB viewer limit
+    ("vreq-generated-500", 500),  # §2.1: any status 200-599
+    ("oreq-add-header", 200),
+    ("oreq-change-host", 200),  # §3.2: Host is read-only only at viewer-request
+    ("oreq-change-uri", 200),
+    ("oreq-generated-200", 200),
+    ("oreq-generated-too-big", 200),  # §2.2: 41 KB is under the 1 MB origin limit
+    ("oreq-origin-custom-header-ok", 200),  # §1.3: origin custom headers may change
+    ("ores-add-header", 200),
+    ("ores-set-status-404", 404),  # §2.1: origin-response may change the status
+    ("ores-set-status-int", 201),
+    ("ores-set-body", 200),  # §2.1: origin-response may set a body
+    ("vres-add-header", 200),
+]
+FAILING = [
+    "vreq-not-object",  # §4.1: the JSON output must be an object
+    "vreq-list",
+    "vreq-string",
+    "vreq-change-host",  # §3.2 read-only at viewer-request
+    "vreq-delete-host",
+    "vreq-add-via",
+    "vreq-add-content-length",
+    "vreq-add-transfer-encoding",
+    "vreq-add-x-cache",  # §3.1 disallowed
+    "vreq-add-connection",
+    "vreq-add-x-amz-cf-foo",
+    "vreq-add-x-edge-foo",
+    "vreq-add-x-forwarded-proto",
+    "vreq-add-x-real-ip",
+    "vreq-add-keep-alive",
+    "vreq-add-upgrade",
+    "vreq-add-cloudfront-viewer-country",  # §3.3
+    "vreq-header-crlf",  # §3.4 invalid characters
+    "vreq-header-value-int",  # §3.4 values must be strings
+    "vreq-header-key-mismatch",
+    "vreq-headers-list",
+    "vreq-uri-no-slash",  # §3.4 uri rules
+    "vreq-uri-int",
+    "vreq-uri-too-long",
+    "vreq-querystring-space",
+    "vreq-querystring-hash",
+    "vreq-change-client-ip",  # §3.4 read-only fields
+    "vreq-change-method",
+    "vreq-generated-status-99",  # §2.1 status range
+    "vreq-generated-status-600",
+    "vreq-generated-status-text",
+    "vreq-generated-status-bool",
+    "vreq-generated-no-status-body-int",
+    "vreq-generated-bad-base64",  # §2.2
+    "vreq-generated-bad-encoding",
+    "vreq-generated-disallowed-header",
+    "vreq-generated-too-big",  # §2.2: 40 KB at viewer-request
+    "vreq-generated-204-with-body",
+    "oreq-not-object",
+    "oreq-add-via",  # §3.2 read-only at origin-request
+    "oreq-add-content-length",
+    "oreq-add-transfer-encoding",
+    "oreq-change-accept-encoding",
+    "oreq-add-if-none-match",
+    "oreq-add-x-cache",
+    "oreq-uri-no-slash",
+    "oreq-querystring-hash",
+    "oreq-change-method",
+    "oreq-generated-status-600",
+    "oreq-generated-huge",  # §2.2: 1 MB at origin-request
+    "oreq-origin-port-22",  # §1.3 origin object rules
+    "oreq-origin-protocol-ftp",
+    "oreq-origin-domain-colon",
+    "oreq-origin-domain-ip",
+    "oreq-origin-path-trailing-slash",
+    "oreq-origin-read-timeout-0",
+    "oreq-origin-custom-header-denied",
+    "oreq-origin-two-kinds",
+    "ores-not-object",
+    "ores-add-via",  # §3.2 read-only at origin-response
+    "ores-add-transfer-encoding",
+    "ores-add-x-cache",
+    "ores-header-crlf",
+    "ores-set-status-700",
+    "vres-not-object",
+    "vres-set-status-201",  # DESIGN: viewer-response may not change the status
+    "vres-add-warning",  # §3.2 read-only at viewer-response
+    "vres-change-content-length",
+    "vres-add-via",
+    "vres-add-x-cache",
+    "vres-header-crlf",
+]
+
+
+@pytest.fixture
+async def edge(make_edge: MakeEdge, origin: Origin) -> AsyncIterator[RunningEdge]:
+    yield await make_edge(DIST.format(origin=origin.url))
+
+
+@pytest.mark.parametrize(("case", "status"), PASSING)
+async def test_obeying_result_passes(edge: RunningEdge, case: str, status: int) -> None:
+    response = await edge.client.get("/echo", params={"case": case})
+    assert response.status_code == status, response.text
+    assert "ERROR" not in response.text
+
+
+@pytest.mark.parametrize("case", FAILING)
+async def test_breaking_result_gets_502(edge: RunningEdge, case: str) -> None:
+    response = await edge.client.get("/echo", params={"case": case})
+    assert response.status_code == 502, response.text
+    assert response.headers["x-cache"] == "LambdaValidationError from cloudfront"
+    assert response.headers["server"] == "CloudFront"
+    assert "The request could not be satisfied" in response.text
+    assert f"Request ID: {response.headers['x-amz-cf-id']}" in response.text
+    assert "Validation error" in edge.log_text()
