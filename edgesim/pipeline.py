@@ -74,7 +74,7 @@ def function_specs(distribution: Distribution) -> list[FunctionSpec]:
     ]
 
 
-class _Respond(Exception):  # noqa: N818 - a control-flow signal, not an error
+class _Respond(Exception):
     """Ends the pipeline early with a finished response (a generated or error response)."""
 
     def __init__(self, response: EdgeResponse) -> None:
@@ -220,7 +220,10 @@ class Edge:
             if last or group is None or response.status not in group.status_codes:
                 break
         assert response is not None
-        return response, "Error from cloudfront" if response.status >= 400 else "Miss from cloudfront"
+        return (
+            response,
+            "Error from cloudfront" if response.status >= 400 else "Miss from cloudfront",
+        )
 
     # -- functions ----------------------------------------------------------------------------
 
@@ -316,10 +319,12 @@ class Edge:
         return invocation.value, kind
 
     def _log_validation(self, function: str, request_id: str, error: LambdaValidationError) -> None:
-        """CloudFront writes refused results to its own log group; we print them with the function's."""
+        """CloudFront logs refused results in its own log group; edgesim prints them inline."""
         if self._log_sink is not None:
             group = f"/aws/cloudfront/LambdaEdge/{self.distribution.settings.id}"
-            self._log_sink(function, [f"{group} {request_id} ERROR Validation error: {error.reason}"])
+            self._log_sink(
+                function, [f"{group} {request_id} ERROR Validation error: {error.reason}"]
+            )
 
     def _context(self, trace: Trace) -> events.EventContext:
         settings = self.distribution.settings
@@ -338,6 +343,9 @@ class Edge:
         headers = response.headers.without_hop_by_hop()
         for name in ("X-Cache", "Via", "X-Amz-Cf-Pop", "X-Amz-Cf-Id"):
             headers.remove(name)
+        if x_cache == _GENERATED and "Server" not in headers:
+            # Function-generated responses go out as CloudFront's own (observed, spec §5.1).
+            headers.add("Server", "CloudFront")
         headers.add("X-Cache", x_cache)
         headers.add("Via", forwarding.via_value("1.1", self.edge_id))
         headers.add("X-Amz-Cf-Pop", self.distribution.settings.pop)
@@ -351,4 +359,3 @@ def _replace_uri(request: EdgeRequest, uri: str) -> EdgeRequest:
 
 def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
-

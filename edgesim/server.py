@@ -8,7 +8,7 @@ edgesim's :class:`EdgeRequest` / :class:`EdgeResponse`; every decision is :meth:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -120,8 +120,8 @@ class EdgeServer:
             for listener in self.listeners:
                 await listener.edge.aclose()
 
-    def _handler(self, edge: Edge) -> Callable[[web.Request], object]:
-        async def handle(request: web.Request) -> web.Response:
+    def _handler(self, edge: Edge) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handle(request: web.Request) -> web.StreamResponse:
             started = time.perf_counter()
             edge_request = await to_edge_request(request)
             result = await edge.dispatch(edge_request)

@@ -22,8 +22,13 @@ class OriginTarget:
 
     ``kind`` picks the ``custom`` or ``s3`` form of the event. ``local_root`` is set for an
     S3-style origin that edgesim serves from a local folder; a custom origin is reached over
-    HTTP at ``protocol://domain_name:port`` (``connect_host`` overrides the address actually dialled,
-    so a configured ``url: http://127.0.0.1:9000`` can still present a host name to functions).
+    HTTP at ``protocol://domain_name:port`` (``connect_host`` overrides the address actually
+    dialled, so a configured ``url: http://127.0.0.1:9000`` can still present a host name to
+    functions).
+
+    ``connection_attempts`` (1-3) and ``connection_timeout`` (1-10 s) are CloudFront's
+    per-origin ``ConnectionAttempts`` and ``ConnectionTimeout``. A Lambda@Edge event does not
+    show them, but they govern how the origin is dialled.
     """
 
     kind: Literal["custom", "s3"]
@@ -43,3 +48,6 @@ class OriginTarget:
     region: str = "us-east-1"
     # the distribution's name for this origin, when it is one of the configured ones
     origin_id: str | None = None
+    # how the origin is dialled (not part of the event)
+    connection_attempts: int = 3
+    connection_timeout: float = 10.0

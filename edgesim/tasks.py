@@ -19,7 +19,7 @@ _running: set[asyncio.Task[Any]] = set()
 
 def spawn(coro: Coroutine[Any, Any, T], *, name: str) -> asyncio.Task[T]:
     """Run ``coro`` as a named task and keep it referenced until it finishes."""
-    task = asyncio.get_running_loop().create_task(coro, name=name)  # noqa: TID251
+    task = asyncio.get_running_loop().create_task(coro, name=name)
     _running.add(task)
     task.add_done_callback(_running.discard)
     return task

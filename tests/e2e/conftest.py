@@ -57,7 +57,9 @@ async def _origin_handler(origin: Origin, request: web.Request) -> web.StreamRes
         return web.Response(
             status=status,
             body=body,
-            headers={"Content-Type": request.headers.get("Content-Type", "application/octet-stream")},
+            headers={
+                "Content-Type": request.headers.get("Content-Type", "application/octet-stream")
+            },
         )
     if request.path.startswith("/cookies"):
         response = web.Response(status=status, text="cookies")

@@ -1,4 +1,4 @@
-"""A misbehaving function costs one request its CloudFront error, never the proxy or another request."""
+"""A misbehaving function costs one request its CloudFront error, never the proxy or another."""
 
 from __future__ import annotations
 

@@ -173,6 +173,7 @@ async def test_viewer_request_generated_redirect(
     assert response.status_code == 301
     assert response.headers["location"] == "/blog/post?x=1"
     assert response.headers["x-cache"] == "LambdaGeneratedResponse from cloudfront"
+    assert response.headers["server"] == "CloudFront"
     assert "x-viewer-response" not in response.headers  # §4.2: viewer-response skipped
     assert origin.seen == []
 
@@ -284,7 +285,9 @@ async def test_trace_records_every_stage(origin: Origin, tmp_path: Path) -> None
         await edge.aclose()
 
 
-async def test_http_client_sees_head_length(make_edge: MakeEdge, origin: Origin, tmp_path: Path) -> None:
+async def test_http_client_sees_head_length(
+    make_edge: MakeEdge, origin: Origin, tmp_path: Path
+) -> None:
     edge = await make_edge(_functions_dist(origin, _site(tmp_path)))
     async with httpx.AsyncClient(base_url=edge.url) as client:
         head = await client.head("/index.html")

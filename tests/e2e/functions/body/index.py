@@ -20,7 +20,9 @@ def handler(event, context):
     if case == "replace-text":
         body.update(action="replace", encoding="text", data="replaced body")
     elif case == "replace-base64":
-        body.update(action="replace", encoding="base64", data=base64.b64encode(b"\x00\xffbin").decode())
+        body.update(
+            action="replace", encoding="base64", data=base64.b64encode(b"\x00\xffbin").decode()
+        )
     elif case == "ignored":
         body.update(data=base64.b64encode(b"ignored").decode())
     return request

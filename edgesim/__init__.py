@@ -1,0 +1,1 @@
+"""edgesim: a local Amazon CloudFront edge location running Lambda@Edge functions."""

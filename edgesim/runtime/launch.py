@@ -1,0 +1,225 @@
+"""How a worker process is started for a function: which program, which interpreter, which
+environment.
+
+Interpreter choice for ``pythonX.Y``: every ``pythonX.Y`` on the host's ``PATH`` is probed in
+order (run with a clean environment, asked for its version and real path); the first that runs
+and really is X.Y wins. Probing matters because version managers put shims on ``PATH`` that
+fail without their own environment variables. When none works, the worker runs under the
+interpreter running edgesim (``sys.executable``) and a warning says so, once per runtime: the
+function still runs, on a possibly different Python version. The result is cached for the life
+of the process.
+
+The worker always runs as ``<python> -I -S -B``: isolated mode and no ``site`` keep edgesim's
+own virtualenv out of the function's reach (a function sees the standard library and its own
+folder, like a deployment package on Lambda, minus the SDK Lambda preinstalls), and ``-B``
+keeps ``__pycache__`` out of the function's folder, which is read-only on Lambda.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from edgesim.exceptions import RuntimeUnavailableError
+from edgesim.runtime.spec import FunctionSpec
+
+__all__ = [
+    "NODE_RUNTIMES",
+    "NODE_WORKER",
+    "PYTHON_RUNTIMES",
+    "PYTHON_WORKER",
+    "RUNTIME_DIR",
+    "WORKER_PATH",
+    "check_runtime",
+    "invoked_function_arn",
+    "log_group_name",
+    "new_log_stream_name",
+    "resolve_python",
+    "worker_command",
+    "worker_environment",
+]
+
+logger = logging.getLogger(__name__)
+
+RUNTIME_DIR = Path(__file__).resolve().parent
+PYTHON_WORKER = RUNTIME_DIR / "python_worker.py"
+NODE_WORKER = RUNTIME_DIR / "node_worker.js"
+
+PYTHON_RUNTIMES: dict[str, tuple[int, int]] = {
+    "python3.9": (3, 9),
+    "python3.10": (3, 10),
+    "python3.11": (3, 11),
+    "python3.12": (3, 12),
+    "python3.13": (3, 13),
+}
+NODE_RUNTIMES: dict[str, int] = {"nodejs18.x": 18, "nodejs20.x": 20, "nodejs22.x": 22}
+
+# What a worker gets as PATH; the host's PATH never reaches it.
+WORKER_PATH = "/usr/local/bin:/usr/bin:/bin"
+# Placeholder account of every ARN edgesim shows; Lambda@Edge functions live in us-east-1.
+_ACCOUNT_ID = "123456789012"
+_PROBE_TIMEOUT_S = 10.0
+_PROBE_SCRIPT = "import sys; print(sys.executable); print(*sys.version_info[:2])"
+
+_resolved_pythons: dict[tuple[str, str], str] = {}
+
+
+def check_runtime(spec: FunctionSpec) -> None:
+    """Fail fast, without starting anything, when ``spec.runtime`` cannot run here."""
+    if spec.runtime in PYTHON_RUNTIMES:
+        return
+    if spec.runtime in NODE_RUNTIMES:
+        if not NODE_WORKER.is_file():
+            raise RuntimeUnavailableError(
+                f"function {spec.name!r}: runtime {spec.runtime} needs the Node.js worker "
+                f"program {NODE_WORKER}, which this edgesim does not include"
+            )
+        if shutil.which("node") is None:
+            raise RuntimeUnavailableError(
+                f"function {spec.name!r}: runtime {spec.runtime} needs `node`, "
+                "and there is none on PATH"
+            )
+        return
+    known = ", ".join([*PYTHON_RUNTIMES, *NODE_RUNTIMES])
+    raise RuntimeUnavailableError(
+        f"function {spec.name!r}: unknown runtime {spec.runtime!r} (known: {known})"
+    )
+
+
+async def worker_command(spec: FunctionSpec) -> list[str]:
+    """The argv prefix that starts a worker for ``spec`` (protocol options are appended)."""
+    check_runtime(spec)
+    if spec.runtime in PYTHON_RUNTIMES:
+        python = await resolve_python(spec.runtime, function_name=spec.name)
+        return [python, "-I", "-S", "-B", str(PYTHON_WORKER)]
+    node = shutil.which("node")
+    if node is None:
+        raise RuntimeUnavailableError(f"function {spec.name!r}: no `node` on PATH")
+    return [node, str(NODE_WORKER)]
+
+
+async def resolve_python(
+    runtime: str, *, function_name: str, search_path: str | None = None
+) -> str:
+    """The interpreter to run ``runtime`` with (see the module docstring)."""
+    path = os.environ.get("PATH", os.defpath) if search_path is None else search_path
+    key = (runtime, path)
+    cached = _resolved_pythons.get(key)
+    if cached is not None:
+        return cached
+    major, minor = PYTHON_RUNTIMES[runtime]
+    command = f"python{major}.{minor}"
+    tried: list[str] = []
+    for candidate in _candidates(command, path):
+        probed = await _probe(candidate)
+        if probed is None:
+            tried.append(f"{candidate} does not run")
+            continue
+        executable, version = probed
+        if version == (major, minor):
+            _resolved_pythons[key] = executable
+            return executable
+        tried.append(f"{candidate} is Python {version[0]}.{version[1]}")
+    if not sys.executable:
+        found = "; ".join(tried) or f"no {command} on PATH"
+        raise RuntimeUnavailableError(
+            f"function {function_name!r}: no interpreter for {runtime} ({found}) "
+            "and no fallback interpreter"
+        )
+    found = "; ".join(tried) or f"no {command} on PATH"
+    logger.warning(
+        "runtime %s (first needed by function %r): %s; running it with %s (Python %d.%d) instead",
+        runtime,
+        function_name,
+        found,
+        sys.executable,
+        sys.version_info.major,
+        sys.version_info.minor,
+    )
+    _resolved_pythons[key] = sys.executable
+    return sys.executable
+
+
+def _candidates(command: str, path: str) -> list[str]:
+    seen: list[str] = []
+    for directory in path.split(os.pathsep):
+        if not directory:
+            continue
+        candidate = shutil.which(command, path=directory)
+        if candidate is not None and candidate not in seen:
+            seen.append(candidate)
+    return seen
+
+
+async def _probe(candidate: str) -> tuple[str, tuple[int, int]] | None:
+    """Run ``candidate`` the way a worker would run; its real path and version, or None."""
+    try:
+        process = await asyncio.create_subprocess_exec(
+            candidate,
+            "-I",
+            "-S",
+            "-c",
+            _PROBE_SCRIPT,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            env={"PATH": WORKER_PATH, "LANG": "en_US.UTF-8"},
+        )
+    except OSError:
+        return None
+    try:
+        async with asyncio.timeout(_PROBE_TIMEOUT_S):
+            out, _ = await process.communicate()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        return None
+    lines = out.decode("utf-8", "replace").splitlines()
+    if process.returncode != 0 or len(lines) < 2:
+        return None
+    try:
+        major, minor = (int(part) for part in lines[-1].split())
+    except ValueError:
+        return None
+    return lines[-2] or candidate, (major, minor)
+
+
+def log_group_name(spec: FunctionSpec) -> str:
+    """Lambda@Edge's log group: the replica's name carries the ``us-east-1.`` prefix."""
+    return f"/aws/lambda/us-east-1.{spec.name}"
+
+
+def new_log_stream_name(spec: FunctionSpec) -> str:
+    """A fresh stream name, one per worker, as Lambda names one per execution environment."""
+    return f"{datetime.now(UTC):%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
+
+
+def invoked_function_arn(spec: FunctionSpec) -> str:
+    """The versioned ARN CloudFront invokes (edge functions always live in us-east-1)."""
+    return f"arn:aws:lambda:us-east-1:{_ACCOUNT_ID}:function:{spec.name}:{spec.version}"
+
+
+def worker_environment(spec: FunctionSpec, log_stream: str) -> dict[str, str]:
+    """Lambda's reserved variables for ``spec``, and nothing of the host's environment."""
+    return {
+        "AWS_REGION": spec.region,
+        "AWS_DEFAULT_REGION": spec.region,
+        "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+        "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+        "AWS_LAMBDA_LOG_GROUP_NAME": log_group_name(spec),
+        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+        "LAMBDA_TASK_ROOT": str(spec.code_dir.absolute()),
+        "LAMBDA_RUNTIME_DIR": str(RUNTIME_DIR),
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        "PATH": WORKER_PATH,
+        "_HANDLER": spec.handler,
+    }

@@ -1,0 +1,377 @@
+"""Function pools: Lambda's execution environments, played by worker processes.
+
+A :class:`FunctionPool` runs one function. Each invocation takes the most recently used idle
+worker, or starts one (a cold start, reported as ``Init Duration``). A worker serves one
+invocation at a time; when ``max_concurrency`` invocations are already running, the next is
+throttled at once, as Lambda throttles rather than queues. A worker whose function raised stays
+warm; one that timed out, went over its memory or died is gone, and the next invocation gets a
+fresh one. :class:`FunctionRuntime` holds the pools of one edgesim process by function name.
+
+Errors follow CloudFront's classes (see ``edgesim.exceptions``): the function's own failures
+are :class:`LambdaExecutionError`, timeouts and throttling :class:`LambdaLimitExceeded`, and a
+value that is not JSON :class:`LambdaValidationError`. Each invocation that reached a worker
+sends its log lines, framed by ``START``/``END``/``REPORT``, to the pool's log sink.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from edgesim.exceptions import (
+    FunctionError,
+    LambdaExecutionError,
+    LambdaLimitExceeded,
+    LambdaValidationError,
+    RuntimeUnavailableError,
+)
+from edgesim.runtime import launch, logs
+from edgesim.runtime.protocol import (
+    INIT_MARK_ID,
+    InitError,
+    ProtocolError,
+    Ready,
+    Result,
+    WorkerError,
+    encode_invoke,
+)
+from edgesim.runtime.spec import (
+    FunctionSpec,
+    InvocationReport,
+    InvocationResult,
+    LogSink,
+    billed_duration_ms,
+)
+from edgesim.runtime.worker import (
+    Broken,
+    Exited,
+    Outcome,
+    OutOfMemory,
+    Reply,
+    TimedOut,
+    WorkerProcess,
+)
+from edgesim.tasks import spawn
+
+__all__ = ["INIT_TIMEOUT_S", "INVALID_JSON", "FunctionPool", "FunctionRuntime"]
+
+logger = logging.getLogger(__name__)
+
+# Lambda gives the init phase (interpreter start and module import) 10 seconds of its own.
+INIT_TIMEOUT_S = 10.0
+INVALID_JSON = "The Lambda function returned invalid JSON: The JSON output is not parsable."
+# Worker errors that mean CloudFront never got JSON it could parse.
+_INVALID_RESULT_ERRORS = frozenset({"Runtime.MarshalError", "Function.ResponseSizeTooLarge"})
+_MIB = 1024 * 1024
+
+
+@dataclass
+class _Invocation:
+    """What one invocation has gathered for its log frame so far."""
+
+    request_id: str
+    init_lines: list[str] = field(default_factory=list)
+    init_duration_ms: float | None = None
+
+
+class FunctionPool:
+    """The workers of one function. Use from one event loop; close with :meth:`aclose`."""
+
+    def __init__(self, spec: FunctionSpec, *, log_sink: LogSink | None = None) -> None:
+        """Raises :class:`RuntimeUnavailableError` if ``spec.runtime`` cannot run here."""
+        launch.check_runtime(spec)
+        self.spec = spec
+        self._log_sink = log_sink
+        self._arn = launch.invoked_function_arn(spec)
+        self._idle: list[WorkerProcess] = []
+        self._workers: set[WorkerProcess] = set()
+        self._in_flight = 0
+        self._closed = False
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """Pids of the workers this pool has started and not yet reaped."""
+        return sorted(worker.pid for worker in self._workers)
+
+    @property
+    def in_flight(self) -> int:
+        """Invocations running now."""
+        return self._in_flight
+
+    async def invoke(self, event: dict[str, object]) -> InvocationResult:
+        """Run the function on ``event`` and return its JSON value unchanged.
+
+        Raises :class:`LambdaExecutionError` (the handler raised; the worker crashed, exited or
+        went over its memory; the handler could not be loaded), :class:`LambdaLimitExceeded`
+        (timeout, or ``max_concurrency`` invocations already running),
+        :class:`LambdaValidationError` (the value is not JSON, or over 6 MB) and
+        :class:`RuntimeUnavailableError` (no interpreter can start, or the pool is closed).
+        """
+        if self._closed:
+            raise RuntimeUnavailableError(f"function {self.spec.name!r}: the pool is closed")
+        if self._in_flight >= self.spec.max_concurrency:
+            raise LambdaLimitExceeded("Rate Exceeded.")
+        self._in_flight += 1
+        try:
+            return await self._invoke(event)
+        finally:
+            self._in_flight -= 1
+
+    async def aclose(self) -> None:
+        """Kill every worker, busy or idle, and wait until each one is reaped."""
+        self._closed = True
+        self._idle.clear()
+        workers = list(self._workers)
+        for worker in workers:
+            worker.kill()
+        for worker in workers:
+            await self._discard(worker)
+
+    async def _invoke(self, event: dict[str, object]) -> InvocationResult:
+        invocation = _Invocation(request_id=str(uuid.uuid4()))
+        worker = self._take_idle() or await self._cold_start(invocation)
+        try:
+            deadline_ms = int((time.time() + self.spec.timeout_s) * 1000)
+            request = encode_invoke(invocation.request_id, deadline_ms, self._arn, event)
+            started = time.perf_counter()
+            outcome = await worker.exchange(request, self.spec.timeout_s)
+            duration_ms = (time.perf_counter() - started) * 1000
+        except ProtocolError as exc:
+            self._release(worker)
+            raise LambdaExecutionError(
+                f"The event could not be sent to the function: {exc}"
+            ) from exc
+        except BaseException:
+            # Cancelled mid-invocation: the worker's state is unknown, so it cannot be reused.
+            self._discard_later(worker)
+            raise
+        report = self._report(invocation, worker, duration_ms)
+        if isinstance(outcome, Reply):
+            message = outcome.message
+            if isinstance(message, Result | WorkerError):
+                if message.request_id != invocation.request_id:
+                    outcome = Broken(f"reply for request {message.request_id!r}")
+                else:
+                    lines = await worker.log.phase(invocation.request_id)
+                    self._release(worker)
+                    self._emit(invocation, report, lines)
+                    if isinstance(message, Result):
+                        return InvocationResult(value=message.value, report=report)
+                    if message.error_type in _INVALID_RESULT_ERRORS:
+                        raise LambdaValidationError(INVALID_JSON)
+                    raise LambdaExecutionError(f"{message.error_type}: {message.error_message}")
+            else:
+                outcome = Broken(f"unexpected {type(message).__name__} message")
+        error = await self._failure(worker, invocation, report, outcome)
+        raise error
+
+    async def _cold_start(self, invocation: _Invocation) -> WorkerProcess:
+        spec = self.spec
+        command = await launch.worker_command(spec)
+        env = launch.worker_environment(spec, launch.new_log_stream_name(spec))
+        try:
+            worker = await WorkerProcess.start(
+                command,
+                env=env,
+                cwd=spec.code_dir.absolute(),
+                memory_limit_bytes=spec.memory_mb * _MIB,
+            )
+        except OSError as exc:
+            raise RuntimeUnavailableError(
+                f"function {spec.name!r}: cannot start {command[0]}: {exc}"
+            ) from exc
+        self._workers.add(worker)
+        try:
+            outcome = await worker.exchange(None, INIT_TIMEOUT_S)
+        except BaseException:
+            self._discard_later(worker)
+            raise
+        init_ms = (time.perf_counter() - worker.started) * 1000
+        if isinstance(outcome, Reply) and isinstance(outcome.message, Ready):
+            invocation.init_lines = await worker.log.phase(INIT_MARK_ID)
+            invocation.init_duration_ms = init_ms
+            if self._closed:
+                await self._discard(worker)
+                raise RuntimeUnavailableError(f"function {spec.name!r}: the pool is closed")
+            return worker
+        # Lambda re-runs a failed init inside the invocation and bills it as the Duration.
+        report = self._report(invocation, worker, init_ms)
+        if isinstance(outcome, Reply) and isinstance(outcome.message, InitError):
+            invocation.init_lines = await worker.log.phase(INIT_MARK_ID)
+            await self._discard(worker)
+            self._emit(invocation, report, [])
+            failure = outcome.message
+            raise LambdaExecutionError(f"{failure.error_type}: {failure.error_message}")
+        if isinstance(outcome, Reply):
+            outcome = Broken(f"unexpected {type(outcome.message).__name__} message at start")
+        raise await self._failure(worker, invocation, report, outcome, during_init=True)
+
+    async def _failure(
+        self,
+        worker: WorkerProcess,
+        invocation: _Invocation,
+        report: InvocationReport,
+        outcome: Outcome,
+        *,
+        during_init: bool = False,
+    ) -> FunctionError:
+        """Discard a worker that failed, log the invocation and build its error."""
+        await self._discard(worker)
+        lines = worker.log.rest()
+        if during_init:
+            # Output of a failed start belongs to the init phase, before START.
+            invocation.init_lines, lines = lines, []
+        request_id = invocation.request_id
+        error: FunctionError
+        match outcome:
+            case TimedOut():
+                limit = INIT_TIMEOUT_S if during_init else self.spec.timeout_s
+                after = [logs.timeout_line(request_id, limit, time.time())]
+                error = LambdaLimitExceeded(f"Task timed out after {limit:.2f} seconds")
+            case OutOfMemory():
+                # Lambda's kernel stops the sandbox at the quota, whatever the last sample said.
+                report = dataclasses.replace(report, max_memory_used_mb=self.spec.memory_mb)
+                detail = "Runtime exited with error: signal: killed"
+                after = logs.exit_error_lines(request_id, detail)
+                error = LambdaExecutionError(
+                    f"{detail} (Runtime.ExitError); memory quota {self.spec.memory_mb} MB exceeded"
+                )
+            case Exited(returncode=code):
+                detail = _exit_detail(code)
+                after = logs.exit_error_lines(request_id, detail)
+                error = LambdaExecutionError(f"{detail} (Runtime.ExitError)")
+            case Broken(reason=reason):
+                detail = f"Runtime.InvalidResponse: the worker broke the protocol: {reason}"
+                after = [f"RequestId: {request_id} Error: {detail}"]
+                error = LambdaExecutionError(detail)
+            case _:
+                raise AssertionError(f"not a failure: {outcome!r}")
+        self._emit(invocation, report, lines, after)
+        return error
+
+    def _report(
+        self, invocation: _Invocation, worker: WorkerProcess, duration_ms: float
+    ) -> InvocationReport:
+        used_mb = math.ceil(worker.peak_rss_bytes / _MIB)
+        return InvocationReport(
+            request_id=invocation.request_id,
+            duration_ms=duration_ms,
+            billed_ms=billed_duration_ms(duration_ms),
+            memory_size_mb=self.spec.memory_mb,
+            # Lambda's cgroup never lets usage pass the quota, so neither does the report.
+            max_memory_used_mb=min(used_mb, self.spec.memory_mb),
+            init_duration_ms=invocation.init_duration_ms,
+        )
+
+    def _emit(
+        self,
+        invocation: _Invocation,
+        report: InvocationReport,
+        lines: list[str],
+        after: Iterable[str] = (),
+    ) -> None:
+        if self._log_sink is None:
+            return
+        frame = [
+            *invocation.init_lines,
+            logs.start_line(invocation.request_id, self.spec.version),
+            *lines,
+            logs.end_line(invocation.request_id),
+            logs.report_line(report),
+            *after,
+        ]
+        try:
+            self._log_sink(self.spec.name, frame)
+        except Exception:
+            logger.exception("log sink failed for function %r", self.spec.name)
+
+    def _take_idle(self) -> WorkerProcess | None:
+        """The most recently used idle worker still alive (one may die while idle)."""
+        while self._idle:
+            worker = self._idle.pop()
+            if worker.alive:
+                return worker
+            self._discard_later(worker)
+        return None
+
+    def _release(self, worker: WorkerProcess) -> None:
+        if self._closed or not worker.alive:
+            self._discard_later(worker)
+        else:
+            self._idle.append(worker)
+
+    def _discard_later(self, worker: WorkerProcess) -> None:
+        """Kill now and reap in the background (``aclose`` still waits for it)."""
+        worker.kill()
+        _ = spawn(self._discard(worker), name=f"edgesim-discard-{worker.pid}")
+
+    async def _discard(self, worker: WorkerProcess) -> None:
+        try:
+            await worker.discard()
+        finally:
+            self._workers.discard(worker)
+            if worker in self._idle:
+                self._idle.remove(worker)
+
+
+class FunctionRuntime:
+    """The pools of every function of one edgesim process, by function name."""
+
+    def __init__(self, specs: Iterable[FunctionSpec], *, log_sink: LogSink | None = None) -> None:
+        """Raises :class:`RuntimeUnavailableError` for a runtime that cannot run here and
+        :class:`ValueError` for two functions with one name."""
+        self._pools: dict[str, FunctionPool] = {}
+        for spec in specs:
+            if spec.name in self._pools:
+                raise ValueError(f"two functions are named {spec.name!r}")
+            self._pools[spec.name] = FunctionPool(spec, log_sink=log_sink)
+
+    @property
+    def names(self) -> list[str]:
+        """The function names, in the order they were given."""
+        return list(self._pools)
+
+    def pool(self, name: str) -> FunctionPool:
+        """The pool of function ``name``; :class:`KeyError` if there is none."""
+        try:
+            return self._pools[name]
+        except KeyError:
+            raise KeyError(f"no function named {name!r}") from None
+
+    async def invoke(self, name: str, event: dict[str, object]) -> InvocationResult:
+        """Invoke function ``name``; see :meth:`FunctionPool.invoke`."""
+        return await self.pool(name).invoke(event)
+
+    async def aclose(self) -> None:
+        """Close every pool."""
+        for pool in self._pools.values():
+            await pool.aclose()
+
+
+_SIGNAL_NAMES = {
+    1: "hangup",
+    2: "interrupt",
+    4: "illegal instruction",
+    6: "aborted",
+    7: "bus error",
+    8: "floating point exception",
+    9: "killed",
+    11: "segmentation fault",
+    13: "broken pipe",
+    15: "terminated",
+}
+
+
+def _exit_detail(returncode: int) -> str:
+    """Lambda's wording for how the runtime process ended."""
+    if returncode == 0:
+        return "Runtime exited without providing a reason"
+    if returncode < 0:
+        name = _SIGNAL_NAMES.get(-returncode, f"signal {-returncode}")
+        return f"Runtime exited with error: signal: {name}"
+    return f"Runtime exited with error: exit status {returncode}"

@@ -1,0 +1,374 @@
+"""The Python worker: one Lambda Python function hosted in its own process.
+
+The pool runs it as ``python -I -S -B python_worker.py --in-fd N --out-fd M --parent-pid P``:
+isolated mode and no ``site``, so the function sees the standard library and its own folder,
+never edgesim's virtualenv. It speaks the protocol described in ``protocol.py``.
+
+This file is deliberately standalone: it imports nothing from edgesim (which is not importable
+here, by design), duplicates the few protocol constants it needs, and sticks to Python 3.9
+syntax so it runs under every Python runtime Lambda@Edge offers.
+
+What it emulates of Lambda's Python runtime: the handler lookup and its error types, the context
+object, the root logger's handler and line format, the error log with traceback, and the JSON
+marshalling of the result.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import struct
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+MAX_PAYLOAD_BYTES = 6_291_556
+MAX_MESSAGE_BYTES = MAX_PAYLOAD_BYTES + 64 * 1024
+LOG_MARK_PREFIX = b"\x00edgesim-log-end "
+LOG_MARK_END = b"\x00"
+INIT_MARK_ID = "init"
+
+_LENGTH = struct.Struct(">I")
+_WORKER_FILE = os.path.abspath(__file__)
+_IMPORTLIB_DIR = os.path.dirname(os.path.abspath(importlib.__file__ or ""))
+
+# The request id the logging filter stamps on records; one invocation at a time, so one value.
+_current_request_id = ""
+
+Handler = Callable[[Any, Any], Any]
+
+
+class LambdaContext:
+    """The ``context`` argument of a Python handler, with Lambda's attribute names.
+
+    ``memory_limit_in_mb`` is a string, as Lambda's Python runtime reads it from the
+    environment (AWS's own samples concatenate it with other strings).
+    """
+
+    def __init__(self, request_id: str, deadline_ms: int, invoked_function_arn: str) -> None:
+        self.aws_request_id = request_id
+        self.invoked_function_arn = invoked_function_arn
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.identity = None
+        self.client_context = None
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left before the invocation times out."""
+        return max(self._deadline_ms - int(time.time() * 1000), 0)
+
+    def __repr__(self) -> str:
+        return (
+            f"LambdaContext(aws_request_id={self.aws_request_id!r}, "
+            f"function_name={self.function_name!r}, function_version={self.function_version!r})"
+        )
+
+
+class InitFailure(Exception):
+    """The handler could not be loaded; carries Lambda's error type."""
+
+    def __init__(self, error_type: str, message: str, stack: list[str]) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.stack = stack
+
+
+class Channel:
+    """The two protocol pipes, used with blocking reads and writes (one request at a time)."""
+
+    def __init__(self, in_fd: int, out_fd: int) -> None:
+        self.in_fd = in_fd
+        self.out_fd = out_fd
+
+    def receive(self) -> dict[str, Any] | None:
+        """The next message, or None when the pool has gone (end of file)."""
+        header = self._read_exactly(_LENGTH.size)
+        if header is None:
+            return None
+        (length,) = _LENGTH.unpack(header)
+        if length > MAX_MESSAGE_BYTES:
+            raise SystemExit(f"edgesim worker: request of {length} bytes is over the limit")
+        body = self._read_exactly(length)
+        if body is None:
+            return None
+        message = json.loads(body.decode("utf-8"))
+        if not isinstance(message, dict):
+            raise SystemExit("edgesim worker: request is not a JSON object")
+        return message
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Frame and send a message built from plain values."""
+        self.send_body(json.dumps(message, separators=(",", ":")).encode("utf-8"))
+
+    def send_body(self, body: bytes) -> None:
+        """Frame and send an already-encoded JSON object."""
+        data = memoryview(_LENGTH.pack(len(body)) + body)
+        while data:
+            written = os.write(self.out_fd, data)
+            data = data[written:]
+
+    def _read_exactly(self, size: int) -> bytes | None:
+        chunks = []
+        remaining = size
+        while remaining:
+            chunk = os.read(self.in_fd, min(remaining, 1 << 20))
+            if not chunk:
+                return None
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.aws_request_id = _current_request_id
+        return True
+
+
+def configure_logging() -> None:
+    """Give the root logger Lambda's handler and format; the level stays Python's default."""
+    formatter = logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+        "%Y-%m-%dT%H:%M:%S",
+    )
+    formatter.converter = time.gmtime
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(formatter)
+    handler.addFilter(_RequestIdFilter())
+    logging.getLogger().addHandler(handler)
+
+
+def configure_streams() -> None:
+    """Make prints reach the log pipe line by line, in the order they were written."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(line_buffering=True, errors="backslashreplace")
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGKILL this worker when the pool process dies, even mid-invocation."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig, sigkill = 1, 9
+        libc.prctl(pr_set_pdeathsig, sigkill, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if parent_pid and os.getppid() != parent_pid:
+        # The pool died before the request above took effect.
+        os._exit(0)
+
+
+def write_log_mark(mark_id: str) -> None:
+    """Flush what the function printed, then close this phase's log with a mark."""
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    try:
+        os.write(1, LOG_MARK_PREFIX + mark_id.encode("utf-8") + LOG_MARK_END)
+    except OSError:
+        pass
+
+
+def max_rss_bytes() -> int | None:
+    """This process's peak resident memory so far."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports kilobytes, macOS bytes.
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def user_frames(tb: TracebackType | None) -> list[str]:
+    """Format a traceback without this file's and importlib's frames, as Lambda shows it."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(tb)
+        if frame.filename != _WORKER_FILE
+        and not frame.filename.startswith("<frozen importlib")
+        and os.path.dirname(frame.filename) != _IMPORTLIB_DIR
+    ]
+    return traceback.format_list(frames)
+
+
+def log_error(error_type: str, message: str, stack: list[str]) -> None:
+    """Print the ``[ERROR]`` record Lambda's runtime writes for an unhandled error."""
+    lines = [f"[ERROR] {error_type}: {message}"]
+    if stack:
+        lines.append("Traceback (most recent call last):")
+        lines.extend(entry.rstrip("\n") for entry in stack)
+    try:
+        sys.stderr.write("\n".join(lines) + "\n")
+    except (OSError, ValueError):
+        pass
+
+
+def load_handler(handler_name: str) -> Handler:
+    """Import ``module.function`` (``pkg/mod.function`` allowed) the way Lambda does."""
+    module_name, dot, function_name = handler_name.rpartition(".")
+    if not dot or not module_name or not function_name:
+        raise InitFailure(
+            "Runtime.MalformedHandlerName",
+            f"Bad handler '{handler_name}': not enough values to unpack (expected 2, got 1)",
+            [],
+        )
+    module_path = module_name.replace("/", ".")
+    if module_path.split(".")[0] in sys.builtin_module_names:
+        raise InitFailure(
+            "Runtime.BuiltInModuleConflict",
+            f"Cannot use built-in module {module_path} as a handler module",
+            [],
+        )
+    try:
+        module = importlib.import_module(module_path)
+    except ImportError as exc:
+        raise InitFailure(
+            "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}", []
+        ) from exc
+    except SyntaxError as exc:
+        raise InitFailure(
+            "Runtime.UserCodeSyntaxError",
+            f"Syntax error in module '{module_name}': {exc}",
+            [f'  File "{exc.filename}" Line {exc.lineno}\n    {(exc.text or "").strip()}\n'],
+        ) from exc
+    except Exception as exc:
+        raise InitFailure(type(exc).__name__, str(exc), user_frames(exc.__traceback__)) from exc
+    handler = getattr(module, function_name, None)
+    if handler is None:
+        raise InitFailure(
+            "Runtime.HandlerNotFound",
+            f"Handler '{function_name}' missing on module '{module_name}'",
+            [],
+        )
+    return handler  # type: ignore[no-any-return]
+
+
+def invoke(channel: Channel, handler: Handler, request: dict[str, Any]) -> None:
+    """Run one invocation and send its reply after its log mark."""
+    global _current_request_id
+    request_id = str(request["requestId"])
+    _current_request_id = request_id
+    context = LambdaContext(
+        request_id, int(request["deadlineMs"]), str(request.get("invokedFunctionArn", ""))
+    )
+    body: bytes | None = None
+    failure: tuple[str, str, list[str]] | None = None
+    try:
+        value = handler(request.get("event"), context)
+    except Exception as exc:
+        failure = (type(exc).__name__, str(exc), user_frames(exc.__traceback__))
+    else:
+        try:
+            encoded = json.dumps(value, allow_nan=False).encode("utf-8")
+        except (TypeError, ValueError, RecursionError) as exc:
+            failure = ("Runtime.MarshalError", f"Unable to marshal response: {exc}", [])
+        else:
+            if len(encoded) > MAX_PAYLOAD_BYTES:
+                message = (
+                    f"Response payload size ({len(encoded)} bytes) exceeded maximum allowed "
+                    f"payload size ({MAX_PAYLOAD_BYTES} bytes)."
+                )
+                failure = ("Function.ResponseSizeTooLarge", message, [])
+            else:
+                body = encoded
+    if failure is not None:
+        log_error(*failure)
+    write_log_mark(request_id)
+    if failure is not None:
+        error_type, message, stack = failure
+        channel.send(
+            {
+                "type": "error",
+                "requestId": request_id,
+                "errorType": error_type,
+                "errorMessage": message,
+                "stackTrace": stack,
+                "maxRssBytes": max_rss_bytes(),
+            }
+        )
+        return
+    assert body is not None
+    envelope = {"type": "result", "requestId": request_id, "maxRssBytes": max_rss_bytes()}
+    head = json.dumps(envelope, separators=(",", ":")).encode("utf-8")
+    # Splice the value in rather than encoding it a second time.
+    channel.send_body(head[:-1] + b',"value":' + body + b"}")
+
+
+def parse_args(argv: list[str]) -> dict[str, int]:
+    """``--name value`` pairs with integer values."""
+    options: dict[str, int] = {}
+    for index in range(0, len(argv) - 1, 2):
+        name, value = argv[index], argv[index + 1]
+        if not name.startswith("--"):
+            raise SystemExit(f"edgesim worker: unexpected argument {name!r}")
+        options[name[2:]] = int(value)
+    return options
+
+
+def main(argv: list[str]) -> int:
+    """Load the handler, report readiness, then serve invocations until the pool goes away."""
+    options = parse_args(argv)
+    die_with_parent(options.get("parent-pid", 0))
+    channel = Channel(options["in-fd"], options["out-fd"])
+    os.set_inheritable(channel.in_fd, False)
+    os.set_inheritable(channel.out_fd, False)
+    configure_streams()
+    configure_logging()
+    # The pool never sets LC_CTYPE: it is Python's locale coercion, which kicks in when the host
+    # lacks the en_US.UTF-8 locale that Lambda's image has. Hide it from the function.
+    os.environ.pop("LC_CTYPE", None)
+    task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
+    sys.path.insert(0, task_root)
+    try:
+        handler = load_handler(os.environ.get("_HANDLER", ""))
+    except InitFailure as failure:
+        log_error(failure.error_type, failure.message, failure.stack)
+        write_log_mark(INIT_MARK_ID)
+        channel.send(
+            {
+                "type": "init_error",
+                "errorType": failure.error_type,
+                "errorMessage": failure.message,
+                "stackTrace": failure.stack,
+                "maxRssBytes": max_rss_bytes(),
+            }
+        )
+        return 1
+    write_log_mark(INIT_MARK_ID)
+    channel.send({"type": "ready", "maxRssBytes": max_rss_bytes()})
+    while True:
+        try:
+            request = channel.receive()
+        except BrokenPipeError:
+            return 0
+        if request is None:
+            return 0
+        if request.get("type") != "invoke":
+            raise SystemExit(f"edgesim worker: unexpected message type {request.get('type')!r}")
+        try:
+            invoke(channel, handler, request)
+        except BrokenPipeError:
+            return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
