@@ -93,7 +93,9 @@ def error_response(page: ErrorPage, request_id: str, *, head: bool = False) -> E
 
 
 def _render(page: ErrorPage, request_id: str) -> str:
-    esc = html.escape
+    def esc(text: str) -> str:
+        return html.escape(text, quote=False)
+
     return (
         '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN" '
         '"http://www.w3.org/TR/html4/loose.dtd">\n'

@@ -29,7 +29,13 @@ from edgesim.errors import (
     function_error_page,
     origin_error_page,
 )
-from edgesim.exceptions import FunctionError, LambdaValidationError, OriginError
+from edgesim.exceptions import (
+    FunctionError,
+    LambdaExecutionError,
+    LambdaValidationError,
+    OriginError,
+    RuntimeUnavailableError,
+)
 from edgesim.http import EdgeRequest, EdgeResponse, Headers
 from edgesim.origins import OriginFetcher
 from edgesim.routing import match_behavior
@@ -297,7 +303,11 @@ class Edge:
         stage = Stage(event_type.value)
         started = time.perf_counter()
         try:
-            invocation = await self.runtime.invoke(assoc.function, event)
+            try:
+                invocation = await self.runtime.invoke(assoc.function, event)
+            except RuntimeUnavailableError as unavailable:
+                # CloudFront counts an unsupported or unstartable runtime as an execution error.
+                raise LambdaExecutionError(str(unavailable)) from unavailable
             kind = validate_result(
                 event_type, event, invocation.value, include_body=assoc.include_body
             )

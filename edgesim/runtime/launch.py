@@ -4,10 +4,12 @@ environment.
 Interpreter choice for ``pythonX.Y``: every ``pythonX.Y`` on the host's ``PATH`` is probed in
 order (run with a clean environment, asked for its version and real path); the first that runs
 and really is X.Y wins. Probing matters because version managers put shims on ``PATH`` that
-fail without their own environment variables. When none works, the worker runs under the
-interpreter running edgesim (``sys.executable``) and a warning says so, once per runtime: the
-function still runs, on a possibly different Python version. The result is cached for the life
-of the process.
+fail without their own environment variables. After ``PATH``, the interpreters a pyenv
+installation keeps (``$PYENV_ROOT/versions/X.Y.*/bin``, ``~/.pyenv`` by default) are tried too,
+since pyenv's shims only work inside a shell pyenv set up. When none works, the worker runs
+under the interpreter running edgesim (``sys.executable``) and a warning says so, once per
+runtime: the function still runs, on a possibly different Python version. The result is cached
+for the life of the process.
 
 The worker always runs as ``<python> -I -S -B``: isolated mode and no ``site`` keep edgesim's
 own virtualenv out of the function's reach (a function sees the standard library and its own
@@ -116,7 +118,10 @@ async def resolve_python(
     major, minor = PYTHON_RUNTIMES[runtime]
     command = f"python{major}.{minor}"
     tried: list[str] = []
-    for candidate in _candidates(command, path):
+    candidates = _candidates(command, path)
+    if search_path is None:
+        candidates += _pyenv_candidates(command, (major, minor))
+    for candidate in candidates:
         probed = await _probe(candidate)
         if probed is None:
             tried.append(f"{candidate} does not run")
@@ -155,6 +160,12 @@ def _candidates(command: str, path: str) -> list[str]:
         if candidate is not None and candidate not in seen:
             seen.append(candidate)
     return seen
+
+
+def _pyenv_candidates(command: str, version: tuple[int, int]) -> list[str]:
+    root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    pattern = f"{version[0]}.{version[1]}.*/bin/{command}"
+    return [str(p) for p in sorted(root.glob(f"versions/{pattern}"), reverse=True) if p.is_file()]
 
 
 async def _probe(candidate: str) -> tuple[str, tuple[int, int]] | None:

@@ -1,0 +1,85 @@
+"""The command line: validate and serve."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from edgesim.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_validate_the_bundled_example(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(ROOT / "distributions" / "example.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "example.yaml: ok (3 behaviors, 1 origins, 3 functions)" in out
+
+
+def test_validate_names_file_key_and_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    code = tmp_path / "fn"
+    code.mkdir()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        f"""
+origins: {{site: {{s3: "{site}"}}}}
+functions:
+  auth: {{runtime: python3.12, code: "{code}", handler: app.handler, timeout: 10}}
+behaviors:
+  - {{path_pattern: "*", origin: site, functions: {{viewer-request: auth}}}}
+"""
+    )
+    assert main(["validate", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"edgesim: {bad}: functions.auth.timeout: ")
+    assert "5 s" in err and "10 s" in err
+
+
+def test_missing_file_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "/nonexistent/d.yaml"]) == 1
+    assert "/nonexistent/d.yaml" in capsys.readouterr().err
+
+
+def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "serve" in capsys.readouterr().out
+
+
+async def test_serve_runs_the_example_until_sigterm() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "edgesim",
+        "serve",
+        "--port",
+        "0",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert process.stdout is not None
+    try:
+        banner = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        assert "example.yaml" in banner and "EDFDVBD6EXAMPLE" in banner
+        url = banner.split(" on ")[1].strip()
+        async with httpx.AsyncClient(timeout=20) as client:
+            home = await client.get(url)
+            redirect = await client.get(url + "old-blog/first-post")
+        assert home.status_code == 200 and "edgesim example site" in home.text
+        assert home.headers["x-content-type-options"] == "nosniff"
+        assert redirect.status_code == 301
+    finally:
+        process.send_signal(signal.SIGTERM)
+        rest = (await asyncio.wait_for(process.stdout.read(), 20)).decode()
+        assert await process.wait() == 0
+    assert "shutting down" in rest
+    assert "REPORT RequestId:" in rest

@@ -1,0 +1,53 @@
+"""Headers and the request/response models."""
+
+from edgesim.http import EdgeRequest, EdgeResponse, Headers, reason_phrase
+
+
+def test_headers_keep_case_order_and_repeats() -> None:
+    headers = Headers(
+        [("Set-Cookie", "a=1"), ("content-type", "text/plain"), ("set-cookie", "b=2")]
+    )
+    assert headers.get("SET-COOKIE") == "a=1"
+    assert headers.get_all("set-cookie") == ["a=1", "b=2"]
+    assert headers.items()[1] == ("content-type", "text/plain")
+    assert "Content-Type" in headers
+    assert 3 not in headers
+
+
+def test_set_replaces_in_place_and_remove_drops_all() -> None:
+    headers = Headers([("A", "1"), ("B", "2"), ("a", "3")])
+    headers.set("a", "9")
+    assert headers.items() == [("a", "9"), ("B", "2")]
+    headers.set("C", "3")
+    assert headers.items()[-1] == ("C", "3")
+    headers.remove("b")
+    assert headers.items() == [("a", "9"), ("C", "3")]
+
+
+def test_without_hop_by_hop_drops_connection_named_headers() -> None:
+    headers = Headers(
+        [
+            ("Connection", "keep-alive, X-Private"),
+            ("X-Private", "1"),
+            ("Keep-Alive", "timeout=5"),
+            ("Transfer-Encoding", "chunked"),
+            ("X-Kept", "yes"),
+        ]
+    )
+    assert headers.without_hop_by_hop().items() == [("X-Kept", "yes")]
+
+
+def test_copy_is_independent() -> None:
+    headers = Headers([("A", "1")])
+    copy = headers.copy()
+    copy.add("B", "2")
+    assert len(headers) == 1 and len(copy) == 2
+    assert headers != copy
+
+
+def test_request_target_and_response_reason() -> None:
+    assert EdgeRequest("GET", "/a", "x=1").target == "/a?x=1"
+    assert EdgeRequest("GET", "/a").target == "/a"
+    assert EdgeResponse(404).reason == "Not Found"
+    assert EdgeResponse(299).reason == ""
+    assert reason_phrase(503) == "Service Unavailable"
