@@ -1,15 +1,20 @@
-"""The ``edgesim`` command: ``serve`` distributions, ``validate`` distribution files."""
+"""The ``edgesim`` command: ``serve`` distributions, ``validate`` files, ``invalidate`` paths."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import re
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import httpx
+
+from edgesim.admin import AdminServer
+from edgesim.cache import DEFAULT_CACHE_SIZE, MemoryCacheStore, check_invalidation_path
 from edgesim.config import load_distributions
 from edgesim.exceptions import ConfigError, EdgesimError
 from edgesim.http import EdgeRequest
@@ -19,6 +24,17 @@ from edgesim.server import EdgeServer
 __all__ = ["main"]
 
 DEFAULT_DISTRIBUTION = Path("distributions/example.yaml")
+DEFAULT_ADMIN = "http://127.0.0.1:9080"
+_SIZE = re.compile(r"(\d+)\s*(b|kb|kib|mb|mib|gb|gib)?", re.IGNORECASE)
+_UNITS = {
+    "b": 1,
+    "kb": 1000,
+    "kib": 1024,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "gb": 1000**3,
+    "gib": 1024**3,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,7 +48,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "validate":
             return _validate(args.files)
         if args.command == "serve":
-            return asyncio.run(_serve(args.files, host=args.host, port=args.port))
+            return asyncio.run(
+                _serve(
+                    args.files,
+                    host=args.host,
+                    port=args.port,
+                    admin_host=args.admin_host,
+                    admin_port=args.admin_port,
+                    cache_size=args.cache_size,
+                )
+            )
+        if args.command == "invalidate":
+            return _invalidate(args.paths, admin=args.admin, distribution=args.distribution)
     except ConfigError as error:
         print(f"edgesim: {error}", file=sys.stderr)
         return 1
@@ -61,9 +88,64 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--port", type=int, default=8080, help="port of the first distribution (default 8080)"
     )
+    serve.add_argument(
+        "--admin-host", default="127.0.0.1", help="address of the admin API (default 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--admin-port", type=int, default=9080, help="port of the admin API (default 9080)"
+    )
+    serve.add_argument(
+        "--cache-size",
+        type=_size,
+        default=DEFAULT_CACHE_SIZE,
+        help="cache bound in bytes; suffixes KB, KiB, MB, MiB, GB, GiB (default 256MiB)",
+    )
     validate = commands.add_parser("validate", help="check distribution files and exit")
     validate.add_argument("files", nargs="+", type=Path, help="distribution files")
+    invalidate = commands.add_parser(
+        "invalidate", help="remove cached objects from a running edgesim (CloudFront paths)"
+    )
+    invalidate.add_argument("paths", nargs="+", help="paths such as /index.html or /images/*")
+    invalidate.add_argument(
+        "--admin", default=DEFAULT_ADMIN, help=f"admin API of the server (default {DEFAULT_ADMIN})"
+    )
+    invalidate.add_argument(
+        "--distribution", default=None, help="distribution id (default: every one served)"
+    )
     return parser
+
+
+def _size(text: str) -> int:
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 256MiB, 1000000)")
+    return int(match.group(1)) * _UNITS[(match.group(2) or "b").lower()]
+
+
+def _invalidate(paths: Sequence[str], *, admin: str, distribution: str | None) -> int:
+    for path in paths:
+        try:
+            check_invalidation_path(path)
+        except ValueError as problem:
+            print(f"edgesim: {problem}", file=sys.stderr)
+            return 1
+    body: dict[str, object] = {"paths": list(paths)}
+    if distribution is not None:
+        body["distribution_id"] = distribution
+    try:
+        response = httpx.post(f"{admin.rstrip('/')}/invalidations", json=body, timeout=10)
+    except httpx.HTTPError as error:
+        print(f"edgesim: cannot reach the admin API at {admin}: {error}", file=sys.stderr)
+        return 1
+    answer = response.json()
+    if response.status_code != 201:
+        print(f"edgesim: {answer.get('error', response.text)}", file=sys.stderr)
+        return 1
+    print(
+        f"invalidated {answer['invalidated']} objects for {', '.join(answer['paths'])} "
+        f"in {', '.join(answer['distributions'])}"
+    )
+    return 0
 
 
 def _validate(files: Sequence[Path]) -> int:
@@ -92,17 +174,28 @@ def _print_access(request: EdgeRequest, result: EdgeResult, elapsed_ms: float) -
     )
 
 
-async def _serve(files: Sequence[Path], *, host: str, port: int) -> int:
+async def _serve(
+    files: Sequence[Path],
+    *,
+    host: str,
+    port: int,
+    admin_host: str,
+    admin_port: int,
+    cache_size: int,
+) -> int:
     paths = list(files) or [DEFAULT_DISTRIBUTION]
     distributions = load_distributions(paths)
-    edges = [Edge(d, log_sink=_print_function_log) for d in distributions]
+    store = MemoryCacheStore(cache_size)  # one edge location: one cache for every distribution
+    edges = [Edge(d, log_sink=_print_function_log, store=store) for d in distributions]
     server = EdgeServer(edges, host=host, port=port, access_log=_print_access)
+    admin = AdminServer(edges, host=admin_host, port=admin_port)
     try:
         await server.start()
+        await admin.start()
     except OSError as error:
-        for edge in edges:
-            await edge.aclose()
-        print(f"edgesim: cannot listen on {host}:{port}: {error.strerror}", file=sys.stderr)
+        await admin.aclose()
+        await server.aclose()
+        print(f"edgesim: cannot listen: {error.strerror or error}", file=sys.stderr)
         return 1
     for listener in server.listeners:
         settings = listener.edge.distribution.settings
@@ -111,6 +204,7 @@ async def _serve(files: Sequence[Path], *, host: str, port: int) -> int:
             f"{settings.domain_name}) on http://{host}:{listener.port}/",
             flush=True,
         )
+    print(f"edgesim: admin API (invalidations) on {admin.url}/", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -120,6 +214,7 @@ async def _serve(files: Sequence[Path], *, host: str, port: int) -> int:
         await stop.wait()
     finally:
         print("edgesim: shutting down", flush=True)
+        await admin.aclose()
         await server.aclose()
     return 0
 

@@ -17,6 +17,7 @@ from edgesim.http import EdgeResponse, Headers
 
 __all__ = [
     "EXECUTION_MESSAGE",
+    "EarlyResponse",
     "LIMIT_MESSAGE",
     "ErrorPage",
     "error_response",
@@ -120,3 +121,15 @@ def _render(page: ErrorPage, request_id: str) -> str:
         "</ADDRESS>\n"
         "</BODY></HTML>"
     )
+
+
+class EarlyResponse(Exception):
+    """Ends the pipeline at once with a finished response (generated, refused or failed).
+
+    Raised inside :meth:`Edge.dispatch` only; ``dispatch`` catches it, so it never reaches a
+    front door.
+    """
+
+    def __init__(self, response: EdgeResponse) -> None:
+        super().__init__(response.status)
+        self.response = response

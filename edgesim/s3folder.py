@@ -21,17 +21,17 @@ import base64
 import hashlib
 import mimetypes
 import os
-import re
 import secrets
 import stat
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import formatdate
 from pathlib import Path
 from urllib.parse import unquote
 from xml.sax.saxutils import escape
 
+from edgesim.conditional import etag_listed, http_date, parse_range
 from edgesim.http import EdgeRequest, EdgeResponse, Headers
 from edgesim.targets import OriginTarget
 from edgesim.types import Clock, SystemClock
@@ -41,8 +41,6 @@ __all__ = ["S3Folder"]
 # S3's own default for an object stored without a Content-Type.
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 _CHUNK = 1 << 20
-# One range, in S3's reading; ASCII digits only.
-_RANGE = re.compile(r"\s*bytes=(\d*)-(\d*)\s*", re.ASCII)
 # A private table built from Python's defaults only, so the answer does not depend on the
 # host's /etc/mime.types.
 _MIME = mimetypes.MimeTypes()
@@ -174,7 +172,7 @@ class S3Folder:
         start, length, status = 0, obj.size, 200
         range_header = request.headers.get("range")
         if range_header is not None and _if_range_holds(request.headers, obj, last_modified):
-            parsed = _parse_range(range_header, obj.size)
+            parsed = parse_range(range_header, obj.size)
             if isinstance(parsed, str):
                 refusal = _Refusal(416, "InvalidRange", "The requested range is not satisfiable")
                 extra = [("RangeRequested", range_header), ("ActualObjectSize", str(obj.size))]
@@ -244,30 +242,6 @@ def _read(path: str, start: int, length: int) -> bytes:
         return f.read(length)
 
 
-def _etag_listed(header: str, etag: str, *, weak: bool) -> bool:
-    """Whether ``etag`` is in an ``If-Match``/``If-None-Match`` list (``*`` matches any)."""
-    for raw in header.split(","):
-        candidate = raw.strip()
-        if candidate == "*":
-            return True
-        if candidate.startswith("W/"):
-            if not weak:
-                continue
-            candidate = candidate[2:]
-        if candidate == etag:
-            return True
-    return False
-
-
-def _http_date(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(parsedate_to_datetime(value).timestamp())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-
-
 def _precondition_failure(headers: Headers, obj: _Object) -> str | None:
     """``_NOT_MODIFIED`` (304), the failed 412 condition's name, or None; RFC 9110 §13.2.2 order.
 
@@ -277,16 +251,16 @@ def _precondition_failure(headers: Headers, obj: _Object) -> str | None:
     """
     if_match = headers.get("if-match")
     if if_match is not None:
-        if not _etag_listed(if_match, obj.etag, weak=False):
+        if not etag_listed(if_match, obj.etag, weak=False):
             return "If-Match"
     else:
-        unmodified_since = _http_date(headers.get("if-unmodified-since"))
+        unmodified_since = http_date(headers.get("if-unmodified-since"))
         if unmodified_since is not None and obj.mtime > unmodified_since:
             return "If-Unmodified-Since"
     if_none_match = headers.get("if-none-match")
     if if_none_match is not None:
-        return _NOT_MODIFIED if _etag_listed(if_none_match, obj.etag, weak=True) else None
-    modified_since = _http_date(headers.get("if-modified-since"))
+        return _NOT_MODIFIED if etag_listed(if_none_match, obj.etag, weak=True) else None
+    modified_since = http_date(headers.get("if-modified-since"))
     if modified_since is not None and obj.mtime <= modified_since:
         return _NOT_MODIFIED
     return None
@@ -299,28 +273,3 @@ def _if_range_holds(headers: Headers, obj: _Object, last_modified: str) -> bool:
         return True
     value = if_range.strip()
     return value == obj.etag or value == last_modified
-
-
-def _parse_range(value: str, size: int) -> tuple[int, int] | str | None:
-    """One byte range as inclusive ``(start, end)``, ``"unsatisfiable"``, or None to ignore.
-
-    S3 serves a single range only; several ranges, or a malformed header, get the whole object.
-    """
-    match = _RANGE.fullmatch(value)
-    if match is None:
-        return None
-    first, last = match.groups()
-    if first == "" and last == "":
-        return None
-    if first == "":
-        suffix = int(last)
-        if suffix == 0 or size == 0:
-            return "unsatisfiable"
-        return max(size - suffix, 0), size - 1
-    start = int(first)
-    if last and int(last) < start:
-        return None
-    if start >= size:
-        return "unsatisfiable"
-    end = min(int(last), size - 1) if last else size - 1
-    return start, end

@@ -92,6 +92,7 @@ class EdgeServer:
         self._access_log = access_log
         self._runners: list[web.AppRunner] = []
         self.listeners: list[_Listener] = []
+        self._closed = False
 
     async def start(self) -> None:
         """Bind every port; port 0 picks free ports (tests use it)."""
@@ -112,13 +113,15 @@ class EdgeServer:
         return f"http://{self.host}:{self.listeners[index].port}"
 
     async def aclose(self) -> None:
-        """Stop listening, then stop every edge's workers and origin connections."""
+        """Stop listening, then stop every edge's workers and origin connections (once)."""
+        if self._closed:
+            return
+        self._closed = True
         runners, self._runners = self._runners, []
         for runner in runners:
             await runner.cleanup()
-        if runners:
-            for listener in self.listeners:
-                await listener.edge.aclose()
+        for edge in self._edges:
+            await edge.aclose()
 
     def _handler(self, edge: Edge) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handle(request: web.Request) -> web.StreamResponse:

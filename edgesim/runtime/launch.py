@@ -15,6 +15,14 @@ The worker always runs as ``<python> -I -S -B``: isolated mode and no ``site`` k
 own virtualenv out of the function's reach (a function sees the standard library and its own
 folder, like a deployment package on Lambda, minus the SDK Lambda preinstalls), and ``-B``
 keeps ``__pycache__`` out of the function's folder, which is read-only on Lambda.
+
+Every ``nodejsNN.x`` runtime runs on the first ``node`` on the host's ``PATH``, which must be
+Node.js 18 or newer; that is checked when a pool is created (``node --version``, once per
+binary), so a missing or old ``node`` stops ``edgesim serve`` at start rather than failing
+requests. A ``node`` of another major version than the runtime's name runs it anyway, with one
+warning. The worker gets the V8 limits Lambda's own Node.js bootstrap derives from the memory
+size (old space 90 %, semi space 5 %), so a heap that outgrows the function's memory ends the
+process the way it ends on Lambda, alongside the pool's resident-memory watch.
 """
 
 from __future__ import annotations
@@ -22,7 +30,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import shutil
+import subprocess
 import sys
 import uuid
 from datetime import UTC, datetime
@@ -40,8 +50,11 @@ __all__ = [
     "WORKER_PATH",
     "check_runtime",
     "invoked_function_arn",
+    "MIN_NODE_MAJOR",
     "log_group_name",
     "new_log_stream_name",
+    "node_options",
+    "resolve_node",
     "resolve_python",
     "worker_command",
     "worker_environment",
@@ -61,6 +74,8 @@ PYTHON_RUNTIMES: dict[str, tuple[int, int]] = {
     "python3.13": (3, 13),
 }
 NODE_RUNTIMES: dict[str, int] = {"nodejs18.x": 18, "nodejs20.x": 20, "nodejs22.x": 22}
+# The oldest Node.js the worker program supports (and the oldest runtime edgesim accepts).
+MIN_NODE_MAJOR = 18
 
 # What a worker gets as PATH; the host's PATH never reaches it.
 WORKER_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -69,7 +84,12 @@ _ACCOUNT_ID = "123456789012"
 _PROBE_TIMEOUT_S = 10.0
 _PROBE_SCRIPT = "import sys; print(sys.executable); print(*sys.version_info[:2])"
 
+_NODE_VERSION = re.compile(r"v(\d+)\.\d+\.\d+\S*")
+
 _resolved_pythons: dict[tuple[str, str], str] = {}
+# `node --version` by (path, mtime, size): asked once per binary for the life of the process.
+_node_versions: dict[tuple[str, int, int], str | None] = {}
+_warned_node: set[tuple[str, str]] = set()
 
 
 def check_runtime(spec: FunctionSpec) -> None:
@@ -82,11 +102,7 @@ def check_runtime(spec: FunctionSpec) -> None:
                 f"function {spec.name!r}: runtime {spec.runtime} needs the Node.js worker "
                 f"program {NODE_WORKER}, which this edgesim does not include"
             )
-        if shutil.which("node") is None:
-            raise RuntimeUnavailableError(
-                f"function {spec.name!r}: runtime {spec.runtime} needs `node`, "
-                "and there is none on PATH"
-            )
+        resolve_node(spec.runtime, function_name=spec.name)
         return
     known = ", ".join([*PYTHON_RUNTIMES, *NODE_RUNTIMES])
     raise RuntimeUnavailableError(
@@ -100,10 +116,78 @@ async def worker_command(spec: FunctionSpec) -> list[str]:
     if spec.runtime in PYTHON_RUNTIMES:
         python = await resolve_python(spec.runtime, function_name=spec.name)
         return [python, "-I", "-S", "-B", str(PYTHON_WORKER)]
-    node = shutil.which("node")
-    if node is None:
-        raise RuntimeUnavailableError(f"function {spec.name!r}: no `node` on PATH")
-    return [node, str(NODE_WORKER)]
+    node = resolve_node(spec.runtime, function_name=spec.name)
+    return [node, *node_options(spec.memory_mb), str(NODE_WORKER)]
+
+
+def node_options(memory_mb: int) -> list[str]:
+    """The options Lambda's Node.js bootstrap passes to ``node`` for a function of this size."""
+    new_space = memory_mb // 10
+    return [
+        "--expose-gc",
+        "--max-http-header-size=81920",
+        f"--max-semi-space-size={max(1, new_space // 2)}",
+        f"--max-old-space-size={memory_mb - new_space}",
+    ]
+
+
+def resolve_node(runtime: str, *, function_name: str, search_path: str | None = None) -> str:
+    """The ``node`` that runs ``runtime``: the first on ``PATH``, if it is Node.js 18 or newer.
+
+    Raises :class:`RuntimeUnavailableError` naming the function and what was found.
+    """
+    path = os.environ.get("PATH", os.defpath) if search_path is None else search_path
+    needs = f"function {function_name!r}: runtime {runtime} needs Node.js {MIN_NODE_MAJOR} or newer"
+    found = shutil.which("node", path=path)
+    if found is None:
+        raise RuntimeUnavailableError(f"{needs}, and there is no `node` on PATH")
+    node = os.path.abspath(found)
+    version = _node_version(node)
+    if version is None:
+        raise RuntimeUnavailableError(f"{needs}; `node --version` fails at {node}")
+    match = _NODE_VERSION.fullmatch(version)
+    if match is None:
+        raise RuntimeUnavailableError(f"{needs}; {node} reports version {version!r}")
+    major = int(match.group(1))
+    if major < MIN_NODE_MAJOR:
+        raise RuntimeUnavailableError(f"{needs}; found {version} at {node}")
+    if major != NODE_RUNTIMES[runtime] and (runtime, node) not in _warned_node:
+        _warned_node.add((runtime, node))
+        logger.warning(
+            "runtime %s (first needed by function %r) runs on Node.js %s at %s",
+            runtime,
+            function_name,
+            version,
+            node,
+        )
+    return node
+
+
+def _node_version(node: str) -> str | None:
+    """``node --version`` (e.g. ``v20.11.0``), or None when it does not run."""
+    try:
+        info = os.stat(node)
+    except OSError:
+        return None
+    key = (node, info.st_mtime_ns, info.st_size)
+    if key in _node_versions:
+        return _node_versions[key]
+    try:
+        completed = subprocess.run(
+            [node, "--version"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env={"PATH": WORKER_PATH, "LANG": "en_US.UTF-8"},
+            timeout=_PROBE_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        version = None
+    else:
+        out = completed.stdout.decode("utf-8", "replace").strip()
+        version = out if completed.returncode == 0 and out else None
+    _node_versions[key] = version
+    return version
 
 
 async def resolve_python(
@@ -217,8 +301,12 @@ def invoked_function_arn(spec: FunctionSpec) -> str:
 
 
 def worker_environment(spec: FunctionSpec, log_stream: str) -> dict[str, str]:
-    """Lambda's reserved variables for ``spec``, and nothing of the host's environment."""
-    return {
+    """Lambda's reserved variables for ``spec``, and nothing of the host's environment.
+
+    Node.js functions also get ``NODE_PATH`` holding their own folder, the one entry of Lambda's
+    ``NODE_PATH`` that has a counterpart here (layers and the runtime's preinstalled SDK do not).
+    """
+    env = {
         "AWS_REGION": spec.region,
         "AWS_DEFAULT_REGION": spec.region,
         "AWS_LAMBDA_FUNCTION_NAME": spec.name,
@@ -234,3 +322,6 @@ def worker_environment(spec: FunctionSpec, log_stream: str) -> dict[str, str]:
         "PATH": WORKER_PATH,
         "_HANDLER": spec.handler,
     }
+    if spec.runtime in NODE_RUNTIMES:
+        env["NODE_PATH"] = env["LAMBDA_TASK_ROOT"]
+    return env

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote
 
 import httpx
 import pytest
 from aiohttp import web
 
+from edgesim.cache import CacheStore
 from edgesim.config import load_distribution
 from edgesim.pipeline import Edge
 from edgesim.server import EdgeServer
+from edgesim.types import Clock
 
 FUNCTIONS = Path(__file__).parent / "functions"
 
@@ -37,10 +42,16 @@ class SeenRequest:
 
 @dataclass
 class Origin:
-    """A loopback origin that records every request it gets."""
+    """A loopback origin that records every request it gets.
+
+    Path segments steer it: ``/status/<n>/``, ``/cc/<Cache-Control>/`` (percent-encoded),
+    ``/etag/<tag>/`` (answers a matching ``If-None-Match`` with 304), ``/slow/<seconds>/``.
+    ``override_status`` makes every answer that status.
+    """
 
     port: int
     seen: list[SeenRequest] = field(default_factory=list)
+    override_status: int | None = None
 
     @property
     def url(self) -> str:
@@ -52,6 +63,20 @@ async def _origin_handler(origin: Origin, request: web.Request) -> web.StreamRes
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
     origin.seen.append(SeenRequest(request.method, request.raw_path, headers, body))
     status = int(request.query.get("status", "200"))
+    steer = _steering(request.path)
+    extra: dict[str, str] = {}
+    if "slow" in steer:
+        await asyncio.sleep(float(steer["slow"]))
+    if "status" in steer:
+        status = int(steer["status"])
+    if "cc" in steer:
+        extra["Cache-Control"] = steer["cc"]
+    if "etag" in steer:
+        extra["ETag"] = f'"{steer["etag"]}"'
+        if request.headers.get("If-None-Match") == extra["ETag"]:
+            return web.Response(status=304, headers=extra)
+    if origin.override_status is not None:
+        status = origin.override_status
     if request.path.startswith("/bin"):
         # Echo the request body byte for byte, with the request's content type.
         return web.Response(
@@ -76,8 +101,17 @@ async def _origin_handler(origin: Origin, request: web.Request) -> web.StreamRes
         status=status,
         text=json.dumps(payload),
         content_type="application/json",
-        headers={"Connection": "keep-alive", "X-Origin": "yes"},
+        headers={"Connection": "keep-alive", "X-Origin": "yes", **extra},
     )
+
+
+def _steering(path: str) -> dict[str, str]:
+    parts = [unquote(p) for p in path.split("/")]
+    return {
+        parts[i]: parts[i + 1]
+        for i in range(len(parts) - 1)
+        if parts[i] in ("status", "cc", "etag", "slow")
+    }
 
 
 async def start_origin() -> tuple[Origin, web.AppRunner]:
@@ -121,7 +155,25 @@ class RunningEdge:
         return "\n".join(line for _, lines in self.logs for line in lines)
 
 
-MakeEdge = Callable[[str], Awaitable[RunningEdge]]
+class MakeEdge(Protocol):
+    """Builds and serves an edge from distribution text."""
+
+    def __call__(
+        self, text: str, *, clock: Clock | None = None, store: CacheStore | None = None
+    ) -> Awaitable[RunningEdge]: ...
+
+
+class FakeClock:
+    """Wall-clock time that moves only when a test says so."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 @pytest.fixture
@@ -129,11 +181,18 @@ async def make_edge(tmp_path: Path) -> AsyncIterator[MakeEdge]:
     """Write a distribution file (``{functions}`` expands to the e2e functions folder), serve it."""
     running: list[RunningEdge] = []
 
-    async def make(text: str) -> RunningEdge:
+    async def make(
+        text: str, *, clock: Clock | None = None, store: CacheStore | None = None
+    ) -> RunningEdge:
         path = tmp_path / f"dist{len(running)}.yaml"
         path.write_text(text.replace("{functions}", str(FUNCTIONS)))
         logs: list[tuple[str, list[str]]] = []
-        edge = Edge(load_distribution(path), log_sink=lambda f, lines: logs.append((f, lines)))
+        edge = Edge(
+            load_distribution(path),
+            log_sink=lambda f, lines: logs.append((f, lines)),
+            clock=clock,
+            store=store,
+        )
         server = EdgeServer([edge], port=0)
         await server.start()
         client = httpx.AsyncClient(base_url=server.url(), timeout=30)

@@ -1,0 +1,220 @@
+"""The edge's object store: byte-bounded LRU, request collapsing and invalidation.
+
+What is cached and for how long is decided elsewhere (``ttl.py``, ``cachekey.py``); this module
+keeps whole objects and nothing else. An object is stored only when its body is complete (its
+``Content-Length``, when the origin sent one, matches), so a cut-short response is never served
+from cache. The store is shared by every distribution of one edgesim process, like one edge
+location's cache, and each object remembers its distribution so invalidations stay within it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Generic, Protocol, TypeVar
+
+from edgesim.http import EdgeResponse
+
+__all__ = [
+    "DEFAULT_CACHE_SIZE",
+    "CacheStore",
+    "CachedObject",
+    "Collapser",
+    "MemoryCacheStore",
+    "NoOpCacheStore",
+    "check_invalidation_path",
+    "invalidation_matches",
+]
+
+DEFAULT_CACHE_SIZE = 256 * 1024 * 1024
+MAX_INVALIDATION_PATH = 4000
+
+T = TypeVar("T")
+
+
+@dataclass
+class CachedObject:
+    """One stored response and its freshness, in wall-clock seconds."""
+
+    key: str
+    distribution_id: str
+    path: str
+    query: str
+    response: EdgeResponse
+    stored_at: float
+    fresh_until: float
+    stale_while_revalidate: float = 0.0
+    stale_if_error: float = 0.0
+    size: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        header_bytes = sum(len(k) + len(v) + 4 for k, v in self.response.headers)
+        self.size = len(self.response.body) + header_bytes + len(self.key)
+
+    def is_fresh(self, now: float) -> bool:
+        """Still within its TTL."""
+        return now < self.fresh_until
+
+    def age(self, now: float) -> int:
+        """Whole seconds since the object was stored or last revalidated."""
+        return max(0, int(now - self.stored_at))
+
+    def copy_response(self) -> EdgeResponse:
+        """A response the caller may change without touching the stored one."""
+        return replace(self.response, headers=self.response.headers.copy())
+
+    def is_complete(self) -> bool:
+        """The body is as long as the origin said it would be."""
+        declared = self.response.headers.get("Content-Length")
+        if declared is None or not declared.strip().isdigit():
+            return True
+        return int(declared) == len(self.response.body)
+
+
+class CacheStore(Protocol):
+    """What the pipeline needs of a cache backend."""
+
+    def get(self, key: str) -> CachedObject | None: ...
+
+    def put(self, obj: CachedObject) -> bool: ...
+
+    def invalidate(self, distribution_id: str, paths: Iterable[str]) -> int: ...
+
+    @property
+    def size_bytes(self) -> int: ...
+
+
+class NoOpCacheStore:
+    """A store that keeps nothing; stands in when caching is off."""
+
+    def get(self, key: str) -> CachedObject | None:
+        return None
+
+    def put(self, obj: CachedObject) -> bool:
+        return False
+
+    def invalidate(self, distribution_id: str, paths: Iterable[str]) -> int:
+        return 0
+
+    @property
+    def size_bytes(self) -> int:
+        return 0
+
+
+class MemoryCacheStore:
+    """An in-memory store bounded in bytes that evicts the least recently used object."""
+
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_SIZE) -> None:
+        if max_bytes < 0:
+            raise ValueError("max_bytes must not be negative")
+        self.max_bytes = max_bytes
+        self._objects: OrderedDict[str, CachedObject] = OrderedDict()
+        self._size = 0
+        self.evictions = 0
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes held now (bodies, headers and keys)."""
+        return self._size
+
+    def get(self, key: str) -> CachedObject | None:
+        """The object under ``key``, marked as just used."""
+        obj = self._objects.get(key)
+        if obj is not None:
+            self._objects.move_to_end(key)
+        return obj
+
+    def put(self, obj: CachedObject) -> bool:
+        """Store ``obj`` (replacing any object under its key); False if it cannot be kept."""
+        if not obj.is_complete() or obj.size > self.max_bytes:
+            self._drop(obj.key)
+            return False
+        self._drop(obj.key)
+        while self._objects and self._size + obj.size > self.max_bytes:
+            _, evicted = self._objects.popitem(last=False)
+            self._size -= evicted.size
+            self.evictions += 1
+        self._objects[obj.key] = obj
+        self._size += obj.size
+        return True
+
+    def invalidate(self, distribution_id: str, paths: Iterable[str]) -> int:
+        """Remove every object of the distribution that one of ``paths`` matches."""
+        patterns = list(paths)
+        doomed = [
+            key
+            for key, obj in self._objects.items()
+            if obj.distribution_id == distribution_id
+            and any(invalidation_matches(p, obj.path, obj.query) for p in patterns)
+        ]
+        for key in doomed:
+            self._drop(key)
+        return len(doomed)
+
+    def _drop(self, key: str) -> None:
+        old = self._objects.pop(key, None)
+        if old is not None:
+            self._size -= old.size
+
+
+class Collapser(Generic[T]):
+    """Joins concurrent fetches of one key into one (CloudFront's request collapsing).
+
+    The first caller for a key runs ``fetch``; callers that arrive before it finishes wait for its
+    result instead of starting their own. The second value returned says who fetched.
+    """
+
+    def __init__(self) -> None:
+        self._inflight: dict[str, asyncio.Future[T]] = {}
+
+    @property
+    def inflight(self) -> int:
+        """Keys being fetched right now."""
+        return len(self._inflight)
+
+    async def run(self, key: str, fetch: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
+        """``fetch()``'s result for ``key``, and whether this call was the one that fetched."""
+        waiting = self._inflight.get(key)
+        if waiting is not None:
+            return await asyncio.shield(waiting), False
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            result = await fetch()
+        except BaseException as error:
+            future.set_exception(error)
+            # Waiters see the error; nobody else awaits this future, so mark it retrieved.
+            future.exception()
+            raise
+        else:
+            future.set_result(result)
+            return result, True
+        finally:
+            del self._inflight[key]
+
+
+def check_invalidation_path(path: str) -> None:
+    """Raise ``ValueError`` unless ``path`` is a path CloudFront accepts for invalidation."""
+    if not path.startswith("/"):
+        raise ValueError(f"invalidation path {path!r} must start with '/'")
+    if "*" in path[:-1]:
+        raise ValueError(f"invalidation path {path!r} may use '*' only as its last character")
+    if len(path) > MAX_INVALIDATION_PATH:
+        raise ValueError(f"invalidation path is longer than {MAX_INVALIDATION_PATH} characters")
+
+
+def invalidation_matches(pattern: str, path: str, query: str = "") -> bool:
+    """Whether an invalidation ``pattern`` removes the object cached for ``path?query``.
+
+    An exact path removes every variant of that path whose key holds no query string (header and
+    cookie variants included); query variants need the query spelled out or a trailing ``*``.
+    """
+    target = f"{path}?{query}" if query else path
+    if pattern.endswith("*"):
+        return target.startswith(pattern[:-1])
+    return target == pattern

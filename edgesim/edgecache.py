@@ -1,0 +1,375 @@
+"""The cache stage of the pipeline: lookup, origin fetch on a miss, revalidation, store.
+
+:meth:`CacheStage.serve` takes the request as viewer-request left it and returns the response
+with its ``X-Cache`` label. With no cache policy on the behavior (or ``CachingDisabled``, or a
+method CloudFront does not cache) every request goes to the origin. Otherwise:
+
+- a fresh object is a ``Hit`` (origin-request and origin-response do not run), with ``Age``;
+- a stale object is revalidated with its validators: a 304 refreshes it (``RefreshHit``), a 5xx
+  or an unreachable origin serves the stale copy for the error caching minimum TTL
+  (``RefreshHit``), anything else replaces it;
+- within ``stale-while-revalidate`` the stale copy is served at once and refreshed in the
+  background;
+- concurrent misses for one key make one origin request (request collapsing); the waiting
+  requests are answered from what it stored, as ``Hit``.
+
+Viewer validators and ``Range`` are answered here from the whole object: on a cacheable request
+they are not forwarded, so the origin always sends a full, storable body.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from edgesim import forwarding
+from edgesim.cache import CachedObject, CacheStore, Collapser
+from edgesim.cachekey import CacheKey, cache_key
+from edgesim.cachekey import forwarding as policy_forwarding
+from edgesim.conditional import not_modified, range_response
+from edgesim.config import BehaviorConfig, Distribution
+from edgesim.errors import EarlyResponse, error_response, origin_error_page
+from edgesim.exceptions import OriginError
+from edgesim.http import HOP_BY_HOP, EdgeRequest, EdgeResponse, Headers
+from edgesim.origins import OriginFetcher
+from edgesim.policies import CachePolicy
+from edgesim.targets import OriginTarget
+from edgesim.tasks import spawn
+from edgesim.trace import Stage, Trace, TraceRecord
+from edgesim.triggers import Triggers, elapsed_ms
+from edgesim.ttl import collapsible, edge_ttl
+from edgesim.types import Clock
+
+__all__ = ["ERROR", "GENERATED", "HIT", "MISS", "REFRESH_HIT", "CacheStage", "Served"]
+
+GENERATED = "LambdaGeneratedResponse from cloudfront"
+HIT = "Hit from cloudfront"
+REFRESH_HIT = "RefreshHit from cloudfront"
+MISS = "Miss from cloudfront"
+ERROR = "Error from cloudfront"
+
+_CONDITIONAL = ("if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "if-range")
+# What a 304 may not change in the stored response.
+_NOT_REFRESHED = frozenset({"content-length", "content-encoding", "content-range"}) | HOP_BY_HOP
+
+
+@dataclass(frozen=True)
+class Served:
+    """A response for the viewer, its ``X-Cache`` label, and the request it answers."""
+
+    response: EdgeResponse
+    x_cache: str
+    request: EdgeRequest
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    response: EdgeResponse
+    x_cache: str
+    age: int | None = None  # set when the answer is a stored object (RefreshHit)
+
+
+class CacheStage:
+    """Cache lookup, origin-side triggers and origin fetch for one distribution."""
+
+    def __init__(
+        self,
+        distribution: Distribution,
+        *,
+        triggers: Triggers,
+        fetcher: OriginFetcher,
+        targets: Mapping[str, OriginTarget],
+        store: CacheStore,
+        clock: Clock,
+        edge_id: str,
+    ) -> None:
+        self._distribution = distribution
+        self._triggers = triggers
+        self._fetcher = fetcher
+        self._targets = dict(targets)
+        self._store = store
+        self._clock = clock
+        self._edge_id = edge_id
+        self._collapser: Collapser[_Fetched] = Collapser()
+
+    async def serve(self, request: EdgeRequest, behavior: BehaviorConfig, trace: Trace) -> Served:
+        """The response for ``request``, from cache or origin."""
+        policy = behavior.cache_policy_resolved
+        if policy is None or not self._cacheable(policy, behavior, request.method):
+            trace.add(TraceRecord(Stage.CACHE, "miss"))
+            fetched = await self._fetch(request, behavior, policy, trace)
+            return Served(fetched.response, fetched.x_cache, request)
+
+        key = cache_key(
+            policy, request, distribution_domain=self._distribution.settings.domain_name
+        )
+        outbound = _without_validators(request)
+        now = self._clock()
+        obj = self._store.get(key.value)
+        if obj is not None and obj.is_fresh(now):
+            trace.add(TraceRecord(Stage.CACHE, "hit"))
+            return self._deliver(obj, request, now, HIT)
+        if obj is not None and now < obj.fresh_until + obj.stale_while_revalidate:
+            trace.add(TraceRecord(Stage.CACHE, "stale-while-revalidate"))
+            _ = spawn(
+                self._refresh_in_background(obj, key, outbound, behavior, policy),
+                name=f"edgesim-revalidate-{key.path}",
+            )
+            return self._deliver(obj, request, now, REFRESH_HIT)
+
+        trace.add(TraceRecord(Stage.CACHE, "stale" if obj is not None else "miss"))
+        collapse_key = key.value + ("|HEAD" if request.method == "HEAD" else "")
+
+        async def go_to_origin() -> _Fetched:
+            if obj is not None and request.method != "HEAD":
+                return await self._revalidate(obj, key, outbound, behavior, policy, trace)
+            return await self._fetch_and_store(key, outbound, behavior, policy, trace)
+
+        fetched, leader = await self._collapser.run(collapse_key, go_to_origin)
+        if not leader:
+            trace.add(TraceRecord(Stage.CACHE, "collapsed"))
+            if not collapsible(policy, fetched.response.headers):
+                fetched = await self._fetch_and_store(key, outbound, behavior, policy, trace)
+            elif (stored := self._store.get(key.value)) is not None:
+                return self._deliver(stored, request, self._clock(), HIT)
+        response = fetched.response
+        if fetched.age is not None:
+            response = replace(response, headers=response.headers.copy())
+            response.headers.set("Age", str(fetched.age))
+        if response.status == 200 and request.method in ("GET", "HEAD"):
+            response = _for_viewer(response, request.headers)
+        return Served(response, fetched.x_cache, request)
+
+    async def _refresh_in_background(
+        self,
+        obj: CachedObject,
+        key: CacheKey,
+        request: EdgeRequest,
+        behavior: BehaviorConfig,
+        policy: CachePolicy,
+    ) -> None:
+        """Revalidate ``obj`` for stale-while-revalidate; a failure leaves the stale copy."""
+        trace = Trace(request_id=forwarding.new_request_id())
+        with contextlib.suppress(EarlyResponse):
+            await self._collapser.run(
+                key.value, lambda: self._revalidate(obj, key, request, behavior, policy, trace)
+            )
+
+    def _cacheable(self, policy: CachePolicy, behavior: BehaviorConfig, method: str) -> bool:
+        if policy.caching_disabled:
+            return False
+        return method in ("GET", "HEAD") or (
+            method == "OPTIONS" and "OPTIONS" in behavior.cached_methods
+        )
+
+    def _deliver(self, obj: CachedObject, request: EdgeRequest, now: float, label: str) -> Served:
+        response = obj.copy_response()
+        response.headers.set("Age", str(obj.age(now)))
+        if request.method in ("GET", "HEAD"):
+            response = _for_viewer(response, request.headers)
+        if response.status >= 400:
+            label = ERROR
+        return Served(response, label, request)
+
+    # -- origin side --------------------------------------------------------------------------
+
+    async def _fetch_and_store(
+        self,
+        key: CacheKey,
+        request: EdgeRequest,
+        behavior: BehaviorConfig,
+        policy: CachePolicy,
+        trace: Trace,
+    ) -> _Fetched:
+        fetched = await self._fetch(request, behavior, policy, trace)
+        if request.method != "HEAD":  # a HEAD answer has no body to keep
+            self._put(key, request, fetched.response, behavior, policy, trace)
+        return fetched
+
+    async def _revalidate(
+        self,
+        obj: CachedObject,
+        key: CacheKey,
+        request: EdgeRequest,
+        behavior: BehaviorConfig,
+        policy: CachePolicy,
+        trace: Trace,
+    ) -> _Fetched:
+        """Ask the origin whether the stale ``obj`` still holds, with its validators."""
+        validators = Headers()
+        if (etag := obj.response.headers.get("ETag")) is not None:
+            validators.add("If-None-Match", etag)
+        if (modified := obj.response.headers.get("Last-Modified")) is not None:
+            validators.add("If-Modified-Since", modified)
+        fetched = await self._fetch(request, behavior, policy, trace, validators=validators)
+        status = fetched.response.status
+        now = self._clock()
+        if status == 304 and fetched.x_cache != GENERATED:
+            headers = obj.response.headers.copy()
+            for name, value in fetched.response.headers:
+                if name.lower() not in _NOT_REFRESHED:
+                    headers.set(name, value)
+            refreshed = replace(obj.response, headers=headers)
+            freshness = edge_ttl(
+                policy,
+                request.method,
+                refreshed.status,
+                headers,
+                now=now,
+                error_caching_min_ttl=self._error_caching_min_ttl(refreshed.status),
+                cached_methods=behavior.cached_methods,
+            )
+            ttl = freshness.ttl if freshness is not None else 0.0
+            self._store.put(replace(obj, response=refreshed, stored_at=now, fresh_until=now + ttl))
+            trace.add(TraceRecord(Stage.CACHE, "refresh"))
+            return _Fetched(refreshed, REFRESH_HIT, age=0)
+        if status >= 500:
+            # CloudFront keeps serving what it has while the origin fails (spec §3.2, §3.5).
+            hold = max(self._error_caching_min_ttl(status) or 10.0, obj.stale_if_error)
+            self._store.put(replace(obj, fresh_until=now + hold))
+            trace.add(TraceRecord(Stage.CACHE, "stale-served"))
+            return _Fetched(obj.copy_response(), REFRESH_HIT, age=obj.age(now))
+        self._put(key, request, fetched.response, behavior, policy, trace)
+        return fetched
+
+    def _put(
+        self,
+        key: CacheKey,
+        request: EdgeRequest,
+        response: EdgeResponse,
+        behavior: BehaviorConfig,
+        policy: CachePolicy,
+        trace: Trace,
+    ) -> None:
+        now = self._clock()
+        freshness = edge_ttl(
+            policy,
+            request.method,
+            response.status,
+            response.headers,
+            now=now,
+            error_caching_min_ttl=self._error_caching_min_ttl(response.status),
+            cached_methods=behavior.cached_methods,
+        )
+        if freshness is None:
+            return
+        stored = CachedObject(
+            key=key.value,
+            distribution_id=self._distribution.settings.id,
+            path=key.path,
+            query=key.query,
+            response=replace(response, headers=response.headers.copy()),
+            stored_at=now,
+            fresh_until=now + freshness.ttl,
+            stale_while_revalidate=freshness.stale_while_revalidate,
+            stale_if_error=freshness.stale_if_error,
+        )
+        if self._store.put(stored):
+            trace.add(TraceRecord(Stage.CACHE, "store"))
+
+    def _error_caching_min_ttl(self, status: int) -> float | None:
+        for custom in self._distribution.custom_error_responses:
+            if custom.error_code == status:
+                return float(custom.error_caching_min_ttl)
+        return None
+
+    async def _fetch(
+        self,
+        request: EdgeRequest,
+        behavior: BehaviorConfig,
+        policy: CachePolicy | None,
+        trace: Trace,
+        *,
+        validators: Headers | None = None,
+    ) -> _Fetched:
+        """Origin-request, the origin (with group failover), origin-response."""
+        group = self._distribution.origin_groups.get(behavior.origin)
+        members = [group.primary, group.secondary] if group else [behavior.origin]
+        can_fail_over = request.method in ("GET", "HEAD", "OPTIONS")
+        response: EdgeResponse | None = None
+        for attempt, origin_id in enumerate(members):
+            last = attempt == len(members) - 1 or not can_fail_over
+            target = self._targets[origin_id]
+            outbound = self._outbound(request, target, behavior, policy, trace, validators)
+            result = await self._triggers.origin_request(behavior, outbound, target, trace)
+            if isinstance(result, EdgeResponse):
+                # Generated at origin-request: origin-response does not run.
+                return _Fetched(result, GENERATED)
+            outbound, target = result
+            started = time.perf_counter()
+            try:
+                response = await self._fetcher.fetch(outbound, target)
+            except OriginError as error:
+                trace.add(TraceRecord(Stage.ORIGIN, f"error-{error.status}", detail=error.reason))
+                if last:
+                    page = origin_error_page(error)
+                    head = request.method == "HEAD"
+                    return _Fetched(error_response(page, trace.request_id, head=head), ERROR)
+                continue
+            trace.add(TraceRecord(Stage.ORIGIN, str(response.status), elapsed_ms(started)))
+            response = await self._triggers.origin_response(
+                behavior, outbound, target, response, trace
+            )
+            if last or group is None or response.status not in group.status_codes:
+                break
+        assert response is not None
+        return _Fetched(response, ERROR if response.status >= 400 else MISS)
+
+    def _outbound(
+        self,
+        request: EdgeRequest,
+        target: OriginTarget,
+        behavior: BehaviorConfig,
+        policy: CachePolicy | None,
+        trace: Trace,
+        validators: Headers | None,
+    ) -> EdgeRequest:
+        """The request as CloudFront forwards it under the behavior's policies."""
+        if policy is None:
+            return forwarding.to_origin(
+                request, target, request_id=trace.request_id, edge_id=self._edge_id
+            )
+        plan = policy_forwarding(
+            policy,
+            behavior.origin_request_policy_resolved,
+            request,
+            s3_origin=target.kind == "s3",
+        )
+        outbound = forwarding.to_origin(
+            request,
+            target,
+            request_id=trace.request_id,
+            edge_id=self._edge_id,
+            forward=plan.header_allowed,
+        )
+        headers = outbound.headers
+        headers.remove("Cookie")
+        if plan.cookie:
+            headers.add("Cookie", plan.cookie)
+        if plan.accept_encoding is not None:
+            headers.set("Accept-Encoding", plan.accept_encoding)
+        for name, value in validators or ():
+            headers.set(name, value)
+        return replace(outbound, headers=headers, querystring=plan.querystring)
+
+
+def _without_validators(request: EdgeRequest) -> EdgeRequest:
+    """The request minus the viewer's validators and Range, which the edge answers itself."""
+    headers = request.headers.copy()
+    for name in (*_CONDITIONAL, "range"):
+        headers.remove(name)
+    return replace(request, headers=headers)
+
+
+def _for_viewer(response: EdgeResponse, viewer_headers: Headers) -> EdgeResponse:
+    """Answer the viewer's validators (304) and ``Range`` (206/416) from a whole 200 object."""
+    if response.status != 200:
+        return response
+    unchanged = not_modified(viewer_headers, response)
+    if unchanged is not None:
+        if (age := response.headers.get("Age")) is not None:
+            unchanged.headers.set("Age", age)
+        return unchanged
+    return range_response(viewer_headers, response)

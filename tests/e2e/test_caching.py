@@ -1,0 +1,304 @@
+"""CloudFront's cache through the real proxy, with a real origin that counts its requests.
+
+Time is a fake clock the tests move; nothing sleeps to make an object expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+
+from edgesim.admin import AdminServer
+from edgesim.cache import MemoryCacheStore
+from edgesim.cli import main
+from tests.e2e.conftest import FakeClock, MakeEdge, Origin, RunningEdge
+
+CACHED = """
+distribution: {{id: ECACHETEST0001}}
+origins:
+  api: {{url: "{origin}"}}
+functions:
+  tag: {{runtime: python3.12, code: "{{functions}}/tag", handler: index.handler}}
+  hello: {{runtime: python3.12, code: "{{functions}}/../../../functions/api-hello",
+           handler: app.handler, memory: 256, timeout: 10}}
+  redirect: {{runtime: python3.12, code: "{{functions}}/../../../functions/redirect-legacy",
+              handler: app.handler}}
+custom_error_responses:
+  - {{error_code: 404, error_caching_min_ttl: 30}}
+behaviors:
+  - path_pattern: /nocache/*
+    origin: api
+    cache_policy: CachingDisabled
+  - path_pattern: /api/*
+    origin: api
+    cache_policy: CachingOptimized
+    functions: {{origin-request: hello, viewer-response: tag}}
+  - path_pattern: /old-blog/*
+    origin: api
+    cache_policy: CachingOptimized
+    functions: {{viewer-request: redirect}}
+  - path_pattern: /tagged/*
+    origin: api
+    cache_policy: CachingOptimized
+    functions: {{origin-response: tag, viewer-response: tag}}
+  - path_pattern: /options/*
+    origin: api
+    allowed_methods: [GET, HEAD, OPTIONS]
+    cached_methods: [GET, HEAD, OPTIONS]
+    cache_policy: CachingOptimized
+  - path_pattern: /query/*
+    origin: api
+    cache_policy: {{min_ttl: 0, default_ttl: 60, max_ttl: 600, query_strings: all}}
+  - path_pattern: "*"
+    origin: api
+    cache_policy: CachingOptimized
+"""
+
+
+async def _edge(
+    make_edge: MakeEdge, origin: Origin, clock: FakeClock, store: MemoryCacheStore | None = None
+) -> RunningEdge:
+    return await make_edge(CACHED.format(origin=origin.url), clock=clock, store=store)
+
+
+async def test_miss_then_hit_with_age(make_edge: MakeEdge, origin: Origin) -> None:
+    clock = FakeClock()
+    edge = await _edge(make_edge, origin, clock)
+    first = await edge.client.get("/page.html")
+    assert first.headers["x-cache"] == "Miss from cloudfront"
+    assert "age" not in first.headers
+    clock.advance(7)
+    second = await edge.client.get("/page.html?ignored=1")  # query not in CachingOptimized's key
+    assert second.headers["x-cache"] == "Hit from cloudfront"
+    assert second.headers["age"] == "7"
+    assert second.content == first.content
+    assert len(origin.seen) == 1
+    assert origin.seen[0].target == "/page.html"  # §2.3: the query is not forwarded either
+
+
+async def test_expiry_and_revalidation_refresh_hit(make_edge: MakeEdge, origin: Origin) -> None:
+    clock = FakeClock()
+    edge = await _edge(make_edge, origin, clock)
+    url = "/etag/v1/cc/max-age%3D10/doc"
+    assert (await edge.client.get(url)).headers["x-cache"] == "Miss from cloudfront"
+    clock.advance(5)
+    assert (await edge.client.get(url)).headers["x-cache"] == "Hit from cloudfront"
+    clock.advance(6)  # 11 s: past max-age=10
+    refreshed = await edge.client.get(url)
+    assert refreshed.status_code == 200
+    assert refreshed.headers["x-cache"] == "RefreshHit from cloudfront"
+    assert origin.seen[-1].header("If-None-Match") == '"v1"'  # §3.4 revalidation validators
+    assert len(origin.seen) == 2
+    again = await edge.client.get(url)
+    assert again.headers["x-cache"] == "Hit from cloudfront"
+    assert len(origin.seen) == 2
+
+
+async def test_stale_copy_served_when_revalidation_gets_5xx(
+    make_edge: MakeEdge, origin: Origin
+) -> None:
+    clock = FakeClock()
+    edge = await _edge(make_edge, origin, clock)
+    url = "/cc/max-age%3D10/doc"
+    good = await edge.client.get(url)
+    clock.advance(11)
+    origin.override_status = 503
+    stale = await edge.client.get(url)
+    assert stale.status_code == 200  # §3.2: 5xx during revalidation serves the expired copy
+    assert stale.headers["x-cache"] == "RefreshHit from cloudfront"
+    assert stale.content == good.content
+    assert len(origin.seen) == 2
+    clock.advance(5)  # within ErrorCachingMinTTL (10 s): no new origin request
+    assert (await edge.client.get(url)).status_code == 200
+    assert len(origin.seen) == 2
+
+
+async def test_request_collapsing(make_edge: MakeEdge, origin: Origin) -> None:
+    edge = await _edge(make_edge, origin, FakeClock())
+    responses = await asyncio.gather(*(edge.client.get("/slow/0.3/big") for _ in range(8)))
+    assert [r.status_code for r in responses] == [200] * 8
+    assert len(origin.seen) == 1  # §3.8: one origin request for eight viewers
+    labels = sorted(r.headers["x-cache"] for r in responses)
+    assert labels == ["Hit from cloudfront"] * 7 + ["Miss from cloudfront"]
+
+
+async def test_caching_disabled_neither_caches_nor_collapses(
+    make_edge: MakeEdge, origin: Origin
+) -> None:
+    edge = await _edge(make_edge, origin, FakeClock())
+    responses = await asyncio.gather(*(edge.client.get("/nocache/slow/0.2/x") for _ in range(3)))
+    assert all(r.headers["x-cache"] == "Miss from cloudfront" for r in responses)
+    assert len(origin.seen) == 3
+
+
+async def test_error_caching(make_edge: MakeEdge, origin: Origin) -> None:
+    clock = FakeClock()
+    edge = await _edge(make_edge, origin, clock)
+    missing = await edge.client.get("/status/404/gone")
+    assert missing.status_code == 404
+    assert missing.headers["x-cache"] == "Error from cloudfront"
+    clock.advance(25)
+    cached = await edge.client.get("/status/404/gone")
+    assert cached.status_code == 404  # error_caching_min_ttl 30 from custom_error_responses
+    assert cached.headers["x-cache"] == "Error from cloudfront"
+    assert len(origin.seen) == 1
+    clock.advance(10)
+    await edge.client.get("/status/404/gone")
+    assert len(origin.seen) == 2
+    # §3.2: 403 is cached only with max-age/s-maxage
+    await edge.client.get("/status/403/private")
+    await edge.client.get("/status/403/private")
+    assert len(origin.seen) == 4
+
+
+async def test_invalidation_through_the_admin_api_and_cli(
+    make_edge: MakeEdge, origin: Origin
+) -> None:
+    edge = await _edge(make_edge, origin, FakeClock())
+    admin = AdminServer([edge.edge], port=0)
+    await admin.start()
+    try:
+        await edge.client.get("/a.html")
+        await edge.client.get("/images/1.png")
+        await edge.client.get("/images/2.png")
+        assert len(origin.seen) == 3
+        async with httpx.AsyncClient(base_url=admin.url) as client:
+            answer = await client.post("/invalidations", json={"paths": ["/images/*"]})
+            assert answer.status_code == 201
+            assert answer.json()["invalidated"] == 2
+            bad = await client.post("/invalidations", json={"paths": ["/a*b"]})
+            assert bad.status_code == 400
+        assert (await edge.client.get("/a.html")).headers["x-cache"] == "Hit from cloudfront"
+        assert (await edge.client.get("/images/1.png")).headers["x-cache"] == "Miss from cloudfront"
+        code = await asyncio.to_thread(main, ["invalidate", "/a.html", "--admin", admin.url])
+        assert code == 0
+        assert (await edge.client.get("/a.html")).headers["x-cache"] == "Miss from cloudfront"
+    finally:
+        await admin.aclose()
+
+
+async def test_eviction_under_a_small_size_bound(make_edge: MakeEdge, origin: Origin) -> None:
+    store = MemoryCacheStore()
+    edge = await _edge(make_edge, origin, FakeClock(), store=store)
+    assert (await edge.client.get("/one")).headers["x-cache"] == "Miss from cloudfront"
+    one = store.size_bytes
+    store.max_bytes = one * 2 + one // 2  # room for two objects of this size, not three
+    for name in ("two", "six"):
+        assert (await edge.client.get(f"/{name}")).headers["x-cache"] == "Miss from cloudfront"
+    assert store.size_bytes <= store.max_bytes
+    assert store.evictions == 1
+    assert (await edge.client.get("/six")).headers["x-cache"] == "Hit from cloudfront"
+    assert (await edge.client.get("/two")).headers["x-cache"] == "Hit from cloudfront"
+    assert (await edge.client.get("/one")).headers["x-cache"] == "Miss from cloudfront"
+    assert len(origin.seen) == 4
+
+
+async def test_range_and_conditional_requests_served_from_cache(
+    make_edge: MakeEdge, origin: Origin
+) -> None:
+    edge = await _edge(make_edge, origin, FakeClock())
+    full = await edge.client.get("/etag/r1/file")
+    part = await edge.client.get("/etag/r1/file", headers={"Range": "bytes=2-5"})
+    assert part.status_code == 206
+    assert part.content == full.content[2:6]
+    assert part.headers["content-range"] == f"bytes 2-5/{len(full.content)}"
+    unchanged = await edge.client.get("/etag/r1/file", headers={"If-None-Match": '"r1"'})
+    assert unchanged.status_code == 304
+    assert unchanged.content == b""
+    changed = await edge.client.get("/etag/r1/file", headers={"If-None-Match": '"zz"'})
+    assert changed.status_code == 200
+    assert len(origin.seen) == 1
+    first_miss = await edge.client.get("/etag/r2/file", headers={"Range": "bytes=0-1"})
+    assert first_miss.status_code == 206  # a ranged miss fetches the whole object, then cuts it
+    assert origin.seen[-1].header("Range") is None
+
+
+async def test_function_generated_responses_and_triggers_on_hits(
+    make_edge: MakeEdge, origin: Origin
+) -> None:
+    edge = await _edge(make_edge, origin, FakeClock())
+    generated = await edge.client.get("/api/hello")
+    assert generated.headers["x-cache"] == "LambdaGeneratedResponse from cloudfront"
+    hit = await edge.client.get("/api/hello")
+    assert hit.headers["x-cache"] == "Hit from cloudfront"  # §4.3: origin-request output is cached
+    assert hit.json()["requestId"] == generated.json()["requestId"]
+    assert hit.headers["x-viewer-response"] == "ran"  # viewer-response runs on hits
+    names = [function for function, _ in edge.logs]
+    assert names.count("hello") == 1  # the hit skipped origin-request
+    for _ in range(2):
+        redirect = await edge.client.get("/old-blog/x")
+        assert redirect.headers["x-cache"] == "LambdaGeneratedResponse from cloudfront"
+    assert [f for f, _ in edge.logs].count("redirect") == 2  # viewer-request output never cached
+    await edge.client.get("/tagged/a")
+    tagged = await edge.client.get("/tagged/a")
+    assert tagged.headers["x-cache"] == "Hit from cloudfront"
+    assert tagged.headers["x-origin-response"] == "ran"  # cached as origin-response left it
+    # tag ran as viewer-response for both /api/hello answers, then at origin-response once and
+    # viewer-response twice for /tagged/a
+    assert [f for f, _ in edge.logs].count("tag") == 5
+
+
+async def test_options_cached_apart_and_post_never(make_edge: MakeEdge, origin: Origin) -> None:
+    edge = await _edge(make_edge, origin, FakeClock())
+    await edge.client.get("/options/x")
+    options = await edge.client.options("/options/x")
+    assert options.headers["x-cache"] == "Miss from cloudfront"  # §3.1: keyed apart from GET
+    assert (await edge.client.options("/options/x")).headers["x-cache"] == "Hit from cloudfront"
+    assert len(origin.seen) == 2
+
+
+async def test_inline_policy_keys_on_query_strings(make_edge: MakeEdge, origin: Origin) -> None:
+    edge = await _edge(make_edge, origin, FakeClock())
+    await edge.client.get("/query/x?a=1&b=2")
+    await edge.client.get("/query/x?b=2&a=1")  # §2.3: order matters
+    assert (await edge.client.get("/query/x?a=1&b=2")).headers["x-cache"] == "Hit from cloudfront"
+    assert len(origin.seen) == 2
+    assert origin.seen[0].target == "/query/x?a=1&b=2"
+
+
+async def test_custom_error_page(make_edge: MakeEdge, origin: Origin, tmp_path: Path) -> None:
+    pages = tmp_path / "pages"
+    (pages / "errors").mkdir(parents=True)
+    (pages / "errors" / "404.html").write_text("<h1>custom not found</h1>")
+    edge = await make_edge(
+        f"""
+origins:
+  api: {{url: "{origin.url}"}}
+  pages: {{s3: "{pages}"}}
+functions:
+  tag: {{runtime: python3.12, code: "{{functions}}/tag", handler: index.handler}}
+custom_error_responses:
+  - {{error_code: 404, response_page_path: /errors/404.html, response_code: 200}}
+  - {{error_code: 503, response_page_path: /errors/missing.html, response_code: 503}}
+behaviors:
+  - {{path_pattern: /errors/*, origin: pages, cache_policy: CachingOptimized}}
+  - {{path_pattern: "*", origin: api, cache_policy: CachingOptimized,
+      functions: {{viewer-response: tag}}}}
+""",
+        clock=FakeClock(),
+    )
+    page = await edge.client.get("/status/404/nothing")
+    assert page.status_code == 200  # §1.5: response_code replaces the origin's 404
+    assert page.text == "<h1>custom not found</h1>"
+    assert "x-viewer-response" not in page.headers  # §4.2: not run for custom error pages
+    failing = await edge.client.get("/status/503/down")
+    assert failing.status_code == 404  # §1.5: a page that cannot be fetched gives its status
+
+
+async def test_cached_objects_survive_other_distributions(
+    make_edge: MakeEdge, origin: Origin
+) -> None:
+    store = MemoryCacheStore()
+    clock = FakeClock()
+    first = await _edge(make_edge, origin, clock, store=store)
+    await first.client.get("/shared.html")
+    other = await make_edge(
+        CACHED.format(origin=origin.url).replace("ECACHETEST0001", "ECACHETEST0002"),
+        clock=clock,
+        store=store,
+    )
+    assert (await other.client.get("/shared.html")).headers["x-cache"] == "Miss from cloudfront"
+    assert other.edge.invalidate(["/*"]) == 1
+    assert (await first.client.get("/shared.html")).headers["x-cache"] == "Hit from cloudfront"
