@@ -74,13 +74,16 @@ def not_modified(request_headers: Headers, response: EdgeResponse) -> EdgeRespon
 
     ``If-None-Match`` wins over ``If-Modified-Since`` when both are sent (RFC 9110 §13.2.2).
     """
-    etag = response.headers.get("ETag")
     if_none_match = request_headers.get("If-None-Match")
+    if_modified_since = request_headers.get("If-Modified-Since")
+    if if_none_match is None and if_modified_since is None:
+        return None
+    etag = response.headers.get("ETag")
     if if_none_match is not None:
         if etag is None or not etag_listed(if_none_match, etag, weak=True):
             return None
     else:
-        since = http_date(request_headers.get("If-Modified-Since"))
+        since = http_date(if_modified_since)
         modified = http_date(response.headers.get("Last-Modified"))
         if since is None or modified is None or modified > since:
             return None

@@ -50,7 +50,10 @@ REFRESH_HIT = "RefreshHit from cloudfront"
 MISS = "Miss from cloudfront"
 ERROR = "Error from cloudfront"
 
-_CONDITIONAL = ("if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "if-range")
+# The viewer's validators and Range: the edge answers them from the whole object.
+_NOT_FORWARDED = frozenset(
+    {"if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "if-range", "range"}
+)
 # What a 304 may not change in the stored response.
 _NOT_REFRESHED = frozenset({"content-length", "content-encoding", "content-range"}) | HOP_BY_HOP
 
@@ -357,9 +360,10 @@ class CacheStage:
 
 def _without_validators(request: EdgeRequest) -> EdgeRequest:
     """The request minus the viewer's validators and Range, which the edge answers itself."""
+    if not any(name.lower() in _NOT_FORWARDED for name, _ in request.headers):
+        return request
     headers = request.headers.copy()
-    for name in (*_CONDITIONAL, "range"):
-        headers.remove(name)
+    headers.remove(*_NOT_FORWARDED)
     return replace(request, headers=headers)
 
 

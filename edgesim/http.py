@@ -96,10 +96,11 @@ class Headers:
             out.append((name, value))
         self._items = out
 
-    def remove(self, name: str) -> None:
-        """Drop every line of ``name``."""
-        lower = name.lower()
-        self._items = [(k, v) for k, v in self._items if k.lower() != lower]
+    def remove(self, *names: str) -> None:
+        """Drop every line of each of ``names``."""
+        drop = {name.lower() for name in names}
+        if any(k.lower() in drop for k, _ in self._items):
+            self._items = [(k, v) for k, v in self._items if k.lower() not in drop]
 
     def copy(self) -> Headers:
         """An independent copy."""

@@ -220,8 +220,7 @@ class Edge:
     def _finish(self, response: EdgeResponse, x_cache: str, request_id: str) -> None:
         """Add what CloudFront adds to every response and drop what it never forwards."""
         headers = response.headers.without_hop_by_hop()
-        for name in ("X-Cache", "Via", "X-Amz-Cf-Pop", "X-Amz-Cf-Id"):
-            headers.remove(name)
+        headers.remove("X-Cache", "Via", "X-Amz-Cf-Pop", "X-Amz-Cf-Id")
         if x_cache == GENERATED and "Server" not in headers:
             # Function-generated responses go out as CloudFront's own (observed, spec §5.1).
             headers.add("Server", "CloudFront")
