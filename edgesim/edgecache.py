@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from edgesim import forwarding
@@ -39,7 +39,7 @@ from edgesim.targets import OriginTarget
 from edgesim.tasks import spawn
 from edgesim.trace import Stage, Trace, TraceRecord
 from edgesim.triggers import Triggers, elapsed_ms
-from edgesim.ttl import collapsible, edge_ttl
+from edgesim.ttl import collapsible, edge_ttl, fields_not_stored, viewer_vary
 from edgesim.types import Clock
 
 __all__ = ["ERROR", "GENERATED", "HIT", "MISS", "REFRESH_HIT", "CacheStage", "Served"]
@@ -258,12 +258,15 @@ class CacheStage:
         )
         if freshness is None:
             return
+        kept = response.headers.copy()
+        # no-cache="Set-Cookie" keeps the object but not the named fields (spec §2.2).
+        kept.remove(*fields_not_stored(response.headers))
         stored = CachedObject(
             key=key.value,
             distribution_id=self._distribution.settings.id,
             path=key.path,
             query=key.query,
-            response=replace(response, headers=response.headers.copy()),
+            response=replace(response, headers=kept),
             stored_at=now,
             fresh_until=now + freshness.ttl,
             stale_while_revalidate=freshness.stale_while_revalidate,
@@ -295,7 +298,7 @@ class CacheStage:
         for attempt, origin_id in enumerate(members):
             last = attempt == len(members) - 1 or not can_fail_over
             target = self._targets[origin_id]
-            outbound = self._outbound(request, target, behavior, policy, trace, validators)
+            outbound, sent = self._outbound(request, target, behavior, policy, trace, validators)
             result = await self._triggers.origin_request(behavior, outbound, target, trace)
             if isinstance(result, EdgeResponse):
                 # Generated at origin-request: origin-response does not run.
@@ -312,6 +315,12 @@ class CacheStage:
                     return _Fetched(error_response(page, trace.request_id, head=head), ERROR)
                 continue
             trace.add(TraceRecord(Stage.ORIGIN, str(response.status), elapsed_ms(started)))
+            if policy is not None and "vary" in response.headers:
+                # The viewer sees only the Vary names CloudFront keeps (spec §3.7).
+                vary = viewer_vary(response.headers, sent)
+                response.headers.remove("Vary")
+                if vary is not None:
+                    response.headers.add("Vary", vary)
             response = await self._triggers.origin_response(
                 behavior, outbound, target, response, trace
             )
@@ -328,12 +337,14 @@ class CacheStage:
         policy: CachePolicy | None,
         trace: Trace,
         validators: Headers | None,
-    ) -> EdgeRequest:
-        """The request as CloudFront forwards it under the behavior's policies."""
+    ) -> tuple[EdgeRequest, Callable[[str], bool]]:
+        """The request as CloudFront forwards it under the behavior's policies, and which
+        viewer headers (lowercase names) it forwards."""
         if policy is None:
-            return forwarding.to_origin(
+            legacy = forwarding.to_origin(
                 request, target, request_id=trace.request_id, edge_id=self._edge_id
             )
+            return legacy, lambda name: name in legacy.headers
         plan = policy_forwarding(
             policy,
             behavior.origin_request_policy_resolved,
@@ -355,7 +366,7 @@ class CacheStage:
             headers.set("Accept-Encoding", plan.accept_encoding)
         for name, value in validators or ():
             headers.set(name, value)
-        return replace(outbound, headers=headers, querystring=plan.querystring)
+        return replace(outbound, headers=headers, querystring=plan.querystring), plan.header_allowed
 
 
 def _without_validators(request: EdgeRequest) -> EdgeRequest:

@@ -45,7 +45,8 @@ class Origin:
     """A loopback origin that records every request it gets.
 
     Path segments steer it: ``/status/<n>/``, ``/cc/<Cache-Control>/`` (percent-encoded),
-    ``/etag/<tag>/`` (answers a matching ``If-None-Match`` with 304), ``/slow/<seconds>/``.
+    ``/etag/<tag>/`` (answers a matching ``If-None-Match`` with 304), ``/slow/<seconds>/``,
+    ``/vary/<Vary>/``, ``/cookie/<Set-Cookie>/``.
     ``override_status`` makes every answer that status.
     """
 
@@ -71,6 +72,10 @@ async def _origin_handler(origin: Origin, request: web.Request) -> web.StreamRes
         status = int(steer["status"])
     if "cc" in steer:
         extra["Cache-Control"] = steer["cc"]
+    if "vary" in steer:
+        extra["Vary"] = steer["vary"]
+    if "cookie" in steer:
+        extra["Set-Cookie"] = steer["cookie"]
     if "etag" in steer:
         extra["ETag"] = f'"{steer["etag"]}"'
         if request.headers.get("If-None-Match") == extra["ETag"]:
@@ -110,7 +115,7 @@ def _steering(path: str) -> dict[str, str]:
     return {
         parts[i]: parts[i + 1]
         for i in range(len(parts) - 1)
-        if parts[i] in ("status", "cc", "etag", "slow")
+        if parts[i] in ("status", "cc", "etag", "slow", "vary", "cookie")
     }
 
 

@@ -302,3 +302,17 @@ async def test_cached_objects_survive_other_distributions(
     assert (await other.client.get("/shared.html")).headers["x-cache"] == "Miss from cloudfront"
     assert other.edge.invalidate(["/*"]) == 1
     assert (await first.client.get("/shared.html")).headers["x-cache"] == "Hit from cloudfront"
+
+
+async def test_vary_is_filtered_and_no_cache_fields_are_not_stored(
+    make_edge: MakeEdge, origin: Origin
+) -> None:
+    edge = await _edge(make_edge, origin, FakeClock())
+    varied = await edge.client.get("/vary/Accept-Encoding%2C%20X-Custom%2C%20%2A/v")
+    assert varied.headers["vary"] == "Accept-Encoding"  # §3.7: other names are removed
+    url = "/cc/max-age%3D60%2C%20no-cache%3D%22Set-Cookie%22/cookie/s%3D1/c"
+    first = await edge.client.get(url)
+    assert first.headers["set-cookie"] == "s=1"  # the first viewer gets it
+    second = await edge.client.get(url)
+    assert second.headers["x-cache"] == "Hit from cloudfront"
+    assert "set-cookie" not in second.headers  # §2.2: no-cache="Set-Cookie" is not stored
