@@ -47,6 +47,10 @@ class CachedObject:
     fresh_until: float
     stale_while_revalidate: float = 0.0
     stale_if_error: float = 0.0
+    # stale-if-error=0 with MinTTL > 0 opts out of serving the stale copy when the origin fails
+    serve_stale_on_error: bool = True
+    # Vary: * with MinTTL 0: revalidate without validators, so the origin sends the whole body
+    revalidate_conditionally: bool = True
     size: int = field(init=False)
 
     def __post_init__(self) -> None:

@@ -7,6 +7,9 @@ error text never reaches the user. The parts of a distribution (origins, functio
 settings) are modelled in :mod:`edgesim.config_models`; CloudFront's rules for single values and
 for how sections refer to each other (references, quotas per trigger, the default behavior) are
 in :mod:`edgesim.config_rules`, and :class:`Distribution` runs the latter once it is complete.
+A behavior's cache and origin request policies are read and checked by :mod:`edgesim.policies`
+(the inline form by :mod:`edgesim.config_policies`); a problem there names its key path inside
+the policy, e.g. ``behaviors[1].cache_policy.min_ttl``.
 """
 
 from __future__ import annotations

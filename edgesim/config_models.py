@@ -10,7 +10,7 @@ whole distribution (references between sections, per-trigger quotas) are run by
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -18,6 +18,7 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    PrivateAttr,
     StrictBool,
     StrictInt,
     StrictStr,
@@ -55,6 +56,13 @@ from edgesim.config_rules import (
     url_problem,
 )
 from edgesim.http import Headers
+from edgesim.policies import (
+    CachePolicy,
+    OriginRequestPolicy,
+    PolicyError,
+    parse_cache_policy,
+    parse_origin_request_policy,
+)
 from edgesim.targets import OriginTarget
 from edgesim.types import EventType
 
@@ -219,11 +227,27 @@ class OriginGroupConfig(ConfigModel):
         return self
 
 
+def _parsed(parse: Callable[[Any], object]) -> AfterValidator:
+    """Hold a policy value to CloudFront's rules, reporting the sub-key at fault."""
+
+    def check(value: Any) -> Any:
+        if value is not None:
+            try:
+                parse(value)
+            except PolicyError as error:
+                raise invalid(error.problem, *error.at) from None
+        return value
+
+    return AfterValidator(check)
+
+
 class BehaviorConfig(ConfigModel):
     """A cache behavior: which requests it takes, where they go and what runs on them.
 
     ``cache_policy`` and ``origin_request_policy`` are kept as written (a managed policy name or
-    an inline mapping); the caching layer interprets them.
+    an inline mapping, see :mod:`edgesim.policies`), checked when the file loads;
+    :attr:`cache_policy_resolved` and :attr:`origin_request_policy_resolved` are the policies
+    they name.
     """
 
     path_pattern: Annotated[StrictStr, PATH_PATTERN]
@@ -232,8 +256,8 @@ class BehaviorConfig(ConfigModel):
     allowed_methods: Annotated[tuple[str, ...], methods(METHOD_SETS)] = METHOD_SETS[0]
     cached_methods: Annotated[tuple[str, ...], methods(CACHED_METHOD_SETS)] = METHOD_SETS[0]
     compress: StrictBool = False
-    cache_policy: Policy = None
-    origin_request_policy: Policy = None
+    cache_policy: Annotated[Policy, _parsed(parse_cache_policy)] = None
+    origin_request_policy: Annotated[Policy, _parsed(parse_origin_request_policy)] = None
     functions: dict[EventType, FunctionAssociation] = {}
 
     @field_validator("functions", mode="before")
@@ -246,8 +270,34 @@ class BehaviorConfig(ConfigModel):
                     raise invalid(f"unknown trigger; allowed: {', '.join(known)}", str(key))
         return value
 
+    _cache_policy: CachePolicy | None = PrivateAttr(None)
+    _origin_request_policy: OriginRequestPolicy | None = PrivateAttr(None)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Resolve the policies once; the field validators have already accepted them."""
+        if self.cache_policy is not None:
+            self._cache_policy = parse_cache_policy(self.cache_policy)
+        if self.origin_request_policy is not None:
+            self._origin_request_policy = parse_origin_request_policy(self.origin_request_policy)
+
+    @property
+    def cache_policy_resolved(self) -> CachePolicy | None:
+        """The cache policy ``cache_policy`` names or describes; ``None`` when there is none."""
+        return self._cache_policy
+
+    @property
+    def origin_request_policy_resolved(self) -> OriginRequestPolicy | None:
+        """The origin request policy, or ``None`` when the behavior has none."""
+        return self._origin_request_policy
+
     @model_validator(mode="after")
     def _combinations(self) -> BehaviorConfig:
+        if self.origin_request_policy is not None and self.cache_policy is None:
+            raise invalid(
+                "an origin request policy needs a cache_policy beside it, as in CloudFront "
+                "(behaviors without one use legacy forwarding)",
+                "origin_request_policy",
+            )
         if not set(self.cached_methods) <= set(self.allowed_methods):
             raise invalid(
                 f"cached methods {','.join(self.cached_methods)} must be among the allowed "

@@ -133,7 +133,8 @@ class CacheStage:
         fetched, leader = await self._collapser.run(collapse_key, go_to_origin)
         if not leader:
             trace.add(TraceRecord(Stage.CACHE, "collapsed"))
-            if not collapsible(policy, fetched.response.headers):
+            orp = behavior.origin_request_policy_resolved
+            if not collapsible(policy, fetched.response.headers, orp=orp):
                 fetched = await self._fetch_and_store(key, outbound, behavior, policy, trace)
             elif (stored := self._store.get(key.value)) is not None:
                 return self._deliver(stored, request, self._clock(), HIT)
@@ -202,10 +203,11 @@ class CacheStage:
     ) -> _Fetched:
         """Ask the origin whether the stale ``obj`` still holds, with its validators."""
         validators = Headers()
-        if (etag := obj.response.headers.get("ETag")) is not None:
-            validators.add("If-None-Match", etag)
-        if (modified := obj.response.headers.get("Last-Modified")) is not None:
-            validators.add("If-Modified-Since", modified)
+        if obj.revalidate_conditionally:
+            if (etag := obj.response.headers.get("ETag")) is not None:
+                validators.add("If-None-Match", etag)
+            if (modified := obj.response.headers.get("Last-Modified")) is not None:
+                validators.add("If-Modified-Since", modified)
         fetched = await self._fetch(request, behavior, policy, trace, validators=validators)
         status = fetched.response.status
         now = self._clock()
@@ -228,7 +230,7 @@ class CacheStage:
             self._store.put(replace(obj, response=refreshed, stored_at=now, fresh_until=now + ttl))
             trace.add(TraceRecord(Stage.CACHE, "refresh"))
             return _Fetched(refreshed, REFRESH_HIT, age=0)
-        if status >= 500:
+        if status >= 500 and obj.serve_stale_on_error:
             # CloudFront keeps serving what it has while the origin fails (spec §3.2, §3.5).
             hold = max(self._error_caching_min_ttl(status) or 10.0, obj.stale_if_error)
             self._store.put(replace(obj, fresh_until=now + hold))
@@ -271,6 +273,8 @@ class CacheStage:
             fresh_until=now + freshness.ttl,
             stale_while_revalidate=freshness.stale_while_revalidate,
             stale_if_error=freshness.stale_if_error,
+            serve_stale_on_error=freshness.serve_stale_on_error,
+            revalidate_conditionally=freshness.revalidate_conditionally,
         )
         if self._store.put(stored):
             trace.add(TraceRecord(Stage.CACHE, "store"))
@@ -350,6 +354,7 @@ class CacheStage:
             behavior.origin_request_policy_resolved,
             request,
             s3_origin=target.kind == "s3",
+            cached_methods=behavior.cached_methods,
         )
         outbound = forwarding.to_origin(
             request,

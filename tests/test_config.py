@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from edgesim.config import (
+    BehaviorConfig,
     Distribution,
     FunctionAssociation,
     load_distribution,
@@ -20,6 +21,13 @@ from edgesim.config import (
 )
 from edgesim.exceptions import ConfigError
 from edgesim.http import Headers
+from edgesim.policies import (
+    MANAGED_CACHE_POLICIES,
+    MANAGED_ORIGIN_REQUEST_POLICIES,
+    CachePolicy,
+    OriginRequestPolicy,
+)
+from edgesim.ttl import Freshness, edge_ttl
 from edgesim.types import EventType
 
 EXAMPLE = """\
@@ -617,6 +625,116 @@ def test_a_policy_is_a_name_or_a_mapping(folder: Path) -> None:
     )
 
 
+def test_policies_are_resolved_and_the_raw_values_kept(folder: Path) -> None:
+    api, backup, default = load_distribution(write(folder, EXAMPLE)).behaviors
+    assert api.cache_policy == "CachingDisabled"
+    assert api.cache_policy_resolved is MANAGED_CACHE_POLICIES["CachingDisabled"]
+    assert api.origin_request_policy == "AllViewer"
+    assert api.origin_request_policy_resolved is MANAGED_ORIGIN_REQUEST_POLICIES["AllViewer"]
+    assert backup.cache_policy_resolved is None and backup.origin_request_policy_resolved is None
+    assert default.cache_policy_resolved == CachePolicy(
+        "inline", 0, 86400, 31536000, query_string_behavior="all"
+    )
+    assert default.origin_request_policy_resolved is None
+
+
+@pytest.mark.parametrize(
+    ("cache_policy", "origin_request_policy"),
+    [
+        ("Managed-CachingOptimized", "Managed-CORS-S3Origin"),
+        ("658327ea-f89d-4fab-a63d-7e88639e58f6", "88a5eaf4-2fd4-4709-b370-b4c650ea3fcf"),
+    ],
+)
+def test_managed_policies_load_by_prefixed_name_or_id(
+    folder: Path, cache_policy: str, origin_request_policy: str
+) -> None:
+    data = example()
+    data["behaviors"][0].update(
+        cache_policy=cache_policy, origin_request_policy=origin_request_policy
+    )
+    api = load_distribution(write(folder, data)).behaviors[0]
+    assert api.cache_policy == cache_policy  # kept as written
+    assert api.cache_policy_resolved is MANAGED_CACHE_POLICIES["CachingOptimized"]
+    assert api.origin_request_policy_resolved is MANAGED_ORIGIN_REQUEST_POLICIES["CORS-S3Origin"]
+
+
+def test_an_inline_origin_request_policy_loads(folder: Path) -> None:
+    data = example()
+    data["behaviors"][0]["origin_request_policy"] = {
+        "headers": {"all_except": ["Host"]},
+        "cookies": ["session"],
+        "query_strings": "all",
+    }
+    api = load_distribution(write(folder, data)).behaviors[0]
+    assert api.origin_request_policy_resolved == OriginRequestPolicy(
+        "inline", "allExcept", ("host",), "whitelist", ("session",), "all", ()
+    )
+
+
+@pytest.mark.parametrize(
+    ("index", "changes", "expected"),
+    [
+        (0, {"cache_policy": "CachingOptimised"}, "behaviors[0].cache_policy: unknown managed "
+         "cache policy 'CachingOptimised'; managed policies: CachingOptimized, "
+         "CachingOptimizedForUncompressedObjects, CachingDisabled, Amplify, "
+         "Elemental-MediaPackage, UseOriginCacheControlHeaders, "
+         "UseOriginCacheControlHeaders-QueryStrings"),
+        (0, {"origin_request_policy": "AllViewers"}, "behaviors[0].origin_request_policy: "
+         "unknown managed origin request policy 'AllViewers'; managed policies: AllViewer, "
+         "AllViewerAndCloudFrontHeaders-2022-06, AllViewerExceptHostHeader, CORS-CustomOrigin, "
+         "CORS-S3Origin, Elemental-MediaTailor-PersonalizedManifests, UserAgentRefererHeaders, "
+         "HostHeaderOnly"),
+        (2, {"cache_policy": {"min_ttl": -1}}, "behaviors[2].cache_policy.min_ttl: min_ttl must "
+         "be 0-3153600000 s; got -1 s"),
+        (2, {"cache_policy": {"min_ttl": 100, "default_ttl": 10}}, "behaviors[2].cache_policy."
+         "default_ttl: default_ttl (10 s) must not be below min_ttl (100 s)"),
+        (2, {"cache_policy": {"cookies": {"all_except": ["a b"]}}}, "behaviors[2].cache_policy."
+         "cookies.all_except[0]: 'a b' is not a valid cookie name"),
+        (2, {"cache_policy": {"headers": ["Origin", "CloudFront-Viewer-TLS"]}},
+         "behaviors[2].cache_policy.headers[1]: CloudFront-Viewer-TLS cannot be in a cache key "
+         "(CloudFront allows it only in an origin request policy)"),
+        (2, {"cache_policy": {"ttl": 5}}, "behaviors[2].cache_policy.ttl: unknown key; allowed "
+         "keys: name, min_ttl, default_ttl, max_ttl, headers, cookies, query_strings, gzip, "
+         "brotli"),
+        (0, {"cache_policy": {"max_ttl": 0, "query_strings": "all"}}, "behaviors[0].cache_policy."
+         "query_strings: must be none when caching is disabled (all TTLs 0), as CloudFront "
+         "requires; send values to the origin with an origin_request_policy"),
+        (0, {"origin_request_policy": {"headers": ["Authorization"]}}, "behaviors[0]."
+         "origin_request_policy.headers[0]: Authorization cannot be named in an origin request "
+         "policy (CloudFront refuses it); put it in the cache policy's headers, or use "
+         "all_viewer"),
+        (1, {"origin_request_policy": "AllViewer"}, "behaviors[1].origin_request_policy: an "
+         "origin request policy needs a cache_policy beside it, as in CloudFront (behaviors "
+         "without one use legacy forwarding)"),
+    ],
+)  # fmt: skip
+def test_policy_problems_name_the_key_path(
+    folder: Path, index: int, changes: dict[str, Any], expected: str
+) -> None:
+    assert behavior_problem(folder, index, **changes) == expected
+
+
+def test_policy_problems_in_json_name_the_same_key_path(folder: Path) -> None:
+    data = example()
+    data["behaviors"][2]["cache_policy"] = {"query_strings": {"all_except": ["a", "a"]}}
+    assert problem(folder, json.dumps(data), "dist.json") == (
+        "behaviors[2].cache_policy.query_strings.all_except[1]: query string 'a' is listed twice"
+    )
+
+
+def test_behaviors_built_in_code_resolve_their_policies() -> None:
+    behavior = BehaviorConfig.model_validate(
+        {"path_pattern": "*", "origin": "o", "cache_policy": {"gzip": True}}
+    )
+    resolved = behavior.cache_policy_resolved
+    assert resolved is not None and resolved.gzip and resolved.default_ttl == 86400
+    assert behavior == BehaviorConfig.model_validate(
+        {"path_pattern": "*", "origin": "o", "cache_policy": {"gzip": True}}
+    )
+    with pytest.raises(pydantic.ValidationError, match="unknown managed cache policy"):
+        BehaviorConfig.model_validate({"path_pattern": "*", "origin": "o", "cache_policy": "x"})
+
+
 # --- origins --------------------------------------------------------------------------------
 
 
@@ -739,6 +857,29 @@ def test_custom_error_responses_are_checked(
     data = example()
     data["custom_error_responses"].append(response)
     assert problem(folder, data) == f"custom_error_responses[1].{expected}"
+
+
+def test_custom_error_responses_give_the_cache_its_error_ttls(folder: Path) -> None:
+    data = example()
+    data["custom_error_responses"] += [
+        {"error_code": 503, "error_caching_min_ttl": 0},
+        {"error_code": 416, "error_caching_min_ttl": 300},
+    ]
+    dist = load_distribution(write(folder, data))
+    ecmt = {c.error_code: c.error_caching_min_ttl for c in dist.custom_error_responses}
+    assert ecmt == {404: 10, 503: 0, 416: 300}
+    assert all(type(value) is int for value in ecmt.values())
+    policy = dist.behaviors[2].cache_policy_resolved
+    assert policy is not None
+
+    def ttl(status: int) -> Freshness | None:
+        return edge_ttl(
+            policy, "GET", status, Headers(), now=0.0, error_caching_min_ttl=ecmt[status]
+        )
+
+    assert ttl(404) == Freshness(10.0)
+    assert ttl(503) is None  # 0 s: every request goes to the origin
+    assert ttl(416) is None  # §1.5: 416 is never cached, whatever its setting
 
 
 def test_an_error_code_has_one_custom_response(folder: Path) -> None:
