@@ -161,7 +161,10 @@ def _validate(files: Sequence[Path]) -> int:
 
 def _print_function_log(function: str, lines: list[str]) -> None:
     for line in lines:
-        print(f"[{function}] {line}", flush=True)
+        # Lambda's Node.js runtime keeps a multi-line message in one entry, joined by \r;
+        # show it as continuation lines instead of letting the terminal overwrite them.
+        text = line.replace("\r", "\n    ")
+        print(f"[{function}] {text}", flush=True)
 
 
 def _print_access(request: EdgeRequest, result: EdgeResult, elapsed_ms: float) -> None:

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_validate_the_bundled_example(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(ROOT / "distributions" / "example.yaml")]) == 0
     out = capsys.readouterr().out
-    assert "example.yaml: ok (3 behaviors, 1 origins, 3 functions)" in out
+    assert "example.yaml: ok (3 behaviors, 1 origins, 4 functions)" in out
 
 
 def test_validate_names_file_key_and_problem(

@@ -14,8 +14,10 @@ data-segment limit well above the quota is only a backstop against runaway alloc
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,6 +50,8 @@ MEMORY_POLL_S = 0.01
 _MIB = 1024 * 1024
 # How long a dead worker's log pipe may stay open (held by a process that escaped the group).
 _LOG_DRAIN_S = 0.5
+
+_PR_SET_PDEATHSIG = 1  # <sys/prctl.h>
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,7 @@ class WorkerProcess:
                 cwd=cwd,
                 env=env,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         except BaseException:
             for fd in (*child_ends, *parent_ends):
@@ -292,3 +297,18 @@ def _limit_data_segment(pid: int, memory_limit_bytes: int) -> None:
         psutil.Process(pid).rlimit(rlimit_data, (limit, limit))
     except (psutil.Error, OSError, ValueError):
         pass
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: have Linux SIGKILL it when edgesim dies, whatever the runtime.
+
+    The Python worker also asks for this itself; doing it here covers every worker program,
+    including a Node.js worker stuck in a synchronous loop that would never notice its pipe close.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return

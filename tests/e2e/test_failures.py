@@ -1,4 +1,7 @@
-"""A misbehaving function costs one request its CloudFront error, never the proxy or another."""
+"""A misbehaving function costs one request its CloudFront error, never the proxy or another.
+
+The function (functions/faulty) has a Python and a Node.js twin; every test runs on both.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ DIST = """
 origins:
   api: {{url: "{origin}"}}
 functions:
-  faulty: {{runtime: python3.12, code: "{{functions}}/faulty", handler: index.handler,
+  faulty: {{runtime: {runtime}, code: "{{functions}}/faulty", handler: index.handler,
             memory: 128, timeout: 1, concurrency: 2}}
 behaviors:
   - path_pattern: "*"
@@ -22,9 +25,17 @@ behaviors:
 """
 
 
+RUNTIMES = ["python3.12", "nodejs20.x"]
+
+
+@pytest.fixture(params=RUNTIMES)
+def runtime(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-async def edge(make_edge: MakeEdge, origin: Origin) -> RunningEdge:
-    return await make_edge(DIST.format(origin=origin.url))
+async def edge(make_edge: MakeEdge, origin: Origin, runtime: str) -> RunningEdge:
+    return await make_edge(DIST.format(origin=origin.url, runtime=runtime))
 
 
 async def _assert_still_serves(edge: RunningEdge) -> None:
@@ -91,8 +102,8 @@ async def test_one_failure_does_not_hurt_a_concurrent_request(edge: RunningEdge)
     assert good.status_code == 200
 
 
-async def test_no_worker_left_behind(make_edge: MakeEdge, origin: Origin) -> None:
-    edge = await make_edge(DIST.format(origin=origin.url))
+async def test_no_worker_left_behind(make_edge: MakeEdge, origin: Origin, runtime: str) -> None:
+    edge = await make_edge(DIST.format(origin=origin.url, runtime=runtime))
     for case in ("", "raise", "hang", "crash", ""):
         await edge.client.get("/echo", params={"case": case})
     pids = edge.edge.runtime.pool("faulty").worker_pids

@@ -2,7 +2,8 @@
 
 One function (functions/mutate) bends its result as the `case` query parameter says, at the trigger
 the case names. A breaking result must cost the viewer a 502 ``LambdaValidationError`` page with
-the reason in the function's log; an obeying one must pass.
+the reason in the function's log; an obeying one must pass. The function has a Python
+(``index.py``) and a Node.js (``index.mjs``) twin, and every case runs on both runtimes.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import pytest
 
 from tests.e2e.conftest import MakeEdge, Origin, RunningEdge
 
+RUNTIMES = ["python3.12", "nodejs20.x"]
+
 DIST = """
 origins:
   api: {{url: "{origin}"}}
 functions:
-  mutate: {{runtime: python3.12, code: "{{functions}}/mutate", handler: index.handler,
+  mutate: {{runtime: {runtime}, code: "{{functions}}/mutate", handler: index.handler,
             memory: 128, timeout: 5}}
 behaviors:
   - path_pattern: "*"
@@ -127,9 +130,11 @@ FAILING = [
 ]
 
 
-@pytest.fixture
-async def edge(make_edge: MakeEdge, origin: Origin) -> AsyncIterator[RunningEdge]:
-    yield await make_edge(DIST.format(origin=origin.url))
+@pytest.fixture(params=RUNTIMES)
+async def edge(
+    make_edge: MakeEdge, origin: Origin, request: pytest.FixtureRequest
+) -> AsyncIterator[RunningEdge]:
+    yield await make_edge(DIST.format(origin=origin.url, runtime=request.param))
 
 
 @pytest.mark.parametrize(("case", "status"), PASSING)
