@@ -51,6 +51,8 @@ class CachedObject:
     serve_stale_on_error: bool = True
     # Vary: * with MinTTL 0: revalidate without validators, so the origin sends the whole body
     revalidate_conditionally: bool = True
+    # the answer to a HEAD: its Content-Length describes a body it does not carry
+    headers_only: bool = False
     size: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -72,7 +74,7 @@ class CachedObject:
     def is_complete(self) -> bool:
         """The body is as long as the origin said it would be."""
         declared = self.response.headers.get("Content-Length")
-        if declared is None or not declared.strip().isdigit():
+        if self.headers_only or declared is None or not declared.strip().isdigit():
             return True
         return int(declared) == len(self.response.body)
 

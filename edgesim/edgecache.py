@@ -111,6 +111,9 @@ class CacheStage:
         outbound = _without_validators(request)
         now = self._clock()
         obj = self._store.get(key.value)
+        if obj is None and request.method == "HEAD":
+            # A HEAD is answered from a stored GET object, or from an earlier HEAD's headers.
+            obj = self._store.get(_head_key(key))
         if obj is not None and obj.is_fresh(now):
             trace.add(TraceRecord(Stage.CACHE, "hit"))
             return self._deliver(obj, request, now, HIT)
@@ -123,7 +126,7 @@ class CacheStage:
             return self._deliver(obj, request, now, REFRESH_HIT)
 
         trace.add(TraceRecord(Stage.CACHE, "stale" if obj is not None else "miss"))
-        collapse_key = key.value + ("|HEAD" if request.method == "HEAD" else "")
+        collapse_key = _head_key(key) if request.method == "HEAD" else key.value
 
         async def go_to_origin() -> _Fetched:
             if obj is not None and request.method != "HEAD":
@@ -136,7 +139,7 @@ class CacheStage:
             orp = behavior.origin_request_policy_resolved
             if not collapsible(policy, fetched.response.headers, orp=orp):
                 fetched = await self._fetch_and_store(key, outbound, behavior, policy, trace)
-            elif (stored := self._store.get(key.value)) is not None:
+            elif (stored := self._store.get(collapse_key)) is not None:
                 return self._deliver(stored, request, self._clock(), HIT)
         response = fetched.response
         if fetched.age is not None:
@@ -188,8 +191,7 @@ class CacheStage:
         trace: Trace,
     ) -> _Fetched:
         fetched = await self._fetch(request, behavior, policy, trace)
-        if request.method != "HEAD":  # a HEAD answer has no body to keep
-            self._put(key, request, fetched.response, behavior, policy, trace)
+        self._put(key, request, fetched.response, behavior, policy, trace)
         return fetched
 
     async def _revalidate(
@@ -264,7 +266,9 @@ class CacheStage:
         # no-cache="Set-Cookie" keeps the object but not the named fields (spec §2.2).
         kept.remove(*fields_not_stored(response.headers))
         stored = CachedObject(
-            key=key.value,
+            # A HEAD answer has headers only: it is kept apart and serves HEAD requests only.
+            key=_head_key(key) if request.method == "HEAD" else key.value,
+            headers_only=request.method == "HEAD",
             distribution_id=self._distribution.settings.id,
             path=key.path,
             query=key.query,
@@ -372,6 +376,10 @@ class CacheStage:
         for name, value in validators or ():
             headers.set(name, value)
         return replace(outbound, headers=headers, querystring=plan.querystring), plan.header_allowed
+
+
+def _head_key(key: CacheKey) -> str:
+    return key.value + "|HEAD"
 
 
 def _without_validators(request: EdgeRequest) -> EdgeRequest:

@@ -75,17 +75,27 @@ async def test_stale_while_revalidate_answers_at_once(
     assert fresh.response.headers.get("Age") == "0"
 
 
-async def test_head_miss_is_not_stored_but_head_hits_a_stored_get(
+async def test_head_is_cached_apart_and_hits_a_stored_get(
     edge: tuple[Edge, FakeClock], origin: Origin
 ) -> None:
     built, _ = edge
     head = await built.dispatch(EdgeRequest("HEAD", "/h"))
-    assert "cache:store" not in head.trace.steps
+    assert head.trace.steps == ["routing:*", "cache:miss", "origin:200", "cache:store"]
     assert origin.seen[-1].method == "HEAD"
-    await built.dispatch(EdgeRequest("GET", "/h"))
     again = await built.dispatch(EdgeRequest("HEAD", "/h"))
     assert again.trace.steps == ["routing:*", "cache:hit"]
-    assert len(origin.seen) == 2
+    assert again.response.headers.get("Content-Length") == head.response.headers.get(
+        "Content-Length"
+    )
+    get = await built.dispatch(EdgeRequest("GET", "/h"))
+    assert get.trace.steps[1] == "cache:miss"  # a HEAD answer has no body to serve a GET
+    assert get.response.body
+    await built.dispatch(EdgeRequest("HEAD", "/h2"))
+    await built.dispatch(EdgeRequest("GET", "/h3"))
+    from_get = await built.dispatch(EdgeRequest("HEAD", "/h3"))
+    assert from_get.trace.steps == ["routing:*", "cache:hit"]
+    assert built.invalidate(["/h"]) == 2  # both the HEAD and the GET object
+    assert len(origin.seen) == 4
 
 
 async def test_uncollapsible_answers_send_each_waiter_to_the_origin(
