@@ -190,5 +190,6 @@ def origin_wire_headers(request: EdgeRequest, origin: OriginTarget) -> Headers:
             for k, v in lines:
                 headers.add(k, v)
     if "content-length" in headers:
-        headers.set("Content-Length", str(len(request.body)))
+        spelled = next(k for k, _ in headers if k.lower() == "content-length")
+        headers.set(spelled, str(len(request.body)))  # as the request spelled it
     return headers

@@ -36,6 +36,7 @@ import ssl
 import httpx
 
 from edgesim.exceptions import OriginError
+from edgesim.forwarding import origin_wire_headers
 from edgesim.http import EdgeRequest, EdgeResponse, Headers
 from edgesim.s3folder import S3Folder
 from edgesim.targets import OriginTarget
@@ -188,16 +189,7 @@ async def _exchange(pool: httpx.AsyncHTTPTransport, outgoing: httpx.Request) -> 
 
 def _origin_headers(request: EdgeRequest, target: OriginTarget) -> Headers:
     """The request's headers as they leave for the origin (see the module docstring)."""
-    headers = request.headers.without_hop_by_hop()
-    custom = target.custom_headers
-    for name in dict.fromkeys(k.lower() for k, _ in custom):
-        lines = [(k, v) for k, v in custom if k.lower() == name]
-        if len(lines) == 1:
-            headers.set(*lines[0])  # in the replaced line's place
-        else:
-            headers.remove(name)
-            for k, v in lines:
-                headers.add(k, v)
+    headers = origin_wire_headers(request, target)
     if "host" not in headers:
         headers.add("Host", target.domain_name)
     body = request.body
