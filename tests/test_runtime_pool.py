@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
-import stat
-import sys
-import uuid
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
@@ -22,87 +15,11 @@ from edgesim.exceptions import (
     LambdaValidationError,
     RuntimeUnavailableError,
 )
-from edgesim.runtime import FunctionPool, FunctionRuntime, FunctionSpec
+from edgesim.runtime import FunctionPool, FunctionRuntime
 from edgesim.runtime import pool as pool_module
-from edgesim.runtime.launch import PYTHON_RUNTIMES, resolve_python
 from edgesim.runtime.pool import INVALID_JSON
 from edgesim.tasks import spawn
-
-FIXTURES = Path(__file__).parent / "fixtures" / "functions"
-_CURRENT = f"python{sys.version_info.major}.{sys.version_info.minor}"
-RUNTIME = _CURRENT if _CURRENT in PYTHON_RUNTIMES else "python3.13"
-UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-
-
-class LogRecorder:
-    """A log sink that keeps every frame."""
-
-    def __init__(self) -> None:
-        self.frames: list[tuple[str, list[str]]] = []
-
-    def __call__(self, name: str, lines: list[str]) -> None:
-        self.frames.append((name, list(lines)))
-
-    @property
-    def last(self) -> list[str]:
-        return self.frames[-1][1]
-
-
-def spec_for(fixture: str, **overrides: Any) -> FunctionSpec:
-    values: dict[str, Any] = {
-        "name": fixture,
-        "runtime": RUNTIME,
-        "code_dir": FIXTURES / fixture,
-        "handler": "index.handler",
-        "memory_mb": 128,
-        "timeout_s": 2.0,
-    }
-    values.update(overrides)
-    return FunctionSpec(**values)
-
-
-PoolFactory = Callable[..., FunctionPool]
-
-
-@pytest.fixture
-async def make_pool() -> AsyncIterator[PoolFactory]:
-    """Make pools for fixture functions; close them all and check no worker survives."""
-    created: list[FunctionPool] = []
-    pids: set[int] = set()
-
-    def make(
-        fixture: str, *, log_sink: LogRecorder | None = None, **overrides: Any
-    ) -> FunctionPool:
-        pool = FunctionPool(spec_for(fixture, **overrides), log_sink=log_sink)
-        created.append(pool)
-        return pool
-
-    yield make
-    for pool in created:
-        pids.update(pool.worker_pids)
-        await pool.aclose()
-        assert pool.worker_pids == []
-    assert not [pid for pid in pids if psutil.pid_exists(pid)]
-
-
-async def exits(pid: int, timeout_s: float = 5.0) -> bool:
-    """Wait for a process that is not our child to exit (a zombie has exited too)."""
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    loop = asyncio.get_running_loop()
-    exited = loop.create_future()
-    loop.add_reader(pidfd, exited.set_result, None)
-    try:
-        async with asyncio.timeout(timeout_s):
-            await exited
-        return True
-    except TimeoutError:
-        return False
-    finally:
-        loop.remove_reader(pidfd)
-        os.close(pidfd)
+from tests.runtime_helpers import FIXTURES, UUID, LogRecorder, PoolFactory, exits, spec_for
 
 
 async def test_invoke_returns_the_value_and_a_report(make_pool: PoolFactory) -> None:
@@ -264,74 +181,6 @@ async def test_invocations_beyond_max_concurrency_are_throttled(make_pool: PoolF
     assert isinstance(later.value, dict) and later.value["pid"] in pids
 
 
-@pytest.mark.parametrize(
-    ("mb", "hold"),
-    [(200, 1.0), (200, 0.0), (4000, 0.0)],
-    ids=["held-past-a-sample", "brief-spike", "past-the-kernel-backstop"],
-)
-async def test_memory_past_the_quota_kills_and_replaces_the_worker(
-    make_pool: PoolFactory, mb: int, hold: float
-) -> None:
-    logs = LogRecorder()
-    pool = make_pool("memory", memory_mb=128, timeout_s=5.0, log_sink=logs)
-    small = await pool.invoke({"mb": 1})
-    assert isinstance(small.value, dict)
-    with pytest.raises(LambdaExecutionError) as caught:
-        await pool.invoke({"mb": mb, "hold": hold})
-    assert caught.value.reason == (
-        "Runtime exited with error: signal: killed (Runtime.ExitError); "
-        "memory quota 128 MB exceeded"
-    )
-    frame = logs.last
-    assert "\tMax Memory Used: 128 MB" in frame[-3]
-    assert frame[-1] == "Runtime.ExitError"
-    assert not psutil.pid_exists(small.value["pid"])
-    again = await pool.invoke({"mb": 1})
-    assert isinstance(again.value, dict) and again.value["pid"] != small.value["pid"]
-
-
-async def test_the_worker_sees_only_lambda_variables_and_no_host_packages(
-    make_pool: PoolFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("EDGESIM_HOST_MARKER", "must not leak")
-    pool = make_pool("env", memory_mb=256, region="eu-west-3", version="7")
-    result = await pool.invoke({})
-    assert isinstance(result.value, dict)
-    env = result.value["environ"]
-    code_dir = str(FIXTURES / "env")
-    assert set(env) == {
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_LAMBDA_FUNCTION_NAME",
-        "AWS_LAMBDA_FUNCTION_VERSION",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-        "AWS_LAMBDA_LOG_GROUP_NAME",
-        "AWS_LAMBDA_LOG_STREAM_NAME",
-        "AWS_EXECUTION_ENV",
-        "LAMBDA_TASK_ROOT",
-        "LAMBDA_RUNTIME_DIR",
-        "LANG",
-        "TZ",
-        "PATH",
-        "_HANDLER",
-    }
-    assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "eu-west-3"
-    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "env"
-    assert env["AWS_LAMBDA_FUNCTION_VERSION"] == "7"
-    assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
-    assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/us-east-1.env"
-    assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[7\][0-9a-f]{32}", env["AWS_LAMBDA_LOG_STREAM_NAME"])
-    assert env["AWS_EXECUTION_ENV"] == f"AWS_Lambda_{RUNTIME}"
-    assert env["LAMBDA_TASK_ROOT"] == code_dir
-    assert env["_HANDLER"] == "index.handler"
-    assert env["TZ"] == ":UTC"
-    assert env["PATH"] == "/usr/local/bin:/usr/bin:/bin"
-    assert result.value["sys_path_0"] == code_dir
-    assert result.value["cwd"] == code_dir
-    assert result.value["aiohttp_importable"] is False
-    assert result.value["executable_flags"] == {"isolated": 1, "no_site": 1}
-
-
 async def test_vendored_packages_and_nested_handlers_are_importable(
     make_pool: PoolFactory,
 ) -> None:
@@ -440,35 +289,6 @@ async def test_log_frame_holds_the_invocation_output_in_order(make_pool: PoolFac
         assert len(body) == 7
 
 
-async def test_output_larger_than_a_pipe_buffer_is_captured_whole(
-    make_pool: PoolFactory,
-) -> None:
-    logs = LogRecorder()
-    result = await make_pool("chatty", log_sink=logs).invoke({"lines": 3000})
-    assert result.value == 3000
-    printed = [line for line in logs.last if line.startswith("line ")]
-    assert len(printed) == 3000
-    assert printed[0].startswith("line 000000 ") and printed[-1].startswith("line 002999 ")
-
-
-async def test_context_object_has_lambda_fields(make_pool: PoolFactory) -> None:
-    pool = make_pool("context", timeout_s=3.0, version="12")
-    result = await pool.invoke({})
-    value = result.value
-    assert isinstance(value, dict)
-    assert value["function_name"] == "context"
-    assert value["function_version"] == "12"
-    assert value["invoked_function_arn"] == (
-        "arn:aws:lambda:us-east-1:123456789012:function:context:12"
-    )
-    assert value["memory_limit_in_mb"] == "128"
-    assert value["aws_request_id"] == result.report.request_id
-    assert value["log_group_name"] == "/aws/lambda/us-east-1.context"
-    assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[12\][0-9a-f]{32}", value["log_stream_name"])
-    assert 2000 < value["remaining_ms"] <= 3000
-    assert value["identity"] is None and value["client_context"] is None
-
-
 async def test_aclose_kills_busy_and_idle_workers_and_their_children(
     make_pool: PoolFactory,
 ) -> None:
@@ -524,13 +344,6 @@ async def test_a_failing_log_sink_does_not_fail_the_invocation(
     assert "log sink failed for function 'echo'" in caplog.text
 
 
-@pytest.mark.parametrize("runtime", ["python2.7", "ruby3.3", "nodejs4.3"])
-def test_a_runtime_that_cannot_run_is_refused_up_front(runtime: str) -> None:
-    with pytest.raises(RuntimeUnavailableError) as caught:
-        FunctionPool(spec_for("echo", name="legacy-fn", runtime=runtime))
-    assert "'legacy-fn'" in str(caught.value) and runtime in str(caught.value)
-
-
 async def test_function_runtime_routes_by_name_and_closes_every_pool() -> None:
     runtime = FunctionRuntime([spec_for("echo"), spec_for("context")])
     try:
@@ -551,58 +364,6 @@ async def test_function_runtime_routes_by_name_and_closes_every_pool() -> None:
 def test_function_runtime_refuses_two_functions_with_one_name() -> None:
     with pytest.raises(ValueError, match="two functions are named 'echo'"):
         FunctionRuntime([spec_for("echo"), spec_for("echo", handler="index.other")])
-
-
-def _fake_python(directory: Path, name: str, script: str | None = None) -> Path:
-    path = directory / name
-    if script is None:
-        path.symlink_to(sys.executable)
-    else:
-        path.write_text(script)
-        path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    return path
-
-
-async def test_the_runtime_named_interpreter_on_path_is_used(tmp_path: Path) -> None:
-    _fake_python(tmp_path, _CURRENT)
-    if _CURRENT not in PYTHON_RUNTIMES:
-        pytest.skip(f"edgesim knows no runtime for {_CURRENT}")
-    found = await resolve_python(_CURRENT, function_name="fn", search_path=str(tmp_path))
-    assert Path(found).resolve() == Path(sys.executable).resolve()
-
-
-async def test_a_broken_shim_falls_back_to_the_current_interpreter_with_one_warning(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    broken = _fake_python(tmp_path, "python3.12", "#!/bin/sh\nexit 1\n")
-    other_dir = tmp_path / "other"
-    other_dir.mkdir()
-    wrong = _fake_python(other_dir, "python3.12") if _CURRENT != "python3.12" else None
-    search_path = os.pathsep.join([str(tmp_path), str(other_dir)])
-    with caplog.at_level(logging.WARNING, logger="edgesim.runtime.launch"):
-        first = await resolve_python("python3.12", function_name="fn-a", search_path=search_path)
-        second = await resolve_python("python3.12", function_name="fn-b", search_path=search_path)
-    if wrong is not None:
-        assert first == second == sys.executable
-        [record] = caplog.records
-        assert f"{broken} does not run" in record.getMessage()
-        assert f"{wrong} is Python {sys.version_info.major}.{sys.version_info.minor}" in (
-            record.getMessage()
-        )
-        assert "'fn-a'" in record.getMessage() and sys.executable in record.getMessage()
-    else:
-        assert Path(first).resolve() == Path(sys.executable).resolve()
-
-
-async def test_no_interpreter_on_path_falls_back(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    empty = tmp_path / f"empty-{uuid.uuid4().hex}"
-    empty.mkdir()
-    with caplog.at_level(logging.WARNING, logger="edgesim.runtime.launch"):
-        found = await resolve_python("python3.10", function_name="fn", search_path=str(empty))
-    assert found == sys.executable
-    assert "no python3.10 on PATH" in caplog.text
 
 
 def test_the_package_exports_exactly_the_runtime_api() -> None:

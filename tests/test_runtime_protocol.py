@@ -1,4 +1,4 @@
-"""The worker protocol's framing and message shapes, and the log-mark splitter."""
+"""The worker protocol's framing and message shapes."""
 
 from __future__ import annotations
 
@@ -8,10 +8,7 @@ import struct
 
 import pytest
 
-from edgesim.runtime.logs import LogCapture
 from edgesim.runtime.protocol import (
-    LOG_MARK_END,
-    LOG_MARK_PREFIX,
     MAX_MESSAGE_BYTES,
     InitError,
     ProtocolError,
@@ -31,10 +28,6 @@ def reader_with(data: bytes, *, eof: bool = True) -> asyncio.StreamReader:
     if eof:
         reader.feed_eof()
     return reader
-
-
-def mark(mark_id: str) -> bytes:
-    return LOG_MARK_PREFIX + mark_id.encode() + LOG_MARK_END
 
 
 async def test_a_message_is_length_prefixed_utf8_json() -> None:
@@ -131,75 +124,3 @@ def test_malformed_worker_messages_are_protocol_errors(
 ) -> None:
     with pytest.raises(ProtocolError, match=problem):
         parse_worker_message(raw)
-
-
-def fed(*chunks: bytes, close: bool = False) -> LogCapture:
-    capture = LogCapture()
-    for chunk in chunks:
-        capture.data_received(chunk)
-    if close:
-        capture.connection_lost(None)
-    return capture
-
-
-async def test_log_marks_split_output_into_phases() -> None:
-    capture = fed(b"loading\n" + mark("init") + b"one\ntwo\r\nthree" + mark("r1") + b"four\n")
-    assert await capture.phase("init") == ["loading"]
-    assert await capture.phase("r1") == ["one", "two", "three"]
-    capture.connection_lost(None)
-    assert capture.rest() == ["four"]
-
-
-async def test_a_mark_split_across_reads_is_still_found() -> None:
-    whole = b"alpha\n" + mark("request-42") + b"omega\n"
-    for cut in range(1, len(whole)):
-        capture = fed(whole[:cut], whole[cut:], close=True)
-        assert await capture.phase("request-42") == ["alpha"], cut
-        assert capture.rest() == ["omega"]
-
-
-async def test_a_fake_mark_merges_into_the_real_phase() -> None:
-    capture = fed(b"a\n" + mark("spoof") + b"b\n" + mark("real"))
-    assert await capture.phase("real") == ["a", "b"]
-
-
-async def test_a_mark_prefix_without_an_end_is_plain_output() -> None:
-    text = LOG_MARK_PREFIX + b"x" * 100 + b"\nafter\n"
-    capture = fed(text + mark("r"))
-    lines = await capture.phase("r")
-    assert lines[-1] == "after"
-    assert "x" * 100 in lines[0]
-
-
-async def test_phase_gives_up_waiting_and_returns_what_arrived() -> None:
-    capture = fed(b"partial output\n")
-    assert await capture.phase("never", timeout_s=0.05) == ["partial output"]
-
-
-async def test_output_past_the_cap_is_dropped_with_a_note() -> None:
-    capture = LogCapture(cap_bytes=10)
-    capture.data_received(b"0123456789abcdef\n" + mark("r"))
-    assert await capture.phase("r") == [
-        "0123456789",
-        "[edgesim] 7 more bytes of output were dropped",
-    ]
-
-
-async def test_data_arriving_while_waiting_completes_the_phase() -> None:
-    capture = LogCapture()
-
-    async def feed() -> None:
-        await asyncio.sleep(0)
-        capture.data_received(b"late line\n")
-        await asyncio.sleep(0)
-        capture.data_received(mark("r"))
-
-    lines, _ = await asyncio.gather(capture.phase("r"), feed())
-    assert lines == ["late line"]
-
-
-async def test_wait_closed_reports_whether_the_pipe_ended() -> None:
-    capture = LogCapture()
-    assert await capture.wait_closed(0.01) is False
-    capture.connection_lost(None)
-    assert await capture.wait_closed(0.01) is True

@@ -35,8 +35,8 @@ from edgesim.runtime.protocol import (
     WorkerMessage,
     parse_worker_message,
 )
+from tests.runtime_helpers import FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures" / "functions"
 WAIT_S = 10.0
 
 

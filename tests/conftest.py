@@ -1,0 +1,33 @@
+"""Fixtures shared by the runtime tests (their helpers live in tests/runtime_helpers.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psutil
+import pytest
+
+from edgesim.runtime import FunctionPool
+from tests.runtime_helpers import LogRecorder, PoolFactory, spec_for
+
+
+@pytest.fixture
+async def make_pool() -> AsyncIterator[PoolFactory]:
+    """Make pools for fixture functions; close them all and check no worker survives."""
+    created: list[FunctionPool] = []
+    pids: set[int] = set()
+
+    def make(
+        fixture: str, *, log_sink: LogRecorder | None = None, **overrides: Any
+    ) -> FunctionPool:
+        pool = FunctionPool(spec_for(fixture, **overrides), log_sink=log_sink)
+        created.append(pool)
+        return pool
+
+    yield make
+    for pool in created:
+        pids.update(pool.worker_pids)
+        await pool.aclose()
+        assert pool.worker_pids == []
+    assert not [pid for pid in pids if psutil.pid_exists(pid)]
