@@ -36,7 +36,11 @@ from edgesim.trace import Stage, Trace, TraceRecord
 from edgesim.triggers import Triggers
 from edgesim.types import Clock, SystemClock
 
-__all__ = ["Edge", "EdgeResult", "function_specs"]
+__all__ = ["MAX_REQUEST_SIZE", "MAX_URL_LENGTH", "Edge", "EdgeResult", "function_specs"]
+
+# CloudFront's request limits (spec cloudfront-caching.md §5): over them the viewer gets 413.
+MAX_URL_LENGTH = 8192
+MAX_REQUEST_SIZE = 20480  # request line and headers, the query included, the body not
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,9 @@ class Edge:
         self, request: EdgeRequest, behavior: BehaviorConfig, trace: Trace
     ) -> None:
         """CloudFront's own refusals, before any function runs."""
+        if len(request.target) > MAX_URL_LENGTH or _request_size(request) > MAX_REQUEST_SIZE:
+            trace.add(TraceRecord(Stage.ROUTING, "request-too-large"))
+            self._refuse(413, "Bad request. The request is too large.", request, trace)
         if request.method not in behavior.allowed_methods:
             trace.add(TraceRecord(Stage.ROUTING, "method-not-allowed"))
             self._refuse(403, METHOD_NOT_ALLOWED_MESSAGE, request, trace)
@@ -229,3 +236,8 @@ class Edge:
         headers.add("X-Amz-Cf-Pop", self.distribution.settings.pop)
         headers.add("X-Amz-Cf-Id", request_id)
         response.headers = headers
+
+
+def _request_size(request: EdgeRequest) -> int:
+    line = len(request.method) + len(request.target) + len(" HTTP/1.1\r\n")
+    return line + sum(len(name) + len(value) + 4 for name, value in request.headers)

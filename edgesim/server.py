@@ -99,7 +99,15 @@ class EdgeServer:
         for index, edge in enumerate(self._edges):
             app = web.Application(client_max_size=_MAX_BODY)
             app.router.add_route("*", "/{tail:.*}", self._handler(edge))
-            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            # aiohttp's own line and field limits (8 KiB) would answer 400 before CloudFront's
+            # limits (8,192-byte URL, 20,480-byte request) get their 413.
+            runner = web.AppRunner(
+                app,
+                access_log=None,
+                handle_signals=False,
+                max_line_size=65536,
+                max_field_size=65536,
+            )
             await runner.setup()
             port = self._first_port + index if self._first_port else 0
             site = web.TCPSite(runner, self.host, port, reuse_address=True)

@@ -8,8 +8,10 @@ pipeline reads as if functions always succeed.
 
 from __future__ import annotations
 
+import binascii
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from edgesim import events
@@ -58,9 +60,10 @@ class Triggers:
             self._context(trace), request, include_body=assoc.include_body
         )
         value, kind = await self._invoke(EventType.VIEWER_REQUEST, assoc, event, trace, request)
-        if kind is ResultKind.RESPONSE:
-            return events.generated_response(value)
-        return events.apply_request(value, request)
+        with self._applying(EventType.VIEWER_REQUEST, trace, request):
+            if kind is ResultKind.RESPONSE:
+                return events.generated_response(value)
+            return events.apply_request(value, request)
 
     async def origin_request(
         self, behavior: BehaviorConfig, request: EdgeRequest, target: OriginTarget, trace: Trace
@@ -74,7 +77,8 @@ class Triggers:
         )
         value, kind = await self._invoke(EventType.ORIGIN_REQUEST, assoc, event, trace, request)
         if kind is ResultKind.RESPONSE:
-            return events.generated_response(value)
+            with self._applying(EventType.ORIGIN_REQUEST, trace, request):
+                return events.generated_response(value)
         try:
             target = events.apply_origin(value, target, self._targets)
         except OriginError as error:
@@ -83,7 +87,8 @@ class Triggers:
             raise EarlyResponse(
                 error_response(page, trace.request_id, head=request.method == "HEAD")
             ) from error
-        return events.apply_request(value, request), target
+        with self._applying(EventType.ORIGIN_REQUEST, trace, request):
+            return events.apply_request(value, request), target
 
     async def origin_response(
         self,
@@ -99,7 +104,8 @@ class Triggers:
             return response
         event = events.origin_response_event(self._context(trace), request, target, response)
         value, _ = await self._invoke(EventType.ORIGIN_RESPONSE, assoc, event, trace, request)
-        return events.apply_response(value, response)
+        with self._applying(EventType.ORIGIN_RESPONSE, trace, request):
+            return events.apply_response(value, response)
 
     async def viewer_response(
         self,
@@ -114,7 +120,8 @@ class Triggers:
             return response
         event = events.viewer_response_event(self._context(trace), request, response)
         value, _ = await self._invoke(EventType.VIEWER_RESPONSE, assoc, event, trace, request)
-        return events.apply_response(value, response)
+        with self._applying(EventType.VIEWER_RESPONSE, trace, request):
+            return events.apply_response(value, response)
 
     async def _invoke(
         self,
@@ -155,6 +162,28 @@ class Triggers:
         # validate_result accepts only objects, so the value is a dict here.
         assert isinstance(invocation.value, dict)
         return invocation.value, kind
+
+    @contextlib.contextmanager
+    def _applying(
+        self, event_type: EventType, trace: Trace, request: EdgeRequest
+    ) -> Iterator[None]:
+        """A result the rules let through but that still cannot be applied is refused (502).
+
+        The rules are meant to catch everything CloudFront refuses; this keeps a gap between the
+        two from ever escaping the pipeline as an exception.
+        """
+        try:
+            yield
+        except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as error:
+            reason = (
+                "The Lambda function returned an invalid request or response to CloudFront. "
+                f"({type(error).__name__}: {error})"
+            )
+            trace.add(TraceRecord(Stage(event_type.value), "LambdaValidationError", detail=reason))
+            page = function_error_page(LambdaValidationError(reason))
+            raise EarlyResponse(
+                error_response(page, trace.request_id, head=request.method == "HEAD")
+            ) from error
 
     def _log_validation(self, function: str, request_id: str, error: LambdaValidationError) -> None:
         """CloudFront logs refused results in its own log group; edgesim prints them inline."""

@@ -183,3 +183,29 @@ async def test_unused_web_import_guard() -> None:
 
     assert "aiohttp" not in pipeline.__dict__
     assert web  # the test module itself may
+
+
+async def test_cloudfront_request_limits_give_413(
+    tmp_path: Path, origins: tuple[Origin, Origin]
+) -> None:
+    primary, _ = origins
+    edge = await _edge(
+        tmp_path,
+        f"""
+origins: {{api: {{url: "{primary.url}"}}}}
+behaviors: [{{path_pattern: "*", origin: api}}]
+""",
+    )
+    try:
+        at_limit = "/" + "a" * 8191
+        # at the limit the request reaches the origin (whose own server refuses such a URL)
+        assert (await edge.dispatch(EdgeRequest("GET", at_limit))).response.status != 413
+        long_url = await edge.dispatch(EdgeRequest("GET", at_limit + "b"))
+        assert long_url.response.status == 413
+        big = Headers([(f"X-H{i}", "v" * 1000) for i in range(21)])
+        assert (await edge.dispatch(EdgeRequest("GET", "/a", headers=big))).response.status == 413
+        fits = Headers([(f"X-H{i}", "v" * 1000) for i in range(19)])
+        assert (await edge.dispatch(EdgeRequest("GET", "/a", headers=fits))).response.status == 200
+        assert len(primary.seen) == 1  # only the request within both limits reached the origin
+    finally:
+        await edge.aclose()

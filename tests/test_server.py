@@ -84,3 +84,19 @@ def test_web_response_recomputes_length_and_keeps_repeats() -> None:
     assert "999" not in web_response.headers.values()
     head = to_web_response(response, head=True)
     assert head.headers["Content-Length"] == "999"
+
+
+async def test_long_urls_reach_cloudfronts_own_limit(tmp_path: Path) -> None:
+    server = EdgeServer([_site_edge(tmp_path)], port=0)
+    await server.start()
+    try:
+        async with httpx.AsyncClient() as client:
+            near = await client.get(server.url() + "/" + "a" * 8000)
+            over = await client.get(server.url() + "/" + "a" * 9000)
+        # the S3-style origin answers (the name is too long for a file), not aiohttp's own 400
+        assert near.status_code in (403, 404)
+        assert near.headers["server"] == "AmazonS3"
+        assert over.status_code == 413
+        assert over.headers["x-cache"] == "Error from cloudfront"
+    finally:
+        await server.aclose()

@@ -96,3 +96,21 @@ async def test_response_trigger_and_missing_association(
         _behavior(runner, "*"), EdgeRequest("GET", "/a"), response, trace
     )
     assert untouched is response
+
+
+async def test_a_result_that_cannot_be_applied_is_refused(
+    triggers: tuple[Triggers, list[list[str]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner, _ = triggers
+
+    def broken(result: object, request: EdgeRequest) -> EdgeRequest:
+        raise KeyError("uri")
+
+    monkeypatch.setattr("edgesim.events.apply_request", broken)
+    trace = Trace(request_id="r4")
+    with pytest.raises(EarlyResponse) as raised:
+        await runner.viewer_request(
+            _behavior(runner, "*"), EdgeRequest("GET", "/a", "case=vreq-add-header"), trace
+        )
+    assert raised.value.response.status == 502
+    assert trace.steps == ["viewer-request:request", "viewer-request:LambdaValidationError"]
