@@ -26,7 +26,9 @@ visible to users' code:
 
 A cache or origin request policy passes ``forward``, a predicate over lowercase header names.
 With it, a viewer header goes on only if the predicate accepts it (which may also keep the
-viewer's ``Host`` for a custom origin, its ``User-Agent``, ``Cookie`` or ``Authorization``);
+viewer's ``Host`` for a custom origin, its ``User-Agent``, ``Cookie`` or ``Authorization``, and
+``X-HTTP-Method-Override`` when a policy keys on it); the predicate alone decides
+``Authorization``, since only the policy knows whether ``OPTIONS`` is cached;
 the body-describing and conditional headers (``Content-*``, ``If-*``, ``Range``) always go, as
 does everything CloudFront sets itself.
 
@@ -166,11 +168,15 @@ def _forwards(name: str, request: EdgeRequest, forward: Callable[[str], bool] | 
         return False
     if name in _ALWAYS_FORWARDED:
         return True
-    if name == "authorization" and request.method.upper() not in _CACHEABLE_METHODS:
-        return True
     if forward is not None:
+        # A policy decides Authorization too (it knows whether OPTIONS is cached) and may put
+        # X-HTTP-Method-Override in the key (UseOriginCacheControlHeaders does).
+        if name == "x-http-method-override":
+            return forward(name)
         return name not in _REMOVED_ALWAYS and forward(name)
-    return name not in _REMOVED and name != "authorization"
+    if name == "authorization":
+        return request.method.upper() not in _CACHEABLE_METHODS
+    return name not in _REMOVED
 
 
 def origin_wire_headers(request: EdgeRequest, origin: OriginTarget) -> Headers:

@@ -236,3 +236,27 @@ async def test_wire_headers_reach_a_real_origin() -> None:
     assert got["x-amz-cf-id"] == RID
     assert got["x-origin-secret"] == "s3cret"
     assert "cookie" not in got
+
+
+def test_a_policy_decides_authorization_and_method_override() -> None:
+    from edgesim.cachekey import forwarding
+    from edgesim.policies import MANAGED_CACHE_POLICIES
+
+    optimized = MANAGED_CACHE_POLICIES["CachingOptimized"]
+    headers = Headers([("Authorization", "Bearer t"), ("X-HTTP-Method-Override", "PUT")])
+    for method, cached, sent in [
+        ("OPTIONS", ("GET", "HEAD", "OPTIONS"), False),  # §3.1: cached OPTIONS drop it
+        ("OPTIONS", ("GET", "HEAD"), True),  # not cached: forwarded
+        ("GET", ("GET", "HEAD"), False),
+        ("POST", ("GET", "HEAD"), True),
+    ]:
+        request = EdgeRequest(method, "/a", headers=headers.copy())
+        plan = forwarding(optimized, None, request, s3_origin=False, cached_methods=cached)
+        out = to_origin(request, ORIGIN, request_id="r", edge_id="e", forward=plan.header_allowed)
+        assert ("Authorization" in out.headers) is sent, (method, cached)
+        assert "X-HTTP-Method-Override" not in out.headers
+    keyed = MANAGED_CACHE_POLICIES["UseOriginCacheControlHeaders"]
+    request = EdgeRequest("GET", "/a", headers=headers.copy())
+    plan = forwarding(keyed, None, request, s3_origin=False)
+    out = to_origin(request, ORIGIN, request_id="r", edge_id="e", forward=plan.header_allowed)
+    assert out.headers.get("X-HTTP-Method-Override") == "PUT"  # in that policy's key
