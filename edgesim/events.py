@@ -6,13 +6,11 @@ function; the ``apply_*`` functions turn a function's (already validated) result
 models. JSON objects are built in the key order of AWS's own examples so that an event printed by
 edgesim reads like one printed at a real edge.
 
-Headers a function never sees. Hop-by-hop lines (and those a ``Connection`` line names) and the
-headers Lambda@Edge lists as disallowed (``X-Amz-Cf-*``, ``X-Cache``, ``X-Edge-*``,
-``X-Forwarded-Proto``, ``X-Real-IP`` ...) are left out of every event. Because the function could
-neither see nor touch them, applying its result keeps them on the request or response as they
-were; this is how ``X-Amz-Cf-Id`` survives an origin-request function on its way to the origin.
-``Transfer-Encoding`` is among the hidden lines: edgesim always holds whole bodies, so framing is
-chosen when the message is sent, not by functions.
+Two parts live in their own modules, whose public names this one re-exports. Headers:
+CloudFront's header map and the headers a function never sees (hop-by-hop and disallowed lines,
+left out of every event and kept as they were when a result is applied) are in
+:mod:`edgesim.event_headers`. Origins: the ``request.origin`` object, and the origin an
+origin-request result chooses, are in :mod:`edgesim.event_origins`.
 
 Bodies. With *include body*, request events carry ``request.body`` for methods that carry one:
 ``POST``, ``PUT``, ``PATCH`` and ``DELETE`` always (an empty body gives ``data: ""``), any other
@@ -26,13 +24,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any
 
-from edgesim.exceptions import LambdaValidationError, OriginError
-from edgesim.http import HOP_BY_HOP, EdgeRequest, EdgeResponse, Headers, reason_phrase
-from edgesim.rules import is_disallowed
+from edgesim.event_headers import headers_from_cf, headers_to_cf, merge_hidden, visible_cf
+from edgesim.event_origins import apply_origin, origin_to_cf
+from edgesim.exceptions import LambdaValidationError
+from edgesim.http import EdgeRequest, EdgeResponse, Headers, reason_phrase
 from edgesim.targets import OriginTarget
 from edgesim.types import EventType
 
@@ -69,61 +68,6 @@ class EventContext:
     request_id: str
 
 
-# -- headers ---------------------------------------------------------------------------------
-
-
-def headers_to_cf(headers: Headers) -> dict[str, list[dict[str, str]]]:
-    """CloudFront's header map: lowercase name -> one ``{key, value}`` per line, in order.
-
-    Converts every line it is given; the event builders filter hidden headers first.
-    """
-    cf: dict[str, list[dict[str, str]]] = {}
-    for name, value in headers:
-        cf.setdefault(name.lower(), []).append({"key": name, "value": value})
-    return cf
-
-
-def headers_from_cf(cf: Mapping[str, Any]) -> Headers:
-    """A header map from a function back to lines; a missing ``key`` is the name title-cased."""
-    headers = Headers()
-    for name, entries in cf.items():
-        for entry in entries or ():
-            key = entry.get("key") or _title_case(name)
-            headers.add(str(key), str(entry["value"]))
-    return headers
-
-
-def _title_case(name: str) -> str:
-    return "-".join(word[:1].upper() + word[1:] for word in name.split("-"))
-
-
-def _split_hidden(headers: Headers) -> tuple[Headers, Headers]:
-    """(what a function sees, what it does not), each in the original order."""
-    named = {
-        token.strip().lower()
-        for value in headers.get_all("connection")
-        for token in value.split(",")
-    }
-    hop = HOP_BY_HOP | named
-    shown, hidden = Headers(), Headers()
-    for name, value in headers:
-        hides = name.lower() in hop or is_disallowed(name)
-        (hidden if hides else shown).add(name, value)
-    return shown, hidden
-
-
-def _visible_cf(headers: Headers) -> dict[str, list[dict[str, str]]]:
-    return headers_to_cf(_split_hidden(headers)[0])
-
-
-def _merge(result_headers: Mapping[str, Any], original: Headers) -> Headers:
-    """The function's headers plus the original lines it was never shown."""
-    merged = headers_from_cf(result_headers)
-    for name, value in _split_hidden(original)[1]:
-        merged.add(name, value)
-    return merged
-
-
 # -- building events -------------------------------------------------------------------------
 
 
@@ -149,7 +93,7 @@ def _request_cf(
             "inputTruncated": len(request.body) > body_limit,
         }
     cf["clientIp"] = request.client_ip
-    cf["headers"] = _visible_cf(request.headers)
+    cf["headers"] = visible_cf(request.headers)
     cf["method"] = request.method
     if origin is not None:
         cf["origin"] = origin_to_cf(origin)
@@ -160,36 +104,9 @@ def _request_cf(
 
 def _response_cf(response: EdgeResponse) -> dict[str, Any]:
     return {
-        "headers": _visible_cf(response.headers),
+        "headers": visible_cf(response.headers),
         "status": str(response.status),
         "statusDescription": response.reason,
-    }
-
-
-def origin_to_cf(origin: OriginTarget) -> dict[str, Any]:
-    """The ``request.origin`` object for ``origin``, in its ``custom`` or ``s3`` form."""
-    custom_headers = headers_to_cf(origin.custom_headers)
-    if origin.kind == "s3":
-        return {
-            "s3": {
-                "authMethod": origin.auth_method,
-                "customHeaders": custom_headers,
-                "domainName": origin.domain_name,
-                "path": origin.path,
-                "region": origin.region,
-            }
-        }
-    return {
-        "custom": {
-            "customHeaders": custom_headers,
-            "domainName": origin.domain_name,
-            "keepaliveTimeout": origin.keepalive_timeout,
-            "path": origin.path,
-            "port": origin.port,
-            "protocol": origin.protocol,
-            "readTimeout": origin.read_timeout,
-            "sslProtocols": list(origin.ssl_protocols),
-        }
     }
 
 
@@ -283,7 +200,7 @@ def apply_request(result: Mapping[str, Any], request: EdgeRequest) -> EdgeReques
     original full body is kept. Method, client address and the rest cannot change.
     """
     if "headers" in result:
-        headers = _merge(result["headers"], request.headers)
+        headers = merge_hidden(result["headers"], request.headers)
     else:
         headers = request.headers.copy()
     body = request.body
@@ -297,83 +214,6 @@ def apply_request(result: Mapping[str, Any], request: EdgeRequest) -> EdgeReques
         querystring=str(result.get("querystring", request.querystring) or ""),
         headers=headers,
         body=body,
-    )
-
-
-def apply_origin(
-    result: Mapping[str, Any], current: OriginTarget, known: Sequence[OriginTarget]
-) -> OriginTarget:
-    """The origin an origin-request result sends the request to.
-
-    An unchanged ``origin`` gives back ``current`` itself, and an ``origin`` identical to a
-    configured one gives that one, so local addresses and folders stay attached. A new custom
-    origin borrows the local address of a configured origin with the same domain name. An ``s3``
-    origin must name the domain of a configured S3-style folder origin: edgesim has no bucket to
-    read otherwise, which is an :class:`OriginError` (502).
-    """
-    cf_origin = result.get("origin")
-    if not isinstance(cf_origin, Mapping) or cf_origin == origin_to_cf(current):
-        return current
-    for target in known:
-        if cf_origin == origin_to_cf(target):
-            return target
-    if isinstance(cf_origin.get("s3"), Mapping):
-        return _s3_target(cf_origin["s3"], current, known)
-    custom = cf_origin.get("custom")
-    if not isinstance(custom, Mapping):
-        return current
-    domain = str(custom.get("domainName", ""))
-    port = int(custom.get("port", 443))
-    same_host = [t for t in (current, *known) if t.kind == "custom" and _same(t, domain)]
-    same_host.sort(key=lambda t: t.port != port)  # an exact port match wins
-    borrowed = same_host[0] if same_host else None
-    protocol: Literal["http", "https"] = "http" if custom.get("protocol") == "http" else "https"
-    return OriginTarget(
-        kind="custom",
-        domain_name=domain,
-        path=str(custom.get("path", "")),
-        custom_headers=headers_from_cf(custom.get("customHeaders") or {}),
-        port=port,
-        protocol=protocol,
-        read_timeout=int(custom.get("readTimeout", 30)),
-        keepalive_timeout=int(custom.get("keepaliveTimeout", 5)),
-        ssl_protocols=tuple(str(p) for p in custom.get("sslProtocols") or ("TLSv1.2",)),
-        connect_host=borrowed.connect_host if borrowed else None,
-        origin_id=borrowed.origin_id if borrowed else None,
-    )
-
-
-def _same(target: OriginTarget, domain: str) -> bool:
-    return target.domain_name.lower() == domain.lower()
-
-
-def _s3_target(
-    s3: Mapping[str, Any], current: OriginTarget, known: Sequence[OriginTarget]
-) -> OriginTarget:
-    domain = str(s3.get("domainName", ""))
-    folder = next(
-        (
-            t
-            for t in (current, *known)
-            if t.kind == "s3" and t.local_root is not None and _same(t, domain)
-        ),
-        None,
-    )
-    if folder is None:
-        raise OriginError(
-            502,
-            f"the origin-request function chose S3 origin {domain!r}, which is not a "
-            "configured S3 folder origin",
-        )
-    auth: Literal["origin-access-identity", "none"] = (
-        "origin-access-identity" if s3.get("authMethod") == "origin-access-identity" else "none"
-    )
-    return replace(
-        folder,
-        path=str(s3.get("path", "")),
-        custom_headers=headers_from_cf(s3.get("customHeaders") or {}),
-        auth_method=auth,
-        region=str(s3.get("region") or folder.region),
     )
 
 
@@ -404,7 +244,7 @@ def apply_response(result: Mapping[str, Any], response: EdgeResponse) -> EdgeRes
     if description is None:
         description = response.reason if status == response.status else reason_phrase(status)
     if "headers" in result:
-        headers = _merge(result["headers"], response.headers)
+        headers = merge_hidden(result["headers"], response.headers)
     else:
         headers = response.headers.copy()
     body = response.body

@@ -11,23 +11,20 @@ from typing import Any
 
 import pytest
 
+from edgesim import event_headers, event_origins, events
 from edgesim.events import (
     ORIGIN_BODY_LIMIT,
     VIEWER_BODY_LIMIT,
     EventContext,
-    apply_origin,
     apply_request,
     apply_response,
     generated_response,
-    headers_from_cf,
-    headers_to_cf,
     origin_request_event,
     origin_response_event,
-    origin_to_cf,
     viewer_request_event,
     viewer_response_event,
 )
-from edgesim.exceptions import LambdaValidationError, OriginError
+from edgesim.exceptions import LambdaValidationError
 from edgesim.http import EdgeRequest, EdgeResponse, Headers
 from edgesim.targets import OriginTarget
 
@@ -58,67 +55,13 @@ def post(body: bytes, method: str = "POST") -> EdgeRequest:
     return EdgeRequest(method, "/upload", headers=Headers([("Host", "a.test")]), body=body)
 
 
-# -- headers ------------------------------------------------------------------------------------
-
-
-def test_headers_to_cf_groups_duplicates_in_order_and_keeps_case() -> None:
-    headers = Headers(
-        [("Set-Cookie", "a=1"), ("content-type", "text/plain"), ("set-cookie", "b=2")]
+def test_the_header_and_origin_parts_are_importable_from_events() -> None:
+    for part in (event_headers, event_origins):
+        for name in set(part.__all__) & set(events.__all__):
+            assert getattr(events, name) is getattr(part, name)
+    assert {"headers_to_cf", "headers_from_cf", "origin_to_cf", "apply_origin"} <= set(
+        events.__all__
     )
-    assert headers_to_cf(headers) == {
-        "set-cookie": [
-            {"key": "Set-Cookie", "value": "a=1"},
-            {"key": "set-cookie", "value": "b=2"},
-        ],
-        "content-type": [{"key": "content-type", "value": "text/plain"}],
-    }
-
-
-def test_headers_from_cf_fills_missing_keys_title_cased() -> None:
-    headers = headers_from_cf(
-        {
-            "user-agent": [{"value": "x"}],
-            "x-my-custom-header": [{"key": "", "value": "1"}],
-            "cookie": [{"key": "cookie", "value": "a=1"}, {"value": "b=2"}],
-        }
-    )
-    assert headers.items() == [
-        ("User-Agent", "x"),
-        ("X-My-Custom-Header", "1"),
-        ("cookie", "a=1"),
-        ("Cookie", "b=2"),
-    ]
-
-
-def test_headers_round_trip() -> None:
-    headers = Headers([("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2"), ("ETag", '"x"')])
-    assert headers_from_cf(headers_to_cf(headers)) == headers
-
-
-def test_hidden_headers_are_not_shown_to_functions() -> None:
-    request = EdgeRequest(
-        "GET",
-        "/",
-        headers=Headers(
-            [
-                ("Host", "a.test"),
-                ("Connection", "keep-alive, X-Private"),
-                ("X-Private", "1"),
-                ("Keep-Alive", "timeout=5"),
-                ("Transfer-Encoding", "chunked"),
-                ("X-Amz-Cf-Id", "spoof"),
-                ("X-Cache", "Hit"),
-                ("X-Edge-Location", "x"),
-                ("X-Forwarded-Proto", "https"),
-                ("X-Real-IP", "1.2.3.4"),
-                ("X-Amzn-RequestId", "r"),
-                ("Expect", "100-continue"),
-                ("X-Kept", "yes"),
-            ]
-        ),
-    )
-    headers = cf(viewer_request_event(CTX, request, include_body=False))["request"]["headers"]
-    assert list(headers) == ["host", "x-kept"]
 
 
 # -- building events ----------------------------------------------------------------------------
@@ -314,87 +257,6 @@ def test_replace_with_bad_base64_is_a_validation_error() -> None:
     result = {"uri": "/", "headers": {}, "body": {"action": "replace", "data": "%%%"}}
     with pytest.raises(LambdaValidationError):
         apply_request(result, post(b"x"))
-
-
-# -- origins ------------------------------------------------------------------------------------
-
-
-def origin_result(origin: OriginTarget) -> dict[str, Any]:
-    request = EdgeRequest("GET", "/")
-    result: dict[str, Any] = cf(origin_request_event(CTX, request, origin, include_body=False))[
-        "request"
-    ]
-    return result
-
-
-def test_apply_origin_unchanged_or_absent_keeps_current() -> None:
-    assert apply_origin(origin_result(API), API, [API, SITE]) is API
-    assert apply_origin({"uri": "/"}, API, [API]) is API
-
-
-def test_apply_origin_to_a_configured_origin_returns_it() -> None:
-    assert apply_origin(origin_result(SITE), API, [API, SITE]) is SITE
-
-
-def test_apply_origin_custom_change_borrows_local_address() -> None:
-    result = origin_result(API)
-    custom = result["origin"]["custom"]
-    custom.update(path="/v2", readTimeout=10, sslProtocols=["TLSv1.1", "TLSv1.2"])
-    custom["customHeaders"] = {"x-k": [{"value": "v"}]}
-    target = apply_origin(result, API, [API])
-    assert (target.domain_name, target.port, target.protocol, target.path) == (
-        "api.example.test",
-        9000,
-        "http",
-        "/v2",
-    )
-    assert (target.read_timeout, target.ssl_protocols) == (10, ("TLSv1.1", "TLSv1.2"))
-    assert target.custom_headers.items() == [("X-K", "v")]
-    assert (target.connect_host, target.origin_id) == ("127.0.0.1", "api")
-
-
-def test_apply_origin_unknown_custom_domain_is_dialled_by_name() -> None:
-    result = origin_result(API)
-    result["origin"]["custom"].update(domainName="other.example.org", port=443, protocol="https")
-    target = apply_origin(result, API, [API, SITE])
-    assert (target.kind, target.domain_name, target.connect_host) == (
-        "custom",
-        "other.example.org",
-        None,
-    )
-
-
-def test_apply_origin_s3_maps_to_a_configured_folder() -> None:
-    result = origin_result(API)
-    result["origin"] = {
-        "s3": {
-            "authMethod": "origin-access-identity",
-            "customHeaders": {},
-            "domainName": "SITE.s3.amazonaws.com",
-            "path": "/assets",
-            "region": "eu-west-1",
-        }
-    }
-    target = apply_origin(result, API, [API, SITE])
-    assert target.local_root == SITE.local_root and target.kind == "s3"
-    assert (target.path, target.region, target.auth_method) == (
-        "/assets",
-        "eu-west-1",
-        "origin-access-identity",
-    )
-
-
-def test_apply_origin_unknown_s3_bucket_is_502() -> None:
-    result = origin_result(SITE)
-    result["origin"]["s3"]["domainName"] = "nope.s3.amazonaws.com"
-    with pytest.raises(OriginError) as caught:
-        apply_origin(result, SITE, [SITE])
-    assert caught.value.status == 502
-    assert "nope.s3.amazonaws.com" in caught.value.reason
-
-
-def test_origin_to_cf_matches_the_event() -> None:
-    assert origin_result(SITE)["origin"] == origin_to_cf(SITE)
 
 
 # -- responses ----------------------------------------------------------------------------------

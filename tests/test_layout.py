@@ -14,8 +14,6 @@ PACKAGE = ROOT / "edgesim"
 COVERED_ELSEWHERE = {
     "__init__": "tests/test_layout.py (exports)",
     "__main__": "tests/test_cli.py (python -m edgesim serve)",
-    "config_models": "tests/test_config.py (models are only built through the loader)",
-    "config_rules": "tests/test_config.py (each rule is asserted through its message)",
     "rules_common": "tests/test_rules_common.py",
     "runtime/__init__": "tests/test_runtime_pool.py",
 }

@@ -1,5 +1,9 @@
-"""How a worker is started: which runtimes can run, which interpreter, which command, which
-environment, and the names (ARN, log group, log stream) a function sees."""
+"""How a worker is started: which runtimes can run, which interpreter or ``node``, which command,
+which environment, and the names (ARN, log group, log stream) a function sees.
+
+Fake ``python`` and ``node`` programs on a temporary ``PATH`` stand in for missing, old or broken
+installations.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +20,12 @@ from pathlib import Path
 import pytest
 
 import edgesim.runtime
+from edgesim.cli import main
 from edgesim.exceptions import RuntimeUnavailableError
-from edgesim.runtime import FunctionPool, FunctionSpec, launch
+from edgesim.runtime import FunctionPool, FunctionRuntime, FunctionSpec, launch
 from edgesim.runtime.launch import (
     NODE_RUNTIMES,
+    NODE_WORKER,
     PYTHON_RUNTIMES,
     PYTHON_WORKER,
     RUNTIME_DIR,
@@ -28,11 +34,14 @@ from edgesim.runtime.launch import (
     invoked_function_arn,
     log_group_name,
     new_log_stream_name,
+    node_options,
+    resolve_node,
     resolve_python,
     worker_command,
     worker_environment,
 )
 from tests.runtime_helpers import CURRENT, FIXTURES, RUNTIME, PoolFactory, spec_for
+from tests.test_runtime_node_worker import NODE_FIXTURES
 
 
 async def test_the_worker_sees_only_lambda_variables_and_no_host_packages(
@@ -115,11 +124,11 @@ def test_an_unknown_runtime_is_refused_with_the_known_ones_listed() -> None:
     assert [name for name in [*PYTHON_RUNTIMES, *NODE_RUNTIMES] if name not in message] == []
 
 
-def _fake_node(directory: Path) -> Path:
+def _fake_node(directory: Path, script: str = "echo v20.11.0") -> Path:
     directory.mkdir(exist_ok=True)
     node = directory / "node"
-    node.write_text("#!/bin/sh\necho v20.11.0\n")
-    node.chmod(node.stat().st_mode | stat.S_IXUSR)
+    node.write_text(f"#!/bin/sh\n{script}\n")
+    node.chmod(0o755)
     return node
 
 
@@ -152,6 +161,82 @@ async def test_a_node_runtime_needs_node_on_path_and_runs_the_node_worker_with_i
     check_runtime(spec)
     command = await worker_command(spec)
     assert command[0] == str(node) and str(program) in command
+
+
+@pytest.mark.parametrize(
+    ("script", "problem"),
+    [
+        (None, ", and there is no `node` on PATH"),
+        ("echo v16.20.2", "; found v16.20.2 at {node}"),
+        ("exit 1", "; `node --version` fails at {node}"),
+        ("echo hello", "; {node} reports version 'hello'"),
+    ],
+)
+def test_a_missing_or_old_node_stops_the_runtime_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str | None, problem: str
+) -> None:
+    node = tmp_path / "bin" / "node"
+    if script is None:
+        node.parent.mkdir()
+    else:
+        _fake_node(node.parent, script)
+    monkeypatch.setenv("PATH", str(node.parent))
+    spec = FunctionSpec("rewrite", "nodejs20.x", NODE_FIXTURES / "echo", "index.handler", 128, 5)
+    with pytest.raises(RuntimeUnavailableError) as caught:
+        FunctionRuntime([spec])
+    expected = "function 'rewrite': runtime nodejs20.x needs Node.js 18 or newer"
+    assert str(caught.value) == expected + problem.format(node=node)
+
+
+def test_edgesim_serve_refuses_to_start_without_node(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    dist = tmp_path / "d.yaml"
+    dist.write_text(
+        f"""
+origins: {{site: {{s3: "{site}"}}}}
+functions:
+  rewrite: {{runtime: nodejs20.x, code: "{NODE_FIXTURES / "echo"}", handler: index.handler}}
+behaviors:
+  - {{path_pattern: "*", origin: site, functions: {{viewer-request: rewrite}}}}
+"""
+    )
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert main(["serve", str(dist), "--port", "0", "--admin-port", "0"]) == 1
+    assert capsys.readouterr().err == (
+        "edgesim: function 'rewrite': runtime nodejs20.x needs Node.js 18 or newer, "
+        "and there is no `node` on PATH\n"
+    )
+
+
+def test_a_node_of_another_major_runs_the_runtime_with_one_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    node = _fake_node(tmp_path / "bin", "echo v18.20.4")
+    monkeypatch.setenv("PATH", str(node.parent))
+    with caplog.at_level(logging.WARNING, logger="edgesim.runtime.launch"):
+        for name in ("a", "b"):
+            assert resolve_node("nodejs22.x", function_name=name) == str(node)
+        assert resolve_node("nodejs18.x", function_name="c") == str(node)
+    [record] = caplog.records
+    assert record.getMessage() == (
+        f"runtime nodejs22.x (first needed by function 'a') runs on Node.js v18.20.4 at {node}"
+    )
+
+
+async def test_node_runs_with_lambdas_v8_limits_for_the_memory_size() -> None:
+    assert node_options(128) == [
+        "--expose-gc",
+        "--max-http-header-size=81920",
+        "--max-semi-space-size=6",
+        "--max-old-space-size=116",
+    ]
+    spec = FunctionSpec("f", "nodejs18.x", NODE_FIXTURES / "echo", "index.handler", 1024, 5)
+    command = await worker_command(spec)
+    assert command[1:] == [*node_options(1024), str(NODE_WORKER)]
+    assert "--max-old-space-size=922" in command
 
 
 async def test_a_python_worker_runs_isolated_without_site_or_bytecode(

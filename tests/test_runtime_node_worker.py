@@ -1,16 +1,14 @@
-"""The Node.js runtime: the worker program through real pools of real ``node`` processes, and
-how ``node`` is found and started.
+"""The Node.js runtime: the worker program through real pools of real ``node`` processes.
 
 The fixture functions live in ``tests/fixtures/node/`` (one folder per function, with a vendored
-npm package committed under ``vendored/node_modules``). Fake ``node`` programs on a temporary
-``PATH`` stand in for missing, old or broken installations.
+npm package committed under ``vendored/node_modules``). How ``node`` is found and started is
+tested in ``tests/test_runtime_launch.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import re
 import signal
@@ -24,15 +22,13 @@ from typing import Any
 import psutil
 import pytest
 
-from edgesim.cli import main
 from edgesim.exceptions import (
     LambdaExecutionError,
     LambdaLimitExceeded,
     LambdaValidationError,
-    RuntimeUnavailableError,
 )
-from edgesim.runtime import FunctionPool, FunctionRuntime, FunctionSpec, protocol
-from edgesim.runtime.launch import NODE_WORKER, node_options, resolve_node, worker_command
+from edgesim.runtime import FunctionPool, FunctionSpec, protocol
+from edgesim.runtime.launch import NODE_WORKER
 from edgesim.runtime.pool import INVALID_JSON
 
 NODE_FIXTURES = Path(__file__).parent / "fixtures" / "node"
@@ -86,6 +82,17 @@ def test_protocol_constants_agree_with_the_pool_side() -> None:
 def test_the_worker_program_needs_only_node_builtins() -> None:
     required = re.findall(r"require\('([^']+)'\)", NODE_WORKER.read_text())
     assert required and all(name.startswith("node:") for name in required)
+    # The entry loads its sibling files by their path beside it; they need only built-ins too.
+    programs = sorted(NODE_WORKER.parent.glob("*.js"))
+    assert NODE_WORKER in programs and len(programs) > 1
+    for program in programs:
+        text = program.read_text()
+        for call in re.finditer(r"\brequire\(\s*", text):
+            rest = text[call.end() :]
+            builtin = re.match(r"'node:[^']+'\)", rest)
+            sibling = re.match(r"path\.join\(__dirname, '([^']+)'\),?\s*\)", rest)
+            assert builtin or sibling, f"{program.name}: require({rest[:40]}"
+            assert sibling is None or (NODE_WORKER.parent / sibling[1]).is_file()
 
 
 async def test_a_warm_worker_is_reused_and_only_the_cold_start_has_init(
@@ -404,90 +411,6 @@ async def test_a_heap_past_v8s_limit_ends_node_before_the_quota(node_pool: NodeP
         await pool.invoke({})
     assert caught.value.reason == "Runtime exited with error: signal: aborted (Runtime.ExitError)"
     assert any("JavaScript heap out of memory" in line for line in frames[0])
-
-
-def _fake_node(directory: Path, script: str) -> Path:
-    directory.mkdir(exist_ok=True)
-    node = directory / "node"
-    node.write_text(f"#!/bin/sh\n{script}\n")
-    node.chmod(0o755)
-    return node
-
-
-@pytest.mark.parametrize(
-    ("script", "problem"),
-    [
-        (None, ", and there is no `node` on PATH"),
-        ("echo v16.20.2", "; found v16.20.2 at {node}"),
-        ("exit 1", "; `node --version` fails at {node}"),
-        ("echo hello", "; {node} reports version 'hello'"),
-    ],
-)
-def test_a_missing_or_old_node_stops_the_runtime_at_start(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str | None, problem: str
-) -> None:
-    node = tmp_path / "bin" / "node"
-    if script is None:
-        node.parent.mkdir()
-    else:
-        _fake_node(node.parent, script)
-    monkeypatch.setenv("PATH", str(node.parent))
-    spec = FunctionSpec("rewrite", "nodejs20.x", NODE_FIXTURES / "echo", "index.handler", 128, 5)
-    with pytest.raises(RuntimeUnavailableError) as caught:
-        FunctionRuntime([spec])
-    expected = "function 'rewrite': runtime nodejs20.x needs Node.js 18 or newer"
-    assert str(caught.value) == expected + problem.format(node=node)
-
-
-def test_edgesim_serve_refuses_to_start_without_node(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    site = tmp_path / "site"
-    site.mkdir()
-    dist = tmp_path / "d.yaml"
-    dist.write_text(
-        f"""
-origins: {{site: {{s3: "{site}"}}}}
-functions:
-  rewrite: {{runtime: nodejs20.x, code: "{NODE_FIXTURES / "echo"}", handler: index.handler}}
-behaviors:
-  - {{path_pattern: "*", origin: site, functions: {{viewer-request: rewrite}}}}
-"""
-    )
-    monkeypatch.setenv("PATH", str(tmp_path))
-    assert main(["serve", str(dist), "--port", "0", "--admin-port", "0"]) == 1
-    assert capsys.readouterr().err == (
-        "edgesim: function 'rewrite': runtime nodejs20.x needs Node.js 18 or newer, "
-        "and there is no `node` on PATH\n"
-    )
-
-
-def test_a_node_of_another_major_runs_the_runtime_with_one_warning(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    node = _fake_node(tmp_path / "bin", "echo v18.20.4")
-    monkeypatch.setenv("PATH", str(node.parent))
-    with caplog.at_level(logging.WARNING, logger="edgesim.runtime.launch"):
-        for name in ("a", "b"):
-            assert resolve_node("nodejs22.x", function_name=name) == str(node)
-        assert resolve_node("nodejs18.x", function_name="c") == str(node)
-    [record] = caplog.records
-    assert record.getMessage() == (
-        f"runtime nodejs22.x (first needed by function 'a') runs on Node.js v18.20.4 at {node}"
-    )
-
-
-async def test_node_runs_with_lambdas_v8_limits_for_the_memory_size() -> None:
-    assert node_options(128) == [
-        "--expose-gc",
-        "--max-http-header-size=81920",
-        "--max-semi-space-size=6",
-        "--max-old-space-size=116",
-    ]
-    spec = FunctionSpec("f", "nodejs18.x", NODE_FIXTURES / "echo", "index.handler", 1024, 5)
-    command = await worker_command(spec)
-    assert command[1:] == [*node_options(1024), str(NODE_WORKER)]
-    assert "--max-old-space-size=922" in command
 
 
 @pytest.mark.parametrize("runtime", ["nodejs18.x", "nodejs20.x", "nodejs22.x"])

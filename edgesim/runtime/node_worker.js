@@ -3,21 +3,23 @@
  *
  * The pool runs it as `node [V8 options] node_worker.js --in-fd N --out-fd M --parent-pid P` and
  * talks to it over the protocol described in edgesim/runtime/protocol.py. Like the Python worker,
- * this file is standalone (CommonJS, no dependencies, Node.js 18+) and carries its own copies of
- * the protocol constants.
+ * the program is standalone (CommonJS, no dependencies, Node.js 18+) and carries its own copies
+ * of the protocol constants. This file is its entry: it starts the worker and runs invocations.
+ * The rest lives beside it, each part in its own file:
+ * - node_protocol.js: the protocol constants, the request and reply pipes, the log marks;
+ * - node_loader.js: finding and loading the handler as Lambda does (`dir/file.fn`, nested
+ *   `file.a.b`, CommonJS or ES module, a package in node_modules) and its error types;
+ * - node_console.js: console.* in Lambda's text format, one entry per call (line breaks become
+ *   carriage returns), and errors logged as Lambda logs them;
+ * - node_errors.js: the runtime's own errors (Runtime.*) and how an error is described.
  *
- * What it emulates of Lambda's Node.js runtime (18, 20, 22):
- * - the handler lookup (`dir/file.fn`, nested `file.a.b`; an extension-less file, then `.js`
- *   required unless the nearest package.json inside the function folder says "type": "module",
- *   then `.js` imported in that case, `.mjs` imported, `.cjs` required, then a package of that
- *   name in node_modules) and its error types;
+ * What this file emulates of Lambda's Node.js runtime (18, 20, 22):
  * - async handlers (a returned thenable) and callback handlers; a callback's result is sent
  *   when the event loop has run dry, unless `context.callbackWaitsForEmptyEventLoop` was set to
  *   false. The loop "runs dry" exactly as Node.js sees it ('beforeExit'): pending timers, sockets
  *   and file operations of the function all count, so a function that leaves a socket open
  *   times out as it does on Lambda. A handler that neither calls back nor settles when the loop
  *   runs dry ends with a null result, or with Runtime.NodeJsExit when it is an async function;
- * - console.* in Lambda's text format, one entry per call (line breaks become carriage returns);
  * - uncaught exceptions and unhandled rejections: logged, then the process exits (129 and 128)
  *   without a reply, so the pool reports the exit and never reuses the dying worker.
  */
@@ -25,331 +27,30 @@
 'use strict';
 
 const fs = require('node:fs');
-const net = require('node:net');
 const path = require('node:path');
-const util = require('node:util');
-const { pathToFileURL } = require('node:url');
 
-const MAX_PAYLOAD_BYTES = 6291556;
-const MAX_MESSAGE_BYTES = MAX_PAYLOAD_BYTES + 64 * 1024;
-const LOG_MARK_PREFIX = '\u0000edgesim-log-end ';
-const LOG_MARK_END = '\u0000';
-const INIT_MARK_ID = 'init';
+const {
+  MAX_PAYLOAD_BYTES,
+  MAX_MESSAGE_BYTES,
+  LOG_MARK_PREFIX,
+  LOG_MARK_END,
+  INIT_MARK_ID,
+  Channel,
+  fatal,
+  privateFd,
+  writeMark,
+} = require(path.join(__dirname, 'node_protocol.js'));
+const { REQUEST_ID, blockingStdio, logError, patchConsole } = require(
+  path.join(__dirname, 'node_console.js'),
+);
+const { RuntimeError, describe } = require(path.join(__dirname, 'node_errors.js'));
+const { loadHandler } = require(path.join(__dirname, 'node_loader.js'));
 
-// Where Lambda's runtime keeps the current request id; libraries read it from there.
-const REQUEST_ID = Symbol.for('aws.lambda.runtime.requestId');
 const EXIT_UNCAUGHT_EXCEPTION = 129;
 const EXIT_UNHANDLED_REJECTION = 128;
-const pause = new Int32Array(new SharedArrayBuffer(4));
-
-/** The runtime's own errors (Runtime.*); their stack is the user's, when there is one. */
-class RuntimeError extends Error {
-  constructor(type, message, stack) {
-    super(message);
-    const name = `Runtime.${type}`;
-    Object.defineProperty(this, 'name', { value: name, configurable: true, writable: true });
-    this.stack = stack === undefined ? `${name}: ${message}` : stack;
-  }
-}
-
-/* ---- output ---------------------------------------------------------------------------- */
-
-function writeAll(fd, data) {
-  const buffer = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  let offset = 0;
-  while (offset < buffer.length) {
-    try {
-      offset += fs.writeSync(fd, buffer, offset, buffer.length - offset);
-    } catch (error) {
-      if (error.code !== 'EAGAIN') throw error;
-      Atomics.wait(pause, 0, 0, 1); // a full non-blocking pipe: give the reader a moment
-    }
-  }
-}
-
-function writeLog(text) {
-  try {
-    writeAll(1, text);
-  } catch {
-    // The log pipe is gone: the pool is ending this worker.
-  }
-}
-
-function writeMark(markId) {
-  writeLog(LOG_MARK_PREFIX + markId + LOG_MARK_END);
-}
 
 function maxRssBytes() {
   return process.resourceUsage().maxRSS * 1024;
-}
-
-/** Make process.stdout/stderr write synchronously, so nothing is queued behind a log mark. */
-function blockingStdio() {
-  for (const stream of [process.stdout, process.stderr]) {
-    const handle = stream._handle;
-    if (handle && typeof handle.setBlocking === 'function') handle.setBlocking(true);
-  }
-}
-
-function logLine(level, message, params) {
-  const text = util.format(message, ...params);
-  const line = `${new Date().toISOString()}\t${globalThis[REQUEST_ID]}\t${level}\t${text}`;
-  writeLog(line.replace(/\n/g, '\r') + '\n');
-}
-
-function patchConsole() {
-  const at = (level) => (message, ...params) => logLine(level, message, params);
-  console.trace = at('TRACE');
-  console.debug = at('DEBUG');
-  console.info = at('INFO');
-  console.log = console.info;
-  console.warn = at('WARN');
-  console.error = at('ERROR');
-  console.fatal = at('FATAL');
-}
-
-/* ---- errors ---------------------------------------------------------------------------- */
-
-function ownFramesRemoved(stack) {
-  return String(stack)
-    .split('\n')
-    .filter((line) => !line.includes(__filename));
-}
-
-function isErrorLike(value) {
-  return (
-    value !== null &&
-    typeof value === 'object' &&
-    typeof value.name === 'string' &&
-    typeof value.message === 'string' &&
-    typeof value.stack === 'string'
-  );
-}
-
-/** The error as the invoker sees it: errorType, errorMessage, stackTrace. */
-function describe(error) {
-  try {
-    if (util.types.isNativeError(error) || isErrorLike(error)) {
-      return {
-        errorType: String(error.name),
-        errorMessage: String(error.message),
-        stackTrace: ownFramesRemoved(error.stack),
-      };
-    }
-    return { errorType: typeof error, errorMessage: error.toString(), stackTrace: [] };
-  } catch {
-    return {
-      errorType: 'handled',
-      errorMessage: 'callback called with Error argument, but its message, name or stack ' +
-        'could not be read',
-      stackTrace: [],
-    };
-  }
-}
-
-/** Log an error as Lambda's runtime does: a title, a tab, and the error as JSON. */
-function logError(title, error) {
-  const shown = error instanceof Error ? error : new Error(error);
-  const replacer = (_key, value) => {
-    if (!(value instanceof Error)) return value;
-    const fields = { errorType: value.name, errorMessage: value.message, code: value.code };
-    const plain = Object.assign(fields, value);
-    if (typeof value.stack === 'string') plain.stack = ownFramesRemoved(value.stack);
-    return plain;
-  };
-  let json;
-  try {
-    json = JSON.stringify(shown, replacer);
-  } catch {
-    json = JSON.stringify(describe(shown));
-  }
-  logLine('ERROR', title, ['\t' + json]);
-}
-
-/* ---- loading the handler --------------------------------------------------------------- */
-
-function typeModuleAbove(folder, root) {
-  let current = folder;
-  for (;;) {
-    if (path.basename(current) === 'node_modules') return false;
-    const manifest = path.join(current, 'package.json');
-    if (fs.existsSync(manifest)) {
-      try {
-        return JSON.parse(fs.readFileSync(manifest, 'utf8')).type === 'module';
-      } catch (error) {
-        console.warn(`${manifest} cannot be read; it is ignored for ES module detection.`, error);
-        return false;
-      }
-    }
-    const parent = path.dirname(current);
-    // The function folder is the whole deployment package: nothing above it is looked at.
-    if (current === root || parent === current || !parent.startsWith(root)) return false;
-    current = parent;
-  }
-}
-
-function requireIfExists(file) {
-  return fs.existsSync(file) ? require(file) : undefined;
-}
-
-async function importIfExists(file) {
-  return fs.existsSync(file) ? import(pathToFileURL(file).href) : undefined;
-}
-
-async function loadModule(root, moduleRoot, moduleName) {
-  const base = path.resolve(root, moduleRoot, moduleName);
-  const extensionless = requireIfExists(base);
-  if (extensionless) return extensionless;
-  const esm = typeModuleAbove(path.dirname(base), root);
-  if (!esm) {
-    const commonjs = requireIfExists(base + '.js');
-    if (commonjs) return commonjs;
-  }
-  const loaded =
-    (esm && (await importIfExists(base + '.js'))) ||
-    (await importIfExists(base + '.mjs')) ||
-    requireIfExists(base + '.cjs');
-  if (loaded) return loaded;
-  // Last, a package of that name in the function's node_modules.
-  return require(require.resolve(moduleName, { paths: [root, path.resolve(root, moduleRoot)] }));
-}
-
-async function loadHandler(root, fullHandler) {
-  if (fullHandler.includes('..')) {
-    throw new RuntimeError(
-      'MalformedHandlerName',
-      `'${fullHandler}' is not a valid handler name. Use absolute paths when specifying root ` +
-        'directories in handler names.',
-    );
-  }
-  const last = path.basename(fullHandler);
-  const moduleRoot = fullHandler.slice(0, fullHandler.length - last.length);
-  const dot = last.indexOf('.');
-  if (dot < 0) throw new RuntimeError('MalformedHandlerName', 'Bad handler');
-  const moduleName = last.slice(0, dot);
-  let loaded;
-  try {
-    loaded = await loadModule(root, moduleRoot, moduleName);
-  } catch (error) {
-    if (error instanceof SyntaxError) {
-      throw new RuntimeError('UserCodeSyntaxError', String(error), error.stack);
-    }
-    if (error && error.code === 'MODULE_NOT_FOUND') {
-      throw new RuntimeError('ImportModuleError', String(error));
-    }
-    throw error;
-  }
-  const handler = last
-    .slice(dot + 1)
-    .split('.')
-    .reduce((object, key) => object && object[key], loaded);
-  if (!handler) {
-    throw new RuntimeError('HandlerNotFound', `${fullHandler} is undefined or not exported`);
-  }
-  if (typeof handler !== 'function') {
-    throw new RuntimeError('HandlerNotFound', `${fullHandler} is not a function`);
-  }
-  return handler;
-}
-
-/* ---- the protocol pipes ---------------------------------------------------------------- */
-
-/** Reopen an inherited pipe end as a new close-on-exec fd, so the function's children lack it. */
-function privateFd(fd, flags) {
-  try {
-    const copy = fs.openSync(`/dev/fd/${fd}`, flags | fs.constants.O_NONBLOCK);
-    fs.closeSync(fd);
-    return copy;
-  } catch {
-    return fd;
-  }
-}
-
-function blockingPipe(fd) {
-  try {
-    const socket = new net.Socket({ fd, readable: false, writable: true });
-    socket.unref();
-    if (socket._handle && typeof socket._handle.setBlocking === 'function') {
-      socket._handle.setBlocking(true);
-    }
-    return socket;
-  } catch {
-    return null;
-  }
-}
-
-class Channel {
-  constructor(inFd, outFd) {
-    this.inFd = inFd;
-    this.outFd = outFd;
-    // A handle that clears O_NONBLOCK on the reply pipe: large replies then go out in one
-    // blocking write instead of a wait-and-retry loop. Kept referenced, or it would close.
-    this.outHandle = blockingPipe(outFd);
-    this.chunks = [];
-    this.size = 0;
-    this.socket = null;
-  }
-
-  send(message) {
-    this.sendBody(Buffer.from(JSON.stringify(message), 'utf8'));
-  }
-
-  sendBody(body) {
-    const header = Buffer.alloc(4);
-    header.writeUInt32BE(body.length, 0);
-    writeAll(this.outFd, Buffer.concat([header, body]));
-  }
-
-  /** Read requests from now on; `onRequest` gets each decoded message. */
-  listen(onRequest) {
-    this.socket = new net.Socket({ fd: this.inFd, readable: true, writable: false });
-    this.socket.on('data', (chunk) => {
-      this.chunks.push(chunk);
-      this.size += chunk.length;
-      for (let message = this.take(); message !== null; message = this.take()) {
-        onRequest(message);
-      }
-    });
-    // The pool closed the pipe or died: nothing more will come.
-    this.socket.on('end', () => process.exit(0));
-    this.socket.on('error', () => process.exit(0));
-  }
-
-  /** While an invocation runs, the request pipe must not keep the event loop alive. */
-  hold() {
-    this.socket.unref();
-  }
-
-  release() {
-    this.socket.ref();
-  }
-
-  take() {
-    if (this.size < 4) return null;
-    if (this.chunks[0].length < 4) this.chunks = [Buffer.concat(this.chunks)];
-    const length = this.chunks[0].readUInt32BE(0);
-    if (length > MAX_MESSAGE_BYTES) fatal(`request of ${length} bytes is over the limit`);
-    if (this.size < 4 + length) return null;
-    const data = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
-    const rest = data.subarray(4 + length);
-    this.chunks = rest.length ? [rest] : [];
-    this.size = rest.length;
-    let message;
-    try {
-      message = JSON.parse(data.toString('utf8', 4, 4 + length));
-    } catch (error) {
-      fatal(`request is not JSON: ${error.message}`);
-    }
-    if (message === null || typeof message !== 'object' || Array.isArray(message)) {
-      fatal('request is not a JSON object');
-    }
-    return message;
-  }
-}
-
-function fatal(reason) {
-  writeLog(`edgesim worker: ${reason}\n`);
-  process.exit(1);
 }
 
 /* ---- invocations ----------------------------------------------------------------------- */
@@ -531,7 +232,7 @@ async function main(argv) {
   const root = path.resolve(process.env.LAMBDA_TASK_ROOT || process.cwd());
   let handler;
   try {
-    handler = await loadHandler(root, process.env._HANDLER || '');
+    handler = await loadHandler(require, root, process.env._HANDLER || '');
   } catch (error) {
     logError('Uncaught Exception', error);
     writeMark(INIT_MARK_ID);
@@ -544,6 +245,7 @@ async function main(argv) {
   channel.listen((message) => invoker.accept(message));
 }
 
+// The protocol constants, so they can be checked against edgesim/runtime/protocol.py.
 module.exports = {
   MAX_PAYLOAD_BYTES,
   MAX_MESSAGE_BYTES,
