@@ -191,14 +191,13 @@ async def _serve(
     store = MemoryCacheStore(cache_size)  # one edge location: one cache for every distribution
     edges = [Edge(d, log_sink=_print_function_log, store=store) for d in distributions]
     server = EdgeServer(edges, host=host, port=port, access_log=_print_access)
-    admin = AdminServer(edges, host=admin_host, port=admin_port)
     try:
         await server.start()
-        await admin.start()
     except OSError as error:
-        await admin.aclose()
         await server.aclose()
-        print(f"edgesim: cannot listen: {error.strerror or error}", file=sys.stderr)
+        print(
+            f"edgesim: cannot listen on {host}:{port}: {error.strerror or error}", file=sys.stderr
+        )
         return 1
     for listener in server.listeners:
         settings = listener.edge.distribution.settings
@@ -207,7 +206,20 @@ async def _serve(
             f"{settings.domain_name}) on http://{host}:{listener.port}/",
             flush=True,
         )
-    print(f"edgesim: admin API (invalidations) on {admin.url}/", flush=True)
+    admin = AdminServer(edges, host=admin_host, port=admin_port)
+    try:
+        await admin.start()
+    except OSError as error:
+        # The viewer ports matter more than invalidations: keep serving without the admin API.
+        print(
+            f"edgesim: admin API not started on {admin_host}:{admin_port}: "
+            f"{error.strerror or error}; `edgesim invalidate` is unavailable "
+            "(pick a free port with --admin-port)",
+            file=sys.stderr,
+            flush=True,
+        )
+    else:
+        print(f"edgesim: admin API (invalidations) on {admin.url}/", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -110,9 +110,9 @@ class EdgeServer:
             )
             await runner.setup()
             port = self._first_port + index if self._first_port else 0
+            self._runners.append(runner)  # cleaned up by aclose() even if binding fails
             site = web.TCPSite(runner, self.host, port, reuse_address=True)
             await site.start()
-            self._runners.append(runner)
             bound = runner.addresses[0][1]
             self.listeners.append(_Listener(edge=edge, port=int(bound)))
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -62,6 +64,8 @@ async def test_serve_runs_the_example_until_sigterm() -> None:
         "serve",
         "--port",
         "0",
+        "--admin-port",
+        "0",
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -83,3 +87,46 @@ async def test_serve_runs_the_example_until_sigterm() -> None:
         assert await process.wait() == 0
     assert "shutting down" in rest
     assert "REPORT RequestId:" in rest
+
+
+def test_cache_size_accepts_units() -> None:
+    from edgesim.cli import _size
+
+    assert _size("256MiB") == 256 * 1024 * 1024
+    assert _size("64mb") == 64_000_000
+    assert _size("1000") == 1000
+    with pytest.raises(argparse.ArgumentTypeError):
+        _size("lots")
+
+
+async def test_serve_keeps_serving_when_the_admin_port_is_taken() -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    busy = taken.getsockname()[1]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "edgesim",
+        "serve",
+        "--port",
+        "0",
+        "--admin-port",
+        str(busy),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert process.stdout is not None
+    try:
+        banner = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        warning = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        assert f"admin API not started on 127.0.0.1:{busy}" in warning
+        url = banner.split(" on ")[1].strip()
+        async with httpx.AsyncClient(timeout=20) as client:
+            assert (await client.get(url + "style.css")).status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.stdout.read(), 20)
+        assert await process.wait() == 0
+        taken.close()
