@@ -86,7 +86,7 @@ _PROBE_SCRIPT = "import sys; print(sys.executable); print(*sys.version_info[:2])
 
 _NODE_VERSION = re.compile(r"v(\d+)\.\d+\.\d+\S*")
 
-_resolved_pythons: dict[tuple[str, str], str] = {}
+_resolved_pythons: dict[tuple[str, str, bool], str] = {}
 # `node --version` by (path, mtime, size): asked once per binary for the life of the process.
 _node_versions: dict[tuple[str, int, int], str | None] = {}
 _warned_node: set[tuple[str, str]] = set()
@@ -195,7 +195,8 @@ async def resolve_python(
 ) -> str:
     """The interpreter to run ``runtime`` with (see the module docstring)."""
     path = os.environ.get("PATH", os.defpath) if search_path is None else search_path
-    key = (runtime, path)
+    # An explicit search path is searched alone (no pyenv), so it is cached apart.
+    key = (runtime, path, search_path is None)
     cached = _resolved_pythons.get(key)
     if cached is not None:
         return cached
