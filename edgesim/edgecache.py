@@ -141,9 +141,9 @@ class CacheStage:
                 fetched = await self._fetch_and_store(key, outbound, behavior, policy, trace)
             elif (stored := self._store.get(collapse_key)) is not None:
                 return self._deliver(stored, request, self._clock(), HIT)
-        response = fetched.response
+        # Each viewer gets its own copy: a collapsed fetch answers several of them.
+        response = replace(fetched.response, headers=fetched.response.headers.copy())
         if fetched.age is not None:
-            response = replace(response, headers=response.headers.copy())
             response.headers.set("Age", str(fetched.age))
         if response.status == 200 and request.method in ("GET", "HEAD"):
             response = _for_viewer(response, request.headers)

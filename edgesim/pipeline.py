@@ -126,8 +126,7 @@ class Edge:
         except EarlyResponse as early:
             response = early.response
             x_cache = response.headers.get("X-Cache") or GENERATED
-        self._finish(response, x_cache, trace.request_id)
-        return EdgeResult(response=response, trace=trace)
+        return EdgeResult(response=self._finish(response, x_cache, trace.request_id), trace=trace)
 
     async def _serve(self, viewer: EdgeRequest, trace: Trace) -> tuple[EdgeResponse, str]:
         behavior = match_behavior(self.distribution, viewer.uri)
@@ -224,8 +223,11 @@ class Edge:
             result.body = b""
         return result
 
-    def _finish(self, response: EdgeResponse, x_cache: str, request_id: str) -> None:
-        """Add what CloudFront adds to every response and drop what it never forwards."""
+    def _finish(self, response: EdgeResponse, x_cache: str, request_id: str) -> EdgeResponse:
+        """The response with what CloudFront adds to every response, without what it drops.
+
+        A new object: the one given may be shared (a collapsed fetch answers several viewers).
+        """
         headers = response.headers.without_hop_by_hop()
         headers.remove("X-Cache", "Via", "X-Amz-Cf-Pop", "X-Amz-Cf-Id")
         if x_cache == GENERATED and "Server" not in headers:
@@ -235,7 +237,7 @@ class Edge:
         headers.add("Via", forwarding.via_value("1.1", self.edge_id))
         headers.add("X-Amz-Cf-Pop", self.distribution.settings.pop)
         headers.add("X-Amz-Cf-Id", request_id)
-        response.headers = headers
+        return replace(response, headers=headers)
 
 
 def _request_size(request: EdgeRequest) -> int:

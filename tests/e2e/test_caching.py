@@ -122,6 +122,7 @@ async def test_request_collapsing(make_edge: MakeEdge, origin: Origin) -> None:
     assert len(origin.seen) == 1  # §3.8: one origin request for eight viewers
     labels = sorted(r.headers["x-cache"] for r in responses)
     assert labels == ["Hit from cloudfront"] * 7 + ["Miss from cloudfront"]
+    assert len({r.headers["x-amz-cf-id"] for r in responses}) == 8  # each viewer its own id
 
 
 async def test_caching_disabled_neither_caches_nor_collapses(
