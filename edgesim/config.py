@@ -35,6 +35,7 @@ from edgesim.config_models import (
     OriginConfig,
     OriginGroupConfig,
 )
+from edgesim.config_policies import shown
 from edgesim.config_rules import (
     FUNCTION_NAME,
     RUNTIMES,
@@ -170,7 +171,7 @@ def load_distribution(path: str | Path) -> Distribution:
         raise ConfigError(
             file,
             "",
-            f"the top level must be a mapping of {', '.join(TOP_LEVEL_KEYS)}; got {_shown(data)}",
+            f"the top level must be a mapping of {', '.join(TOP_LEVEL_KEYS)}; got {shown(data)}",
         )
     for key in data:
         if key not in TOP_LEVEL_KEYS:
@@ -343,7 +344,7 @@ def _config_error(file: str, error: ErrorDetails) -> ConfigError:
             problem = "this key must be a string"
         else:
             text = _TYPE_PROBLEMS.get(kind) or error["msg"].replace("Input should be", "must be")
-            problem = f"{text}; got {_shown(error['input'])}"
+            problem = f"{text}; got {shown(error['input'])}"
     if loc and loc[0] == "settings":
         loc[0] = "distribution"
     return ConfigError(file, _key_path(loc), problem)
@@ -354,14 +355,3 @@ def _key_path(parts: Sequence[str | int]) -> str:
     for part in parts:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list | tuple):
-        return "a list"
-    if value is None:
-        return "nothing (null)"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

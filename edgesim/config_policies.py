@@ -48,6 +48,7 @@ __all__ = [
     "QueryBehavior",
     "cache_policy_fields",
     "origin_request_policy_fields",
+    "shown",
 ]
 
 QueryBehavior = Literal["none", "whitelist", "allExcept", "all"]
@@ -141,7 +142,7 @@ def cache_policy_fields(value: object) -> CacheFields:
         raw_headers = []
     if not isinstance(raw_headers, list):
         raise PolicyError(
-            f"must be a list of header names, or none; got {_shown(raw_headers)}", "headers"
+            f"must be a list of header names, or none; got {shown(raw_headers)}", "headers"
         )
     headers = _header_names(raw_headers, "headers")
     for index, header in enumerate(headers):
@@ -223,14 +224,14 @@ def _mapping(value: object, allowed: tuple[str, ...]) -> Mapping[str, Any]:
 def _policy_name(data: Mapping[str, Any]) -> str:
     name = data.get("name", "inline")
     if not isinstance(name, str) or not name:
-        raise PolicyError(f"must be a non-empty string; got {_shown(name)}", "name")
+        raise PolicyError(f"must be a non-empty string; got {shown(name)}", "name")
     return name
 
 
 def _ttl(data: Mapping[str, Any], key: str, default: int) -> int:
     value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise PolicyError(f"must be a whole number of seconds; got {_shown(value)}", key)
+        raise PolicyError(f"must be a whole number of seconds; got {shown(value)}", key)
     if not 0 <= value <= MAX_TTL_LIMIT:
         raise PolicyError(f"{key} must be 0-{MAX_TTL_LIMIT} s; got {value} s", key)
     return value
@@ -239,7 +240,7 @@ def _ttl(data: Mapping[str, Any], key: str, default: int) -> int:
 def _flag(data: Mapping[str, Any], key: str) -> bool:
     value = data.get(key, False)
     if not isinstance(value, bool):
-        raise PolicyError(f"must be true or false; got {_shown(value)}", key)
+        raise PolicyError(f"must be true or false; got {shown(value)}", key)
     return value
 
 
@@ -257,11 +258,11 @@ def _names(
         listed = raw["all_except"]
         if not isinstance(listed, list) or not listed:
             raise PolicyError(
-                f"must be a non-empty list of names; got {_shown(listed)}", key, "all_except"
+                f"must be a non-empty list of names; got {shown(listed)}", key, "all_except"
             )
         return "allExcept", _exact_names(listed, pattern, key, "all_except")
     raise PolicyError(
-        f"must be none, all, a list of names or {{all_except: [names]}}; got {_shown(raw)}", key
+        f"must be none, all, a list of names or {{all_except: [names]}}; got {shown(raw)}", key
     )
 
 
@@ -272,7 +273,7 @@ def _exact_names(raw: list[Any], pattern: re.Pattern[str], *at: str) -> tuple[st
     seen: list[str] = []
     for index, name in enumerate(raw):
         if not isinstance(name, str) or not pattern.fullmatch(name):
-            raise PolicyError(f"{_shown(name)} is not a valid {kind} name", *at, index)
+            raise PolicyError(f"{shown(name)} is not a valid {kind} name", *at, index)
         if name in seen:
             raise PolicyError(f"{kind} {name!r} is listed twice", *at, index)
         seen.append(name)
@@ -285,7 +286,7 @@ def _header_names(raw: list[Any], *at: str) -> tuple[str, ...]:
     seen: list[str] = []
     for index, name in enumerate(raw):
         if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
-            raise PolicyError(f"{_shown(name)} is not a valid header name", *at, index)
+            raise PolicyError(f"{shown(name)} is not a valid header name", *at, index)
         if name.lower() in seen:
             raise PolicyError(f"header {name!r} is listed twice (names ignore case)", *at, index)
         seen.append(name.lower())
@@ -306,7 +307,7 @@ def _origin_headers(raw: Any) -> tuple[HeaderBehavior, tuple[str, ...]]:
         listed = raw[form]
         if not isinstance(listed, list) or not listed:
             raise PolicyError(
-                f"must be a non-empty list of header names; got {_shown(listed)}", "headers", form
+                f"must be a non-empty list of header names; got {shown(listed)}", "headers", form
             )
         headers = _header_names(listed, "headers", form)
         if form == "all_except":
@@ -324,7 +325,7 @@ def _origin_headers(raw: Any) -> tuple[HeaderBehavior, tuple[str, ...]]:
         return "allViewerAndWhitelistCloudFront", headers
     raise PolicyError(
         "must be none, all_viewer, a list of names, {all_except: [names]} or "
-        f"{{all_viewer_and_cloudfront: [names]}}; got {_shown(raw)}",
+        f"{{all_viewer_and_cloudfront: [names]}}; got {shown(raw)}",
         "headers",
     )
 
@@ -353,7 +354,8 @@ def _total_length(*groups: tuple[str, ...]) -> None:
         )
 
 
-def _shown(value: object) -> str:
+def shown(value: object) -> str:
+    """A short description of a wrong value for an error message."""
     if isinstance(value, Mapping):
         return "a mapping"
     if isinstance(value, list | tuple):

@@ -39,7 +39,7 @@ from edgesim.targets import OriginTarget
 from edgesim.tasks import spawn
 from edgesim.trace import Stage, Trace, TraceRecord
 from edgesim.triggers import Triggers, elapsed_ms
-from edgesim.ttl import collapsible, edge_ttl, fields_not_stored, viewer_vary
+from edgesim.ttl import Freshness, collapsible, edge_ttl, fields_not_stored, viewer_vary
 from edgesim.types import Clock
 
 __all__ = ["ERROR", "GENERATED", "HIT", "MISS", "REFRESH_HIT", "CacheStage", "Served"]
@@ -219,15 +219,7 @@ class CacheStage:
                 if name.lower() not in _NOT_REFRESHED:
                     headers.set(name, value)
             refreshed = replace(obj.response, headers=headers)
-            freshness = edge_ttl(
-                policy,
-                request.method,
-                refreshed.status,
-                headers,
-                now=now,
-                error_caching_min_ttl=self._error_caching_min_ttl(refreshed.status),
-                cached_methods=behavior.cached_methods,
-            )
+            freshness = self._freshness(policy, behavior, request.method, refreshed, now)
             ttl = freshness.ttl if freshness is not None else 0.0
             self._store.put(replace(obj, response=refreshed, stored_at=now, fresh_until=now + ttl))
             trace.add(TraceRecord(Stage.CACHE, "refresh"))
@@ -251,15 +243,7 @@ class CacheStage:
         trace: Trace,
     ) -> None:
         now = self._clock()
-        freshness = edge_ttl(
-            policy,
-            request.method,
-            response.status,
-            response.headers,
-            now=now,
-            error_caching_min_ttl=self._error_caching_min_ttl(response.status),
-            cached_methods=behavior.cached_methods,
-        )
+        freshness = self._freshness(policy, behavior, request.method, response, now)
         if freshness is None:
             return
         kept = response.headers.copy()
@@ -282,6 +266,24 @@ class CacheStage:
         )
         if self._store.put(stored):
             trace.add(TraceRecord(Stage.CACHE, "store"))
+
+    def _freshness(
+        self,
+        policy: CachePolicy,
+        behavior: BehaviorConfig,
+        method: str,
+        response: EdgeResponse,
+        now: float,
+    ) -> Freshness | None:
+        return edge_ttl(
+            policy,
+            method,
+            response.status,
+            response.headers,
+            now=now,
+            error_caching_min_ttl=self._error_caching_min_ttl(response.status),
+            cached_methods=behavior.cached_methods,
+        )
 
     def _error_caching_min_ttl(self, status: int) -> float | None:
         for custom in self._distribution.custom_error_responses:
