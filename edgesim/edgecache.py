@@ -1,4 +1,4 @@
-"""The cache stage of the pipeline: lookup, origin fetch on a miss, revalidation, store.
+"""The cache stage of the pipeline: lookup, revalidation, collapsing, store.
 
 :meth:`CacheStage.serve` takes the request as viewer-request left it and returns the response
 with its ``X-Cache`` label. With no cache policy on the behavior (or ``CachingDisabled``, or a
@@ -20,35 +20,31 @@ they are not forwarded, so the origin always sends a full, storable body.
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from edgesim import forwarding
 from edgesim.cache import CachedObject, CacheStore, Collapser
 from edgesim.cachekey import CacheKey, cache_key
-from edgesim.cachekey import forwarding as policy_forwarding
 from edgesim.conditional import not_modified, range_response
 from edgesim.config import BehaviorConfig, Distribution
-from edgesim.errors import EarlyResponse, error_response, origin_error_page
-from edgesim.exceptions import OriginError
+from edgesim.errors import EarlyResponse
 from edgesim.http import HOP_BY_HOP, EdgeRequest, EdgeResponse, Headers
+from edgesim.originfetch import ERROR, GENERATED, MISS, Fetched, OriginSide
 from edgesim.origins import OriginFetcher
 from edgesim.policies import CachePolicy
 from edgesim.targets import OriginTarget
 from edgesim.tasks import spawn
 from edgesim.trace import Stage, Trace, TraceRecord
-from edgesim.triggers import Triggers, elapsed_ms
-from edgesim.ttl import Freshness, collapsible, edge_ttl, fields_not_stored, viewer_vary
+from edgesim.triggers import Triggers
+from edgesim.ttl import Freshness, collapsible, edge_ttl, fields_not_stored
 from edgesim.types import Clock
 
 __all__ = ["ERROR", "GENERATED", "HIT", "MISS", "REFRESH_HIT", "CacheStage", "Served"]
 
-GENERATED = "LambdaGeneratedResponse from cloudfront"
+
 HIT = "Hit from cloudfront"
 REFRESH_HIT = "RefreshHit from cloudfront"
-MISS = "Miss from cloudfront"
-ERROR = "Error from cloudfront"
 
 # The viewer's validators and Range: the edge answers them from the whole object.
 _NOT_FORWARDED = frozenset(
@@ -67,13 +63,6 @@ class Served:
     request: EdgeRequest
 
 
-@dataclass(frozen=True)
-class _Fetched:
-    response: EdgeResponse
-    x_cache: str
-    age: int | None = None  # set when the answer is a stored object (RefreshHit)
-
-
 class CacheStage:
     """Cache lookup, origin-side triggers and origin fetch for one distribution."""
 
@@ -89,20 +78,19 @@ class CacheStage:
         edge_id: str,
     ) -> None:
         self._distribution = distribution
-        self._triggers = triggers
-        self._fetcher = fetcher
-        self._targets = dict(targets)
+        self._origin = OriginSide(
+            distribution, triggers=triggers, fetcher=fetcher, targets=targets, edge_id=edge_id
+        )
         self._store = store
         self._clock = clock
-        self._edge_id = edge_id
-        self._collapser: Collapser[_Fetched] = Collapser()
+        self._collapser: Collapser[Fetched] = Collapser()
 
     async def serve(self, request: EdgeRequest, behavior: BehaviorConfig, trace: Trace) -> Served:
         """The response for ``request``, from cache or origin."""
         policy = behavior.cache_policy_resolved
         if policy is None or not self._cacheable(policy, behavior, request.method):
             trace.add(TraceRecord(Stage.CACHE, "miss"))
-            fetched = await self._fetch(request, behavior, policy, trace)
+            fetched = await self._origin.fetch(request, behavior, policy, trace)
             return Served(fetched.response, fetched.x_cache, request)
 
         key = cache_key(
@@ -128,7 +116,7 @@ class CacheStage:
         trace.add(TraceRecord(Stage.CACHE, "stale" if obj is not None else "miss"))
         collapse_key = _head_key(key) if request.method == "HEAD" else key.value
 
-        async def go_to_origin() -> _Fetched:
+        async def go_to_origin() -> Fetched:
             if obj is not None and request.method != "HEAD":
                 return await self._revalidate(obj, key, outbound, behavior, policy, trace)
             return await self._fetch_and_store(key, outbound, behavior, policy, trace)
@@ -189,8 +177,8 @@ class CacheStage:
         behavior: BehaviorConfig,
         policy: CachePolicy,
         trace: Trace,
-    ) -> _Fetched:
-        fetched = await self._fetch(request, behavior, policy, trace)
+    ) -> Fetched:
+        fetched = await self._origin.fetch(request, behavior, policy, trace)
         self._put(key, request, fetched.response, behavior, policy, trace)
         return fetched
 
@@ -202,7 +190,7 @@ class CacheStage:
         behavior: BehaviorConfig,
         policy: CachePolicy,
         trace: Trace,
-    ) -> _Fetched:
+    ) -> Fetched:
         """Ask the origin whether the stale ``obj`` still holds, with its validators."""
         validators = Headers()
         if obj.revalidate_conditionally:
@@ -210,7 +198,7 @@ class CacheStage:
                 validators.add("If-None-Match", etag)
             if (modified := obj.response.headers.get("Last-Modified")) is not None:
                 validators.add("If-Modified-Since", modified)
-        fetched = await self._fetch(request, behavior, policy, trace, validators=validators)
+        fetched = await self._origin.fetch(request, behavior, policy, trace, validators=validators)
         status = fetched.response.status
         now = self._clock()
         if status == 304 and fetched.x_cache != GENERATED:
@@ -223,13 +211,13 @@ class CacheStage:
             ttl = freshness.ttl if freshness is not None else 0.0
             self._store.put(replace(obj, response=refreshed, stored_at=now, fresh_until=now + ttl))
             trace.add(TraceRecord(Stage.CACHE, "refresh"))
-            return _Fetched(refreshed, REFRESH_HIT, age=0)
+            return Fetched(refreshed, REFRESH_HIT, age=0)
         if status >= 500 and obj.serve_stale_on_error:
             # CloudFront keeps serving what it has while the origin fails (spec §3.2, §3.5).
             hold = max(self._error_caching_min_ttl(status) or 10.0, obj.stale_if_error)
             self._store.put(replace(obj, fresh_until=now + hold))
             trace.add(TraceRecord(Stage.CACHE, "stale-served"))
-            return _Fetched(obj.copy_response(), REFRESH_HIT, age=obj.age(now))
+            return Fetched(obj.copy_response(), REFRESH_HIT, age=obj.age(now))
         self._put(key, request, fetched.response, behavior, policy, trace)
         return fetched
 
@@ -290,94 +278,6 @@ class CacheStage:
             if custom.error_code == status:
                 return float(custom.error_caching_min_ttl)
         return None
-
-    async def _fetch(
-        self,
-        request: EdgeRequest,
-        behavior: BehaviorConfig,
-        policy: CachePolicy | None,
-        trace: Trace,
-        *,
-        validators: Headers | None = None,
-    ) -> _Fetched:
-        """Origin-request, the origin (with group failover), origin-response."""
-        group = self._distribution.origin_groups.get(behavior.origin)
-        members = [group.primary, group.secondary] if group else [behavior.origin]
-        can_fail_over = request.method in ("GET", "HEAD", "OPTIONS")
-        response: EdgeResponse | None = None
-        for attempt, origin_id in enumerate(members):
-            last = attempt == len(members) - 1 or not can_fail_over
-            target = self._targets[origin_id]
-            outbound, sent = self._outbound(request, target, behavior, policy, trace, validators)
-            result = await self._triggers.origin_request(behavior, outbound, target, trace)
-            if isinstance(result, EdgeResponse):
-                # Generated at origin-request: origin-response does not run.
-                return _Fetched(result, GENERATED)
-            outbound, target = result
-            started = time.perf_counter()
-            try:
-                response = await self._fetcher.fetch(outbound, target)
-            except OriginError as error:
-                trace.add(TraceRecord(Stage.ORIGIN, f"error-{error.status}", detail=error.reason))
-                if last:
-                    page = origin_error_page(error)
-                    head = request.method == "HEAD"
-                    return _Fetched(error_response(page, trace.request_id, head=head), ERROR)
-                continue
-            trace.add(TraceRecord(Stage.ORIGIN, str(response.status), elapsed_ms(started)))
-            if policy is not None and "vary" in response.headers:
-                # The viewer sees only the Vary names CloudFront keeps (spec §3.7).
-                vary = viewer_vary(response.headers, sent)
-                response.headers.remove("Vary")
-                if vary is not None:
-                    response.headers.add("Vary", vary)
-            response = await self._triggers.origin_response(
-                behavior, outbound, target, response, trace
-            )
-            if last or group is None or response.status not in group.status_codes:
-                break
-        assert response is not None
-        return _Fetched(response, ERROR if response.status >= 400 else MISS)
-
-    def _outbound(
-        self,
-        request: EdgeRequest,
-        target: OriginTarget,
-        behavior: BehaviorConfig,
-        policy: CachePolicy | None,
-        trace: Trace,
-        validators: Headers | None,
-    ) -> tuple[EdgeRequest, Callable[[str], bool]]:
-        """The request as CloudFront forwards it under the behavior's policies, and which
-        viewer headers (lowercase names) it forwards."""
-        if policy is None:
-            legacy = forwarding.to_origin(
-                request, target, request_id=trace.request_id, edge_id=self._edge_id
-            )
-            return legacy, lambda name: name in legacy.headers
-        plan = policy_forwarding(
-            policy,
-            behavior.origin_request_policy_resolved,
-            request,
-            s3_origin=target.kind == "s3",
-            cached_methods=behavior.cached_methods,
-        )
-        outbound = forwarding.to_origin(
-            request,
-            target,
-            request_id=trace.request_id,
-            edge_id=self._edge_id,
-            forward=plan.header_allowed,
-        )
-        headers = outbound.headers
-        headers.remove("Cookie")
-        if plan.cookie:
-            headers.add("Cookie", plan.cookie)
-        if plan.accept_encoding is not None:
-            headers.set("Accept-Encoding", plan.accept_encoding)
-        for name, value in validators or ():
-            headers.set(name, value)
-        return replace(outbound, headers=headers, querystring=plan.querystring), plan.header_allowed
 
 
 def _head_key(key: CacheKey) -> str:
