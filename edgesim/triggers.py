@@ -174,11 +174,21 @@ class Triggers:
         """
         try:
             yield
-        except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as error:
-            reason = (
-                "The Lambda function returned an invalid request or response to CloudFront. "
-                f"({type(error).__name__}: {error})"
-            )
+        except (
+            LambdaValidationError,
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            binascii.Error,
+        ) as error:
+            if isinstance(error, LambdaValidationError):
+                reason = error.reason
+            else:
+                reason = (
+                    "The Lambda function returned an invalid request or response to CloudFront. "
+                    f"({type(error).__name__}: {error})"
+                )
             trace.add(TraceRecord(Stage(event_type.value), "LambdaValidationError", detail=reason))
             page = function_error_page(LambdaValidationError(reason))
             raise EarlyResponse(

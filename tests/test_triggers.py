@@ -114,3 +114,23 @@ async def test_a_result_that_cannot_be_applied_is_refused(
         )
     assert raised.value.response.status == 502
     assert trace.steps == ["viewer-request:request", "viewer-request:LambdaValidationError"]
+
+
+async def test_a_refusal_raised_while_applying_keeps_its_reason(
+    triggers: tuple[Triggers, list[list[str]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgesim.exceptions import LambdaValidationError
+
+    runner, _ = triggers
+
+    def refuse(result: object, request: EdgeRequest) -> EdgeRequest:
+        raise LambdaValidationError("The body is not valid base64.")
+
+    monkeypatch.setattr("edgesim.events.apply_request", refuse)
+    trace = Trace(request_id="r5")
+    with pytest.raises(EarlyResponse) as raised:
+        await runner.viewer_request(
+            _behavior(runner, "*"), EdgeRequest("GET", "/a", "case=vreq-add-header"), trace
+        )
+    assert raised.value.response.status == 502
+    assert b"The body is not valid base64." in raised.value.response.body
