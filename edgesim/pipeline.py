@@ -16,6 +16,7 @@ The cache stage (lookup, revalidation, collapsing, store) lives in :mod:`edgesim
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 
 from edgesim import forwarding
@@ -37,6 +38,9 @@ from edgesim.triggers import Triggers
 from edgesim.types import Clock, SystemClock
 
 __all__ = ["MAX_REQUEST_SIZE", "MAX_URL_LENGTH", "Edge", "EdgeResult", "function_specs"]
+
+logger = logging.getLogger("edgesim")
+INTERNAL = "edgesim could not handle this request; its log has the details."
 
 # CloudFront's request limits (spec cloudfront-caching.md §5): over them the viewer gets 413.
 MAX_URL_LENGTH = 8192
@@ -126,6 +130,14 @@ class Edge:
         except EarlyResponse as early:
             response = early.response
             x_cache = response.headers.get("X-Cache") or GENERATED
+        except Exception:
+            # A defect in edgesim itself: the viewer gets a CloudFront-style 502 and the
+            # traceback goes to the log, so one broken request never looks like a hung proxy.
+            logger.exception("edgesim failed on %s %s", request.method, request.target)
+            trace.add(TraceRecord(Stage.ROUTING, "internal-error"))
+            page = ErrorPage(status=502, x_cache="Error from cloudfront", message=INTERNAL)
+            response = error_response(page, trace.request_id, head=request.method == "HEAD")
+            x_cache = page.x_cache
         return EdgeResult(response=self._finish(response, x_cache, trace.request_id), trace=trace)
 
     async def _serve(self, viewer: EdgeRequest, trace: Trace) -> tuple[EdgeResponse, str]:

@@ -209,3 +209,28 @@ behaviors: [{{path_pattern: "*", origin: api}}]
         assert len(primary.seen) == 1  # only the request within both limits reached the origin
     finally:
         await edge.aclose()
+
+
+async def test_a_defect_becomes_a_502_page_not_an_exception(
+    tmp_path: Path, origins: tuple[Origin, Origin], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    primary, _ = origins
+    edge = await _edge(
+        tmp_path,
+        f"""
+origins: {{api: {{url: "{primary.url}"}}}}
+behaviors: [{{path_pattern: "*", origin: api}}]
+""",
+    )
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a defect")
+
+    monkeypatch.setattr(edge.cache, "serve", broken)
+    try:
+        result = await edge.dispatch(EdgeRequest("GET", "/a"))
+        assert result.response.status == 502
+        assert result.response.headers.get("X-Cache") == "Error from cloudfront"
+        assert result.trace.steps[-1] == "routing:internal-error"
+    finally:
+        await edge.aclose()
