@@ -67,3 +67,24 @@ async def exits(pid: int, timeout_s: float = 5.0) -> bool:
     finally:
         loop.remove_reader(pidfd)
         os.close(pidfd)
+
+
+# Lambda's reserved variables: all a worker's environment holds (a Node.js worker adds NODE_PATH).
+RESERVED_VARIABLES = frozenset(
+    {
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_EXECUTION_ENV",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+        "LANG",
+        "TZ",
+        "PATH",
+        "_HANDLER",
+    }
+)

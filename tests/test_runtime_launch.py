@@ -40,7 +40,14 @@ from edgesim.runtime.launch import (
     worker_command,
     worker_environment,
 )
-from tests.runtime_helpers import CURRENT, FIXTURES, RUNTIME, PoolFactory, spec_for
+from tests.runtime_helpers import (
+    CURRENT,
+    FIXTURES,
+    RESERVED_VARIABLES,
+    RUNTIME,
+    PoolFactory,
+    spec_for,
+)
 from tests.test_runtime_node_worker import NODE_FIXTURES
 
 
@@ -53,22 +60,7 @@ async def test_the_worker_sees_only_lambda_variables_and_no_host_packages(
     assert isinstance(result.value, dict)
     env = result.value["environ"]
     code_dir = str(FIXTURES / "env")
-    assert set(env) == {
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_LAMBDA_FUNCTION_NAME",
-        "AWS_LAMBDA_FUNCTION_VERSION",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-        "AWS_LAMBDA_LOG_GROUP_NAME",
-        "AWS_LAMBDA_LOG_STREAM_NAME",
-        "AWS_EXECUTION_ENV",
-        "LAMBDA_TASK_ROOT",
-        "LAMBDA_RUNTIME_DIR",
-        "LANG",
-        "TZ",
-        "PATH",
-        "_HANDLER",
-    }
+    assert set(env) == RESERVED_VARIABLES
     assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "eu-west-3"
     assert env["AWS_LAMBDA_FUNCTION_NAME"] == "env"
     assert env["AWS_LAMBDA_FUNCTION_VERSION"] == "7"

@@ -30,6 +30,7 @@ from edgesim.exceptions import (
 from edgesim.runtime import FunctionPool, FunctionSpec, protocol
 from edgesim.runtime.launch import NODE_WORKER
 from edgesim.runtime.pool import INVALID_JSON
+from tests.runtime_helpers import RESERVED_VARIABLES, exits
 
 NODE_FIXTURES = Path(__file__).parent / "fixtures" / "node"
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -353,23 +354,7 @@ async def test_context_and_environment_are_lambdas(node_pool: NodePool) -> None:
     assert 28_000 < value["remainingMs"] <= 30_000
     assert value["waits"] is True and value["hasIdentity"] is True
     env = value["environ"]
-    assert set(env) == {
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_LAMBDA_FUNCTION_NAME",
-        "AWS_LAMBDA_FUNCTION_VERSION",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-        "AWS_LAMBDA_LOG_GROUP_NAME",
-        "AWS_LAMBDA_LOG_STREAM_NAME",
-        "AWS_EXECUTION_ENV",
-        "LAMBDA_TASK_ROOT",
-        "LAMBDA_RUNTIME_DIR",
-        "LANG",
-        "TZ",
-        "PATH",
-        "NODE_PATH",
-        "_HANDLER",
-    }
+    assert set(env) == RESERVED_VARIABLES | {"NODE_PATH"}
     assert env["AWS_EXECUTION_ENV"] == "AWS_Lambda_nodejs20.x"
     assert env["AWS_REGION"] == "eu-west-3"
     assert env["LAMBDA_TASK_ROOT"] == env["NODE_PATH"] == value["cwd"] == code_dir
@@ -446,26 +431,7 @@ async def test_an_orphaned_worker_exits_when_the_pool_dies() -> None:
     finally:
         parent.kill()
         await parent.wait()
-    exited = await _exits(worker)
+    exited = await exits(worker)
     if not exited:
         os.kill(worker, signal.SIGKILL)
     assert exited, "the orphaned worker kept running"
-
-
-async def _exits(pid: int, timeout_s: float = 5.0) -> bool:
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
-    loop.add_reader(pidfd, done.set_result, None)
-    try:
-        async with asyncio.timeout(timeout_s):
-            await done
-        return True
-    except TimeoutError:
-        return False
-    finally:
-        loop.remove_reader(pidfd)
-        os.close(pidfd)
