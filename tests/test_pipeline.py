@@ -29,6 +29,22 @@ async def _edge(tmp_path: Path, text: str) -> Edge:
     return Edge(load_distribution(path))
 
 
+@pytest.fixture
+async def plain(tmp_path: Path, origins: tuple[Origin, Origin]) -> AsyncIterator[Edge]:
+    """An edge with one behavior in front of the first origin, no functions, no cache."""
+    primary, _ = origins
+    edge = await _edge(
+        tmp_path,
+        f"""
+distribution: {{pop: NRT20-P1}}
+origins: {{api: {{url: "{primary.url}"}}}}
+behaviors: [{{path_pattern: "*", origin: api}}]
+""",
+    )
+    yield edge
+    await edge.aclose()
+
+
 async def test_origin_group_fails_over_on_listed_status(
     tmp_path: Path, origins: tuple[Origin, Origin]
 ) -> None:
@@ -119,44 +135,19 @@ behaviors:
         await edge.aclose()
 
 
-async def test_get_with_body_is_refused(tmp_path: Path, origins: tuple[Origin, Origin]) -> None:
-    primary, _ = origins
-    edge = await _edge(
-        tmp_path,
-        f"""
-origins: {{api: {{url: "{primary.url}"}}}}
-behaviors: [{{path_pattern: "*", origin: api}}]
-""",
-    )
-    try:
-        result = await edge.dispatch(EdgeRequest("GET", "/a", body=b"surprise"))
-        assert result.response.status == 403
-        assert primary.seen == []
-    finally:
-        await edge.aclose()
+async def test_get_with_body_is_refused(plain: Edge, origins: tuple[Origin, Origin]) -> None:
+    result = await plain.dispatch(EdgeRequest("GET", "/a", body=b"surprise"))
+    assert result.response.status == 403
+    assert origins[0].seen == []
 
 
-async def test_every_response_gets_cloudfront_headers_once(
-    tmp_path: Path, origins: tuple[Origin, Origin]
-) -> None:
-    primary, _ = origins
-    edge = await _edge(
-        tmp_path,
-        f"""
-distribution: {{pop: NRT20-P1}}
-origins: {{api: {{url: "{primary.url}"}}}}
-behaviors: [{{path_pattern: "*", origin: api}}]
-""",
-    )
-    try:
-        result = await edge.dispatch(EdgeRequest("GET", "/a"))
-        headers = result.response.headers
-        assert headers.get_all("X-Amz-Cf-Pop") == ["NRT20-P1"]
-        assert headers.get_all("X-Amz-Cf-Id") == [result.request_id]
-        assert len(headers.get_all("Via")) == 1
-        assert headers.get("Connection") is None
-    finally:
-        await edge.aclose()
+async def test_every_response_gets_cloudfront_headers_once(plain: Edge) -> None:
+    result = await plain.dispatch(EdgeRequest("GET", "/a"))
+    headers = result.response.headers
+    assert headers.get_all("X-Amz-Cf-Pop") == ["NRT20-P1"]
+    assert headers.get_all("X-Amz-Cf-Id") == [result.request_id]
+    assert len(headers.get_all("Via")) == 1
+    assert headers.get("Connection") is None
 
 
 def test_function_specs_follow_the_config(tmp_path: Path) -> None:
@@ -186,51 +177,28 @@ async def test_unused_web_import_guard() -> None:
 
 
 async def test_cloudfront_request_limits_give_413(
-    tmp_path: Path, origins: tuple[Origin, Origin]
+    plain: Edge, origins: tuple[Origin, Origin]
 ) -> None:
-    primary, _ = origins
-    edge = await _edge(
-        tmp_path,
-        f"""
-origins: {{api: {{url: "{primary.url}"}}}}
-behaviors: [{{path_pattern: "*", origin: api}}]
-""",
-    )
-    try:
-        at_limit = "/" + "a" * 8191
-        # at the limit the request reaches the origin (whose own server refuses such a URL)
-        assert (await edge.dispatch(EdgeRequest("GET", at_limit))).response.status != 413
-        long_url = await edge.dispatch(EdgeRequest("GET", at_limit + "b"))
-        assert long_url.response.status == 413
-        big = Headers([(f"X-H{i}", "v" * 1000) for i in range(21)])
-        assert (await edge.dispatch(EdgeRequest("GET", "/a", headers=big))).response.status == 413
-        fits = Headers([(f"X-H{i}", "v" * 1000) for i in range(19)])
-        assert (await edge.dispatch(EdgeRequest("GET", "/a", headers=fits))).response.status == 200
-        assert len(primary.seen) == 1  # only the request within both limits reached the origin
-    finally:
-        await edge.aclose()
+    at_limit = "/" + "a" * 8191
+    # at the limit the request reaches the origin (whose own server refuses such a URL)
+    assert (await plain.dispatch(EdgeRequest("GET", at_limit))).response.status != 413
+    long_url = await plain.dispatch(EdgeRequest("GET", at_limit + "b"))
+    assert long_url.response.status == 413
+    big = Headers([(f"X-H{i}", "v" * 1000) for i in range(21)])
+    assert (await plain.dispatch(EdgeRequest("GET", "/a", headers=big))).response.status == 413
+    fits = Headers([(f"X-H{i}", "v" * 1000) for i in range(19)])
+    assert (await plain.dispatch(EdgeRequest("GET", "/a", headers=fits))).response.status == 200
+    assert len(origins[0].seen) == 1  # only the request within both limits reached the origin
 
 
 async def test_a_defect_becomes_a_502_page_not_an_exception(
-    tmp_path: Path, origins: tuple[Origin, Origin], monkeypatch: pytest.MonkeyPatch
+    plain: Edge, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    primary, _ = origins
-    edge = await _edge(
-        tmp_path,
-        f"""
-origins: {{api: {{url: "{primary.url}"}}}}
-behaviors: [{{path_pattern: "*", origin: api}}]
-""",
-    )
-
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a defect")
 
-    monkeypatch.setattr(edge.cache, "serve", broken)
-    try:
-        result = await edge.dispatch(EdgeRequest("GET", "/a"))
-        assert result.response.status == 502
-        assert result.response.headers.get("X-Cache") == "Error from cloudfront"
-        assert result.trace.steps[-1] == "routing:internal-error"
-    finally:
-        await edge.aclose()
+    monkeypatch.setattr(plain.cache, "serve", broken)
+    result = await plain.dispatch(EdgeRequest("GET", "/a"))
+    assert result.response.status == 502
+    assert result.response.headers.get("X-Cache") == "Error from cloudfront"
+    assert result.trace.steps[-1] == "routing:internal-error"
