@@ -11,7 +11,7 @@ from __future__ import annotations
 import binascii
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from edgesim import events
@@ -99,13 +99,14 @@ class Triggers:
         trace: Trace,
     ) -> EdgeResponse:
         """The origin's response as the origin-response function left it."""
-        assoc = behavior.association(EventType.ORIGIN_RESPONSE)
-        if assoc is None:
-            return response
-        event = events.origin_response_event(self._context(trace), request, target, response)
-        value, _ = await self._invoke(EventType.ORIGIN_RESPONSE, assoc, event, trace, request)
-        with self._applying(EventType.ORIGIN_RESPONSE, trace, request):
-            return events.apply_response(value, response)
+        return await self._response_trigger(
+            EventType.ORIGIN_RESPONSE,
+            behavior,
+            request,
+            response,
+            trace,
+            lambda ctx: events.origin_response_event(ctx, request, target, response),
+        )
 
     async def viewer_response(
         self,
@@ -115,12 +116,30 @@ class Triggers:
         trace: Trace,
     ) -> EdgeResponse:
         """The response to the viewer as the viewer-response function left it."""
-        assoc = behavior.association(EventType.VIEWER_RESPONSE)
+        return await self._response_trigger(
+            EventType.VIEWER_RESPONSE,
+            behavior,
+            request,
+            response,
+            trace,
+            lambda ctx: events.viewer_response_event(ctx, request, response),
+        )
+
+    async def _response_trigger(
+        self,
+        event_type: EventType,
+        behavior: BehaviorConfig,
+        request: EdgeRequest,
+        response: EdgeResponse,
+        trace: Trace,
+        build_event: Callable[[events.EventContext], dict[str, Any]],
+    ) -> EdgeResponse:
+        assoc = behavior.association(event_type)
         if assoc is None:
             return response
-        event = events.viewer_response_event(self._context(trace), request, response)
-        value, _ = await self._invoke(EventType.VIEWER_RESPONSE, assoc, event, trace, request)
-        with self._applying(EventType.VIEWER_RESPONSE, trace, request):
+        event = build_event(self._context(trace))
+        value, _ = await self._invoke(event_type, assoc, event, trace, request)
+        with self._applying(event_type, trace, request):
             return events.apply_response(value, response)
 
     async def _invoke(
