@@ -1,4 +1,4 @@
-"""Fixtures shared by the runtime tests (their helpers live in tests/runtime_helpers.py)."""
+"""Shared fixtures: runtime pools (helpers in tests/runtime_helpers.py) and loopback origins."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import psutil
 import pytest
 
 from edgesim.runtime import FunctionPool
+from tests.e2e.conftest import Origin, start_origin
 from tests.runtime_helpers import LogRecorder, PoolFactory, spec_for
 
 
@@ -31,3 +32,13 @@ async def make_pool() -> AsyncIterator[PoolFactory]:
         await pool.aclose()
         assert pool.worker_pids == []
     assert not [pid for pid in pids if psutil.pid_exists(pid)]
+
+
+@pytest.fixture
+async def origins() -> AsyncIterator[tuple[Origin, Origin]]:
+    """Two recording origins on loopback ports."""
+    first, first_runner = await start_origin()
+    second, second_runner = await start_origin()
+    yield first, second
+    await first_runner.cleanup()
+    await second_runner.cleanup()

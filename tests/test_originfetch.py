@@ -19,15 +19,6 @@ from tests.e2e.conftest import FUNCTIONS, Origin, start_origin
 
 
 @pytest.fixture
-async def origins() -> AsyncIterator[tuple[Origin, Origin]]:
-    first, first_runner = await start_origin()
-    second, second_runner = await start_origin()
-    yield first, second
-    await first_runner.cleanup()
-    await second_runner.cleanup()
-
-
-@pytest.fixture
 async def side(
     tmp_path: Path, origins: tuple[Origin, Origin]
 ) -> AsyncIterator[tuple[OriginSide, Distribution]]:

@@ -14,15 +14,6 @@ from edgesim.pipeline import Edge, function_specs
 from tests.e2e.conftest import FUNCTIONS, Origin, start_origin
 
 
-@pytest.fixture
-async def origins() -> AsyncIterator[tuple[Origin, Origin]]:
-    first, first_runner = await start_origin()
-    second, second_runner = await start_origin()
-    yield first, second
-    await first_runner.cleanup()
-    await second_runner.cleanup()
-
-
 async def _edge(tmp_path: Path, text: str) -> Edge:
     path = tmp_path / "d.yaml"
     path.write_text(text.replace("{functions}", str(FUNCTIONS)))
