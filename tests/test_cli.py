@@ -57,19 +57,7 @@ def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 async def test_serve_runs_the_example_until_sigterm() -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "edgesim",
-        "serve",
-        "--port",
-        "0",
-        "--admin-port",
-        "0",
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    process = await _serve_example("0")
     assert process.stdout is not None
     try:
         banner = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
@@ -104,19 +92,7 @@ async def test_serve_keeps_serving_when_the_admin_port_is_taken() -> None:
     taken.bind(("127.0.0.1", 0))
     taken.listen()
     busy = taken.getsockname()[1]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "edgesim",
-        "serve",
-        "--port",
-        "0",
-        "--admin-port",
-        str(busy),
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    process = await _serve_example(str(busy))
     assert process.stdout is not None
     try:
         banner = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
@@ -130,3 +106,20 @@ async def test_serve_keeps_serving_when_the_admin_port_is_taken() -> None:
         await asyncio.wait_for(process.stdout.read(), 20)
         assert await process.wait() == 0
         taken.close()
+
+
+async def _serve_example(admin_port: str) -> asyncio.subprocess.Process:
+    """`edgesim serve` on the bundled example, any free viewer port, output on stdout."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "edgesim",
+        "serve",
+        "--port",
+        "0",
+        "--admin-port",
+        admin_port,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
