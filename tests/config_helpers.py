@@ -114,3 +114,13 @@ def behavior_problem(folder: Path, index: int = 0, **changes: Any) -> str:
     data = example()
     data["behaviors"][index].update(changes)
     return problem(folder, data)
+
+
+def origin_group_problem(folder: Path, group: dict[str, Any]) -> str:
+    """The problem with origin group ``g`` (beside a valid group ``g2``)."""
+    data = example()
+    data["origin_groups"] = {
+        "g": group,
+        "g2": {"primary": "api", "secondary": "site", "status_codes": [404]},
+    }
+    return problem(folder, data)

@@ -28,6 +28,7 @@ from tests.config_helpers import (
     behavior_problem,
     example,
     example_folders,
+    origin_group_problem,
     origin_problem,
     problem,
     write,
@@ -139,11 +140,7 @@ def test_an_origin_is_a_local_folder_or_a_url(
 def test_origin_group_members_and_codes_are_checked(
     folder: Path, group: dict[str, Any], expected: str
 ) -> None:
-    data = example()
-    data["origin_groups"] = {
-        "g": group, "g2": {"primary": "api", "secondary": "site", "status_codes": [404]}
-    }  # fmt: skip
-    assert problem(folder, data) == expected
+    assert origin_group_problem(folder, group) == expected
 
 
 # --- behaviors and their functions ------------------------------------------------------------

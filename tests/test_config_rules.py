@@ -18,6 +18,7 @@ from tests.config_helpers import (
     example,
     example_folders,
     function_problem,
+    origin_group_problem,
     origin_problem,
     problem,
     write,
@@ -71,11 +72,7 @@ def test_an_association_without_any_functions_section_says_so(folder: Path) -> N
 def test_origin_group_members_must_be_origins(
     folder: Path, group: dict[str, Any], expected: str
 ) -> None:
-    data = example()
-    data["origin_groups"] = {
-        "g": group, "g2": {"primary": "api", "secondary": "site", "status_codes": [404]}
-    }  # fmt: skip
-    assert problem(folder, data) == expected
+    assert origin_group_problem(folder, group) == expected
 
 
 def test_an_origin_group_cannot_reuse_an_origin_id(folder: Path) -> None:
