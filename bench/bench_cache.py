@@ -28,8 +28,8 @@ from pathlib import Path
 from aiohttp import web
 
 from edgesim.config import load_distribution
+from edgesim.frontdoors.server import EdgeServer
 from edgesim.pipeline import Edge
-from edgesim.server import EdgeServer
 
 LOADER = textwrap.dedent(
     """

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import httpx
 
-from edgesim.admin import AdminServer
-from edgesim.cache import DEFAULT_CACHE_SIZE, MemoryCacheStore, check_invalidation_path
+from edgesim.cache.store import DEFAULT_CACHE_SIZE, MemoryCacheStore, check_invalidation_path
 from edgesim.config import load_distributions
 from edgesim.exceptions import ConfigError, EdgesimError
+from edgesim.frontdoors.admin import AdminServer
+from edgesim.frontdoors.server import EdgeServer
 from edgesim.http import EdgeRequest
 from edgesim.pipeline import Edge, EdgeResult
-from edgesim.server import EdgeServer
 
 __all__ = ["main"]
 

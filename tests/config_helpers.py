@@ -1,7 +1,7 @@
 """Shared helpers of the distribution-file tests: the DESIGN.md example and one-line problems.
 
 ``tests/test_config.py``, ``tests/test_config_models.py`` and ``tests/test_config_rules.py`` all
-load files through :func:`edgesim.config.load_distribution`, as a user's file is loaded, and
+load files through :func:`edgesim.config.load.load_distribution`, as a user's file is loaded, and
 check each problem by the one line the user reads.
 """
 

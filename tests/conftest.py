@@ -10,7 +10,7 @@ import pytest
 
 from edgesim.runtime import FunctionPool
 from tests.e2e.conftest import Origin, start_origin
-from tests.runtime_helpers import LogRecorder, PoolFactory, spec_for
+from tests.runtime.helpers import LogRecorder, PoolFactory, spec_for
 
 
 @pytest.fixture

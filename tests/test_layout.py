@@ -1,8 +1,15 @@
-"""Project layout rules: every module has its mirror test file; the public API is explicit."""
+"""Project layout rules: mirror tests, the public API, and which package may import which.
+
+The tree is layered by CloudFront concept (docs/architecture.md). A package may import its own
+modules and packages of lower layers, never one above it; base modules are the bottom layer.
+"""
 
 from __future__ import annotations
 
+import ast
 import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 import edgesim
@@ -12,25 +19,75 @@ PACKAGE = ROOT / "edgesim"
 
 # Modules whose behaviour is covered by a test file of another name, and why.
 COVERED_ELSEWHERE = {
-    "__init__": "tests/test_layout.py (exports)",
     "__main__": "tests/test_cli.py (python -m edgesim serve)",
-    "rules_common": "tests/test_rules_common.py",
-    "runtime/__init__": "tests/test_runtime_pool.py",
+    "runtime/__init__": "tests/runtime/test_pool.py",
+}
+
+# Lowest first. A top-level module not listed is a base module (layer 0).
+LAYERS: dict[str, int] = {
+    "cache": 1,
+    "runtime": 1,
+    "origins": 2,
+    "config": 3,
+    "lambda_edge": 4,
+    "pipeline": 5,
+    "frontdoors": 6,
+    "cli": 7,
+    "__init__": 7,
+    "__main__": 8,
 }
 
 
 def _mirror(module: Path) -> Path:
     relative = module.relative_to(PACKAGE).with_suffix("")
-    name = "_".join(relative.parts)
-    return ROOT / "tests" / f"test_{name}.py"
+    return ROOT / "tests" / relative.parent / f"test_{relative.name}.py"
+
+
+def _modules() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _unit(module: Path) -> str:
+    """The package (or base module) a module belongs to, for the layer rules."""
+    parts = module.relative_to(PACKAGE).with_suffix("").parts
+    return parts[0]
+
+
+def _layer(unit: str) -> int:
+    return LAYERS.get(unit, 0)
+
+
+def _edgesim_imports(module: Path) -> set[str]:
+    """Dotted names of the edgesim modules ``module`` imports (submodules resolved)."""
+    tree = ast.parse(module.read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("edgesim"))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("edgesim"):
+            found.add(node.module)
+            for alias in node.names:
+                candidate = f"{node.module}.{alias.name}"
+                if (PACKAGE.parent / (candidate.replace(".", "/") + ".py")).exists() or (
+                    PACKAGE.parent / candidate.replace(".", "/") / "__init__.py"
+                ).exists():
+                    found.add(candidate)
+    return found
+
+
+def _dotted(module: Path) -> str:
+    relative = module.relative_to(PACKAGE.parent).with_suffix("")
+    return ".".join(relative.parts).removesuffix(".__init__")
 
 
 def test_every_module_has_a_mirror_test() -> None:
     missing = []
-    for module in sorted(PACKAGE.rglob("*.py")):
+    for module in _modules():
         key = str(module.relative_to(PACKAGE).with_suffix(""))
-        if key in COVERED_ELSEWHERE:
-            continue
+        if key in COVERED_ELSEWHERE or (module.name == "__init__.py" and module.parent != PACKAGE):
+            continue  # a subpackage's __init__ re-exports; its modules have the tests
+        if key == "__init__":
+            continue  # covered by the export test below
         if not _mirror(module).exists():
             missing.append(f"{module.relative_to(ROOT)} -> {_mirror(module).relative_to(ROOT)}")
     assert missing == []
@@ -39,14 +96,87 @@ def test_every_module_has_a_mirror_test() -> None:
 def test_public_names_are_exported_and_importable() -> None:
     for name in edgesim.__all__:
         assert getattr(edgesim, name) is not None
-    for module in sorted(PACKAGE.rglob("*.py")):
+    for module in _modules():
         relative = module.relative_to(PACKAGE).with_suffix("")
         if relative.name in ("__main__", "python_worker"):
             continue  # scripts, not libraries
-        dotted = ".".join(("edgesim", *relative.parts)).removesuffix(".__init__")
+        dotted = _dotted(module)
         imported = importlib.import_module(dotted)
         exported = getattr(imported, "__all__", None)
-        if relative.name == "__init__" or exported is None:
+        if exported is None:
             continue
         for name in exported:
             assert hasattr(imported, name), f"{dotted}.__all__ names missing {name}"
+
+
+def test_no_package_imports_one_above_it() -> None:
+    upward = []
+    for module in _modules():
+        unit = _unit(module)
+        for name in _edgesim_imports(module):
+            parts = name.split(".")
+            if len(parts) < 2:
+                continue  # "import edgesim" (the package itself): only the top layer does it
+            target = parts[1]
+            same_package = target == unit
+            if same_package:
+                continue
+            if _layer(target) > _layer(unit) or (
+                _layer(target) == _layer(unit) and _layer(unit) != 0
+            ):
+                upward.append(f"{_dotted(module)} imports {name}")
+    assert upward == []
+
+
+def test_no_import_cycles() -> None:
+    graph = {_dotted(m): _edgesim_imports(m) for m in _modules()}
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in graph or nxt == node or node.startswith(nxt + "."):
+                continue  # a module importing its own package's __init__ is not a cycle
+            if state.get(nxt) == 1:
+                cycles.append([*path[path.index(nxt) :], nxt] if nxt in path else [node, nxt])
+            elif nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert cycles == []
+
+
+def test_the_cache_loads_nothing_of_functions_or_front_doors() -> None:
+    code = (
+        "import sys, edgesim.cache.store, edgesim.cache.key, edgesim.cache.ttl, "
+        "edgesim.cache.conditional, edgesim.cache.policies;"
+        "print('\\n'.join(m for m in sys.modules if m.startswith('edgesim')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT
+    ).stdout.split()
+    forbidden = ("edgesim.runtime", "edgesim.frontdoors", "edgesim.pipeline", "edgesim.lambda_edge")
+    assert [m for m in loaded if m.startswith(forbidden)] == []
+    assert "edgesim.cache.store" in loaded  # the check ran against the real import
+
+
+def test_the_pipeline_imports_no_front_door_library() -> None:
+    # aiohttp, mitmproxy and pytest belong to the front doors; any form of import counts.
+    offenders = []
+    for module in _modules():
+        if _unit(module) in ("frontdoors", "cli", "__init__", "__main__"):
+            continue
+        for node in ast.walk(ast.parse(module.read_text())):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                if name.split(".")[0] in ("aiohttp", "mitmproxy", "pytest"):
+                    offenders.append(f"{_dotted(module)}: {name}")
+    assert offenders == []

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from edgesim.events import (
+from edgesim.http import EdgeRequest, EdgeResponse, Headers
+from edgesim.lambda_edge.events import (
     EventContext,
     headers_from_cf,
     origin_request_event,
@@ -24,9 +25,8 @@ from edgesim.events import (
     viewer_request_event,
     viewer_response_event,
 )
-from edgesim.forwarding import to_origin
-from edgesim.http import EdgeRequest, EdgeResponse, Headers
-from edgesim.targets import OriginTarget
+from edgesim.origins.forwarding import to_origin
+from edgesim.origins.targets import OriginTarget
 
 EXAMPLES = Path(__file__).parent / "events"
 # CloudFront Functions events are another product's format; edgesim does not emit them.

@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from edgesim.config import load_distribution
+from edgesim.frontdoors.server import EdgeServer
 from edgesim.pipeline import Edge
-from edgesim.server import EdgeServer
 from tests.e2e.conftest import MakeEdge, Origin, RunningEdge
 
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -15,10 +15,10 @@ import httpx
 import pytest
 from aiohttp import web
 
-from edgesim.cache import CacheStore
+from edgesim.cache.store import CacheStore
 from edgesim.config import load_distribution
+from edgesim.frontdoors.server import EdgeServer
 from edgesim.pipeline import Edge
-from edgesim.server import EdgeServer
 from edgesim.types import Clock
 
 FUNCTIONS = Path(__file__).parent / "functions"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 
-from edgesim.admin import AdminServer
-from edgesim.cache import MemoryCacheStore
+from edgesim.cache.store import MemoryCacheStore
 from edgesim.cli import main
+from edgesim.frontdoors.admin import AdminServer
 from tests.e2e.conftest import FakeClock, MakeEdge, Origin, RunningEdge
 
 CACHED = """

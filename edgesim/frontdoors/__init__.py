@@ -1,0 +1,1 @@
+"""Front doors: adapters that translate a transport's requests to the pipeline and back."""

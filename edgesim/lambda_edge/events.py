@@ -1,0 +1,254 @@
+"""HTTP models to CloudFront's Lambda@Edge event JSON and back.
+
+The builders turn an :class:`EdgeRequest` / :class:`EdgeResponse` (and, on the origin side, the
+:class:`OriginTarget`) into the ``{"Records": [{"cf": ...}]}`` document CloudFront hands a
+function; the ``apply_*`` functions turn a function's (already validated) result back into
+models. JSON objects are built in the key order of AWS's own examples so that an event printed by
+edgesim reads like one printed at a real edge.
+
+Two parts live in their own modules, whose public names this one re-exports. Headers:
+CloudFront's header map and the headers a function never sees (hop-by-hop and disallowed lines,
+left out of every event and kept as they were when a result is applied) are in
+:mod:`edgesim.lambda_edge.headers`. Origins: the ``request.origin`` object, and the origin an
+origin-request result chooses, are in :mod:`edgesim.lambda_edge.origin`.
+
+Bodies. With *include body*, request events carry ``request.body`` for methods that carry one:
+``POST``, ``PUT``, ``PATCH`` and ``DELETE`` always (an empty body gives ``data: ""``), any other
+method only when its body is not empty; a plain ``GET`` therefore has no ``body`` key. The data is
+base64 of at most 40 KB (viewer-request) or 1 MB (origin-request), with ``inputTruncated`` telling
+whether more was cut. Unless the function sets ``action: "replace"``, the original full body goes
+on, even when the function saw a truncated copy.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from edgesim.exceptions import LambdaValidationError
+from edgesim.http import EdgeRequest, EdgeResponse, Headers, reason_phrase
+from edgesim.lambda_edge.headers import headers_from_cf, headers_to_cf, merge_hidden, visible_cf
+from edgesim.lambda_edge.origin import apply_origin, origin_to_cf
+from edgesim.origins.targets import OriginTarget
+from edgesim.types import EventType
+
+__all__ = [
+    "ORIGIN_BODY_LIMIT",
+    "VIEWER_BODY_LIMIT",
+    "EventContext",
+    "apply_origin",
+    "apply_request",
+    "apply_response",
+    "generated_response",
+    "headers_from_cf",
+    "headers_to_cf",
+    "origin_request_event",
+    "origin_response_event",
+    "origin_to_cf",
+    "viewer_request_event",
+    "viewer_response_event",
+]
+
+VIEWER_BODY_LIMIT = 40 * 1024
+ORIGIN_BODY_LIMIT = 1024 * 1024
+
+# Methods whose requests carry a body by definition, so the body object is offered even if empty.
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True)
+class EventContext:
+    """The read-only ``cf.config`` part of every event."""
+
+    distribution_domain_name: str
+    distribution_id: str
+    request_id: str
+
+
+# -- building events -------------------------------------------------------------------------
+
+
+def _record(ctx: EventContext, event_type: EventType, **parts: Any) -> dict[str, Any]:
+    config = {
+        "distributionDomainName": ctx.distribution_domain_name,
+        "distributionId": ctx.distribution_id,
+        "eventType": event_type.value,
+        "requestId": ctx.request_id,
+    }
+    return {"Records": [{"cf": {"config": config, **parts}}]}
+
+
+def _request_cf(
+    request: EdgeRequest, origin: OriginTarget | None, body_limit: int | None
+) -> dict[str, Any]:
+    cf: dict[str, Any] = {}
+    if body_limit is not None and (request.method.upper() in _BODY_METHODS or request.body):
+        cf["body"] = {
+            "action": "read-only",
+            "data": base64.b64encode(request.body[:body_limit]).decode("ascii"),
+            "encoding": "base64",
+            "inputTruncated": len(request.body) > body_limit,
+        }
+    cf["clientIp"] = request.client_ip
+    cf["headers"] = visible_cf(request.headers)
+    cf["method"] = request.method
+    if origin is not None:
+        cf["origin"] = origin_to_cf(origin)
+    cf["querystring"] = request.querystring
+    cf["uri"] = request.uri
+    return cf
+
+
+def _response_cf(response: EdgeResponse) -> dict[str, Any]:
+    return {
+        "headers": visible_cf(response.headers),
+        "status": str(response.status),
+        "statusDescription": response.reason,
+    }
+
+
+def viewer_request_event(
+    ctx: EventContext, request: EdgeRequest, *, include_body: bool
+) -> dict[str, Any]:
+    """The viewer-request event for the viewer's request."""
+    limit = VIEWER_BODY_LIMIT if include_body else None
+    return _record(ctx, EventType.VIEWER_REQUEST, request=_request_cf(request, None, limit))
+
+
+def origin_request_event(
+    ctx: EventContext, request: EdgeRequest, origin: OriginTarget, *, include_body: bool
+) -> dict[str, Any]:
+    """The origin-request event: ``request`` is the request as CloudFront would forward it."""
+    limit = ORIGIN_BODY_LIMIT if include_body else None
+    return _record(ctx, EventType.ORIGIN_REQUEST, request=_request_cf(request, origin, limit))
+
+
+def origin_response_event(
+    ctx: EventContext, request: EdgeRequest, origin: OriginTarget, response: EdgeResponse
+) -> dict[str, Any]:
+    """The origin-response event: the origin request as sent (with ``origin``) and its response.
+
+    Neither body is exposed.
+    """
+    return _record(
+        ctx,
+        EventType.ORIGIN_RESPONSE,
+        request=_request_cf(request, origin, None),
+        response=_response_cf(response),
+    )
+
+
+def viewer_response_event(
+    ctx: EventContext, request: EdgeRequest, response: EdgeResponse
+) -> dict[str, Any]:
+    """The viewer-response event: the viewer's request (no ``origin``) and the response."""
+    return _record(
+        ctx,
+        EventType.VIEWER_RESPONSE,
+        request=_request_cf(request, None, None),
+        response=_response_cf(response),
+    )
+
+
+# -- applying results ------------------------------------------------------------------------
+
+
+_REFUSED = "The Lambda function result failed validation: "
+
+
+def _decode(data: Any, encoding: Any) -> bytes:
+    text = "" if data is None else str(data)
+    if encoding != "base64":
+        return text.encode("utf-8")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise LambdaValidationError(_REFUSED + "The body is not valid base64.") from error
+
+
+def _status(value: Any) -> int:
+    # Validation accepted an int or a numeric string; a bool is an int to Python, not to us.
+    text = str(value).strip()
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | str)
+        or not (text.isascii() and text.isdecimal())
+    ):
+        raise LambdaValidationError(_REFUSED + "The status code is invalid.")
+    return int(text)
+
+
+def _fix_length(headers: Headers, body: bytes) -> None:
+    # Content-Length is read-only to functions, so CloudFront keeps it true to a replaced body.
+    if "content-length" in headers:
+        headers.set(_spelling(headers, "content-length"), str(len(body)))
+
+
+def _spelling(headers: Headers, name: str) -> str:
+    lower = name.lower()
+    return next((k for k, _ in headers if k.lower() == lower), name)
+
+
+def apply_request(result: Mapping[str, Any], request: EdgeRequest) -> EdgeRequest:
+    """The request a request-trigger function returned, as a new :class:`EdgeRequest`.
+
+    ``uri``, ``querystring`` and headers come from the result (headers the function was never
+    shown are kept). The body changes only with ``body.action == "replace"``; otherwise the
+    original full body is kept. Method, client address and the rest cannot change.
+    """
+    if "headers" in result:
+        headers = merge_hidden(result["headers"], request.headers)
+    else:
+        headers = request.headers.copy()
+    body = request.body
+    cf_body = result.get("body")
+    if isinstance(cf_body, Mapping) and cf_body.get("action") == "replace":
+        body = _decode(cf_body.get("data"), cf_body.get("encoding", "base64"))
+        _fix_length(headers, body)
+    return replace(
+        request,
+        uri=str(result.get("uri", request.uri)),
+        querystring=str(result.get("querystring", request.querystring) or ""),
+        headers=headers,
+        body=body,
+    )
+
+
+def _body_of(result: Mapping[str, Any]) -> bytes:
+    return _decode(result.get("body"), result.get("bodyEncoding", "text"))
+
+
+def generated_response(result: Mapping[str, Any]) -> EdgeResponse:
+    """The response a request-trigger function generated."""
+    status = _status(result["status"])
+    return EdgeResponse(
+        status=status,
+        headers=headers_from_cf(result.get("headers") or {}),
+        body=_body_of(result) if "body" in result else b"",
+        reason=str(result.get("statusDescription") or reason_phrase(status)),
+    )
+
+
+def apply_response(result: Mapping[str, Any], response: EdgeResponse) -> EdgeResponse:
+    """The response an origin-response or viewer-response function returned.
+
+    Status, description and headers come from the result (headers the function was never shown
+    are kept); the body is replaced only when the result has ``body``, else the original bytes
+    pass through untouched.
+    """
+    status = _status(result["status"]) if "status" in result else response.status
+    description = result.get("statusDescription")
+    if description is None:
+        description = response.reason if status == response.status else reason_phrase(status)
+    if "headers" in result:
+        headers = merge_hidden(result["headers"], response.headers)
+    else:
+        headers = response.headers.copy()
+    body = response.body
+    if "body" in result:
+        body = _body_of(result)
+        _fix_length(headers, body)
+    return EdgeResponse(status=status, headers=headers, body=body, reason=str(description))

@@ -1,0 +1,82 @@
+"""Headers in Lambda@Edge events: CloudFront's header map, and the headers a function never sees.
+
+CloudFront's header map keys each lowercase name to one ``{"key", "value"}`` object per line, in
+the order of the lines; a function may leave ``key`` out, and then the name is title-cased.
+
+Headers a function never sees. Hop-by-hop lines (and those a ``Connection`` line names) and the
+headers Lambda@Edge lists as disallowed (``X-Amz-Cf-*``, ``X-Cache``, ``X-Edge-*``,
+``X-Forwarded-Proto``, ``X-Real-IP`` ...) are left out of every event. Because the function could
+neither see nor touch them, applying its result keeps them on the request or response as they
+were; this is how ``X-Amz-Cf-Id`` survives an origin-request function on its way to the origin.
+``Transfer-Encoding`` is among the hidden lines: edgesim always holds whole bodies, so framing is
+chosen when the message is sent, not by functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from edgesim.http import HOP_BY_HOP, Headers
+from edgesim.lambda_edge.rules import is_disallowed
+
+__all__ = [
+    "headers_from_cf",
+    "headers_to_cf",
+    "merge_hidden",
+    "split_hidden",
+    "visible_cf",
+]
+
+
+def headers_to_cf(headers: Headers) -> dict[str, list[dict[str, str]]]:
+    """CloudFront's header map: lowercase name -> one ``{key, value}`` per line, in order.
+
+    Converts every line it is given; the event builders filter hidden headers first.
+    """
+    cf: dict[str, list[dict[str, str]]] = {}
+    for name, value in headers:
+        cf.setdefault(name.lower(), []).append({"key": name, "value": value})
+    return cf
+
+
+def headers_from_cf(cf: Mapping[str, Any]) -> Headers:
+    """A header map from a function back to lines; a missing ``key`` is the name title-cased."""
+    headers = Headers()
+    for name, entries in cf.items():
+        for entry in entries or ():
+            key = entry.get("key") or _title_case(name)
+            headers.add(str(key), str(entry["value"]))
+    return headers
+
+
+def _title_case(name: str) -> str:
+    return "-".join(word[:1].upper() + word[1:] for word in name.split("-"))
+
+
+def split_hidden(headers: Headers) -> tuple[Headers, Headers]:
+    """(what a function sees, what it does not), each in the original order."""
+    named = {
+        token.strip().lower()
+        for value in headers.get_all("connection")
+        for token in value.split(",")
+    }
+    hop = HOP_BY_HOP | named
+    shown, hidden = Headers(), Headers()
+    for name, value in headers:
+        hides = name.lower() in hop or is_disallowed(name)
+        (hidden if hides else shown).add(name, value)
+    return shown, hidden
+
+
+def visible_cf(headers: Headers) -> dict[str, list[dict[str, str]]]:
+    """The header map of the lines a function may see."""
+    return headers_to_cf(split_hidden(headers)[0])
+
+
+def merge_hidden(result_headers: Mapping[str, Any], original: Headers) -> Headers:
+    """The function's headers plus the original lines it was never shown."""
+    merged = headers_from_cf(result_headers)
+    for name, value in split_hidden(original)[1]:
+        merged.add(name, value)
+    return merged

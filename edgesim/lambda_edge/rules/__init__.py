@@ -1,0 +1,19 @@
+"""Lambda@Edge's rules for a function's result, per trigger, with CloudFront's refusal texts."""
+
+from edgesim.lambda_edge.rules.validate import (
+    DISALLOWED_HEADERS,
+    MAX_URL_LENGTH,
+    READ_ONLY_HEADERS,
+    ResultKind,
+    is_disallowed,
+    validate_result,
+)
+
+__all__ = [
+    "DISALLOWED_HEADERS",
+    "MAX_URL_LENGTH",
+    "READ_ONLY_HEADERS",
+    "ResultKind",
+    "is_disallowed",
+    "validate_result",
+]

@@ -1,0 +1,236 @@
+"""Running a behavior's Lambda@Edge functions at each trigger.
+
+Each ``run_*`` method builds the trigger's event, invokes the function in its worker pool, checks
+the result against Lambda@Edge's rules and applies it. Every outcome is a trace record; a failed or
+refused invocation ends the request with CloudFront's error page (:class:`EarlyResponse`), so the
+pipeline reads as if functions always succeed.
+"""
+
+from __future__ import annotations
+
+import binascii
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from edgesim.config import BehaviorConfig, Distribution, FunctionAssociation
+from edgesim.exceptions import (
+    FunctionError,
+    LambdaExecutionError,
+    LambdaValidationError,
+    OriginError,
+    RuntimeUnavailableError,
+)
+from edgesim.http import EdgeRequest, EdgeResponse
+from edgesim.lambda_edge import events
+from edgesim.lambda_edge.rules import ResultKind, validate_result
+from edgesim.origins.targets import OriginTarget
+from edgesim.pages import EarlyResponse, error_response, function_error_page, origin_error_page
+from edgesim.runtime import FunctionRuntime, LogSink
+from edgesim.trace import Stage, Trace, TraceRecord
+from edgesim.types import EventType
+
+__all__ = ["Triggers", "elapsed_ms"]
+
+
+class Triggers:
+    """The four triggers of one distribution, over its function runtime."""
+
+    def __init__(
+        self,
+        distribution: Distribution,
+        runtime: FunctionRuntime,
+        targets: Sequence[OriginTarget],
+        log_sink: LogSink | None = None,
+    ) -> None:
+        self._distribution = distribution
+        self._runtime = runtime
+        self._targets = list(targets)
+        self._log_sink = log_sink
+
+    async def viewer_request(
+        self, behavior: BehaviorConfig, request: EdgeRequest, trace: Trace
+    ) -> EdgeRequest | EdgeResponse:
+        """The viewer's request as the function left it, or the response it generated."""
+        assoc = behavior.association(EventType.VIEWER_REQUEST)
+        if assoc is None:
+            return request
+        event = events.viewer_request_event(
+            self._context(trace), request, include_body=assoc.include_body
+        )
+        value, kind = await self._invoke(EventType.VIEWER_REQUEST, assoc, event, trace, request)
+        with self._applying(EventType.VIEWER_REQUEST, trace, request):
+            if kind is ResultKind.RESPONSE:
+                return events.generated_response(value)
+            return events.apply_request(value, request)
+
+    async def origin_request(
+        self, behavior: BehaviorConfig, request: EdgeRequest, target: OriginTarget, trace: Trace
+    ) -> tuple[EdgeRequest, OriginTarget] | EdgeResponse:
+        """The origin request and origin as the function left them, or its generated response."""
+        assoc = behavior.association(EventType.ORIGIN_REQUEST)
+        if assoc is None:
+            return request, target
+        event = events.origin_request_event(
+            self._context(trace), request, target, include_body=assoc.include_body
+        )
+        value, kind = await self._invoke(EventType.ORIGIN_REQUEST, assoc, event, trace, request)
+        if kind is ResultKind.RESPONSE:
+            with self._applying(EventType.ORIGIN_REQUEST, trace, request):
+                return events.generated_response(value)
+        try:
+            target = events.apply_origin(value, target, self._targets)
+        except OriginError as error:
+            trace.add(TraceRecord(Stage.ORIGIN, f"error-{error.status}", detail=error.reason))
+            page = origin_error_page(error)
+            raise EarlyResponse(
+                error_response(page, trace.request_id, head=request.method == "HEAD")
+            ) from error
+        with self._applying(EventType.ORIGIN_REQUEST, trace, request):
+            return events.apply_request(value, request), target
+
+    async def origin_response(
+        self,
+        behavior: BehaviorConfig,
+        request: EdgeRequest,
+        target: OriginTarget,
+        response: EdgeResponse,
+        trace: Trace,
+    ) -> EdgeResponse:
+        """The origin's response as the origin-response function left it."""
+        return await self._response_trigger(
+            EventType.ORIGIN_RESPONSE,
+            behavior,
+            request,
+            response,
+            trace,
+            lambda ctx: events.origin_response_event(ctx, request, target, response),
+        )
+
+    async def viewer_response(
+        self,
+        behavior: BehaviorConfig,
+        request: EdgeRequest,
+        response: EdgeResponse,
+        trace: Trace,
+    ) -> EdgeResponse:
+        """The response to the viewer as the viewer-response function left it."""
+        return await self._response_trigger(
+            EventType.VIEWER_RESPONSE,
+            behavior,
+            request,
+            response,
+            trace,
+            lambda ctx: events.viewer_response_event(ctx, request, response),
+        )
+
+    async def _response_trigger(
+        self,
+        event_type: EventType,
+        behavior: BehaviorConfig,
+        request: EdgeRequest,
+        response: EdgeResponse,
+        trace: Trace,
+        build_event: Callable[[events.EventContext], dict[str, Any]],
+    ) -> EdgeResponse:
+        assoc = behavior.association(event_type)
+        if assoc is None:
+            return response
+        event = build_event(self._context(trace))
+        value, _ = await self._invoke(event_type, assoc, event, trace, request)
+        with self._applying(event_type, trace, request):
+            return events.apply_response(value, response)
+
+    async def _invoke(
+        self,
+        event_type: EventType,
+        assoc: FunctionAssociation,
+        event: dict[str, Any],
+        trace: Trace,
+        request: EdgeRequest,
+    ) -> tuple[dict[str, Any], ResultKind]:
+        stage = Stage(event_type.value)
+        started = time.perf_counter()
+        try:
+            try:
+                invocation = await self._runtime.invoke(assoc.function, event)
+            except RuntimeUnavailableError as unavailable:
+                # CloudFront counts an unsupported or unstartable runtime as an execution error.
+                raise LambdaExecutionError(str(unavailable)) from unavailable
+            kind = validate_result(
+                event_type, event, invocation.value, include_body=assoc.include_body
+            )
+        except FunctionError as error:
+            if isinstance(error, LambdaValidationError):
+                self._log_validation(assoc.function, trace.request_id, error)
+            trace.add(
+                TraceRecord(
+                    stage, error.code, elapsed_ms(started), event=event, detail=error.reason
+                )
+            )
+            page = function_error_page(error)
+            raise EarlyResponse(
+                error_response(page, trace.request_id, head=request.method == "HEAD")
+            ) from error
+        trace.add(
+            TraceRecord(
+                stage, kind.value, elapsed_ms(started), event=event, result=invocation.value
+            )
+        )
+        # validate_result accepts only objects, so the value is a dict here.
+        assert isinstance(invocation.value, dict)
+        return invocation.value, kind
+
+    @contextlib.contextmanager
+    def _applying(
+        self, event_type: EventType, trace: Trace, request: EdgeRequest
+    ) -> Iterator[None]:
+        """A result the rules let through but that still cannot be applied is refused (502).
+
+        The rules are meant to catch everything CloudFront refuses; this keeps a gap between the
+        two from ever escaping the pipeline as an exception.
+        """
+        try:
+            yield
+        except (
+            LambdaValidationError,
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            binascii.Error,
+        ) as error:
+            if isinstance(error, LambdaValidationError):
+                reason = error.reason
+            else:
+                reason = (
+                    "The Lambda function returned an invalid request or response to CloudFront. "
+                    f"({type(error).__name__}: {error})"
+                )
+            trace.add(TraceRecord(Stage(event_type.value), "LambdaValidationError", detail=reason))
+            page = function_error_page(LambdaValidationError(reason))
+            raise EarlyResponse(
+                error_response(page, trace.request_id, head=request.method == "HEAD")
+            ) from error
+
+    def _log_validation(self, function: str, request_id: str, error: LambdaValidationError) -> None:
+        """CloudFront logs refused results in its own log group; edgesim prints them inline."""
+        if self._log_sink is not None:
+            group = f"/aws/cloudfront/LambdaEdge/{self._distribution.settings.id}"
+            self._log_sink(
+                function, [f"{group} {request_id} ERROR Validation error: {error.reason}"]
+            )
+
+    def _context(self, trace: Trace) -> events.EventContext:
+        settings = self._distribution.settings
+        return events.EventContext(
+            distribution_domain_name=settings.domain_name,
+            distribution_id=settings.id,
+            request_id=trace.request_id,
+        )
+
+
+def elapsed_ms(started: float) -> float:
+    """Milliseconds since ``started`` (a ``time.perf_counter()`` reading)."""
+    return (time.perf_counter() - started) * 1000.0

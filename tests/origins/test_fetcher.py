@@ -1,0 +1,473 @@
+"""OriginFetcher against real loopback origins: an aiohttp app and a raw TCP server."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+import socket
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from multidict import CIMultiDict
+
+from edgesim.exceptions import OriginError
+from edgesim.http import EdgeRequest, EdgeResponse, Headers
+from edgesim.origins.fetcher import OriginFetcher
+from edgesim.origins.targets import OriginTarget
+
+BIG = os.urandom(5 * 1024 * 1024)
+CLOUDFRONT_HEADERS = [
+    ("Host", "origin.example"),
+    ("User-Agent", "Amazon CloudFront"),
+    ("X-Forwarded-For", "203.0.113.9"),
+    ("Via", "2.0 0123abcd.cloudfront.net (CloudFront)"),
+    ("X-Amz-Cf-Id", "c2FtcGxlLWlk=="),
+]
+
+
+@dataclass
+class Seen:
+    """One request as the origin received it."""
+
+    method: str
+    target: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    peer_port: int
+
+
+@dataclass
+class Origin:
+    """A loopback aiohttp origin that records what it receives."""
+
+    seen: list[Seen] = field(default_factory=list)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    port: int = 0
+
+    def target(self, **overrides: Any) -> OriginTarget:
+        fields: dict[str, Any] = {
+            "kind": "custom",
+            "domain_name": "origin.example",
+            "protocol": "http",
+            "port": self.port,
+            "connect_host": "127.0.0.1",
+        }
+        fields.update(overrides)
+        return OriginTarget(**fields)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        self.seen.append(
+            Seen(
+                request.method,
+                request.raw_path,
+                [(k.decode(), v.decode()) for k, v in request.raw_headers],
+                body,
+                peer[1] if peer else 0,
+            )
+        )
+        name = request.path.rsplit("/", 1)[-1]
+        if name == "cookies":
+            lines = [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"), ("X-Mixed-CASE", "v")]
+            return web.Response(text="ok", headers=CIMultiDict(lines))
+        if name == "gzip":
+            packed = gzip.compress(b"hello " * 2000)
+            headers = {"Content-Encoding": "gzip", "Content-Type": "text/plain"}
+            return web.Response(body=packed, headers=headers)
+        if name == "big":
+            return web.Response(body=BIG, content_type="application/octet-stream")
+        if name == "redirect":
+            return web.Response(status=302, headers={"Location": "/elsewhere"})
+        if name == "reason":
+            return web.Response(status=299, reason="Custom Reason")
+        if name == "hop":
+            stream = web.StreamResponse(headers={"Keep-Alive": "timeout=5", "Trailer": "X-T"})
+            stream.enable_chunked_encoding()
+            await stream.prepare(request)
+            await stream.write(b"part one, ")
+            await stream.write(b"part two")
+            await stream.write_eof()
+            return stream
+        if name == "slow":
+            await self.release.wait()
+            return web.Response(text="late")
+        if name == "slow-once" and len([s for s in self.seen if s.target == request.raw_path]) == 1:
+            await self.release.wait()
+            return web.Response(text="late")
+        return web.Response(body=body, headers={"X-Echo": "1"})
+
+
+@pytest.fixture
+async def origin() -> AsyncIterator[Origin]:
+    origin = Origin()
+    app = web.Application(client_max_size=2 * len(BIG))
+    app.router.add_route("*", "/{tail:.*}", origin.handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    assert server.port is not None
+    origin.port = server.port
+    yield origin
+    origin.release.set()
+    await server.close()
+
+
+@pytest.fixture
+async def fetcher() -> AsyncIterator[OriginFetcher]:
+    fetcher = OriginFetcher(connect_timeout=2.0)
+    yield fetcher
+    await fetcher.aclose()
+
+
+def request(
+    method: str = "GET",
+    uri: str = "/echo",
+    querystring: str = "",
+    headers: list[tuple[str, str]] | None = None,
+    body: bytes = b"",
+) -> EdgeRequest:
+    lines = CLOUDFRONT_HEADERS if headers is None else headers
+    return EdgeRequest(method, uri, querystring, Headers(lines), body)
+
+
+# -- what reaches the origin ----------------------------------------------------------------
+
+
+async def test_headers_reach_origin_as_given_and_nothing_else(origin, fetcher) -> None:
+    lines = [*CLOUDFRONT_HEADERS, ("x-lower-case", "a"), ("X-Dup", "1"), ("X-Dup", "2")]
+    await fetcher.fetch(request(headers=lines), origin.target())
+    # Only CloudFront's own connection header is added; httpx's defaults never go out.
+    assert origin.seen[0].headers == [*lines, ("Connection", "Keep-Alive")]
+
+
+async def test_custom_headers_overwrite_viewer_values(origin, fetcher) -> None:
+    lines = [*CLOUDFRONT_HEADERS, ("X-Origin-Secret", "from-viewer"), ("X-Other", "kept")]
+    custom = Headers([("X-Origin-Secret", "abc"), ("X-Added", "1")])
+    await fetcher.fetch(request(headers=lines), origin.target(custom_headers=custom))
+    seen = origin.seen[0].headers
+    assert [v for k, v in seen if k == "X-Origin-Secret"] == ["abc"]
+    assert ("X-Added", "1") in seen and ("X-Other", "kept") in seen
+    assert seen.index(("X-Origin-Secret", "abc")) == len(CLOUDFRONT_HEADERS)
+
+
+async def test_host_header_is_the_requests_not_the_dialled_address(origin, fetcher) -> None:
+    lines = [("Host", "viewer.example"), ("User-Agent", "Amazon CloudFront")]
+    await fetcher.fetch(request(headers=lines), origin.target())
+    assert origin.seen[0].headers[0] == ("Host", "viewer.example")
+
+
+async def test_host_defaults_to_origin_domain(origin, fetcher) -> None:
+    await fetcher.fetch(request(headers=[("X-A", "1")]), origin.target())
+    assert ("Host", "origin.example") in origin.seen[0].headers
+
+
+async def test_origin_path_prefixed_and_raw_query_kept(origin, fetcher) -> None:
+    query = "a=%20b&c&d=%7e~&e=%2F/&f="
+    await fetcher.fetch(request(uri="/x/a%2Fb/echo", querystring=query), origin.target(path="/v1"))
+    assert origin.seen[0].target == f"/v1/x/a%2Fb/echo?{query}"
+
+
+async def test_bytes_forbidden_in_a_request_line_are_percent_encoded(origin, fetcher) -> None:
+    await fetcher.fetch(request(uri="/caf\u00e9/echo", querystring="q=\u00e9 x"), origin.target())
+    assert origin.seen[0].target == "/caf%C3%A9/echo?q=%C3%A9%20x"
+
+
+async def test_post_body_byte_for_byte_both_ways(origin, fetcher) -> None:
+    result = await fetcher.fetch(request("POST", body=BIG), origin.target())
+    assert result.status == 200
+    assert origin.seen[0].body == BIG
+    assert result.body == BIG
+    assert ("Content-Length", str(len(BIG))) in origin.seen[0].headers
+
+
+async def test_stale_content_length_is_corrected(origin, fetcher) -> None:
+    lines = [*CLOUDFRONT_HEADERS, ("content-length", "999")]
+    await fetcher.fetch(request("PUT", headers=lines, body=b"new body"), origin.target())
+    assert ("content-length", "8") in origin.seen[0].headers
+
+
+async def test_empty_post_gets_content_length_zero_and_get_none(origin, fetcher) -> None:
+    await fetcher.fetch(request("POST"), origin.target())
+    await fetcher.fetch(request("GET"), origin.target())
+    assert ("Content-Length", "0") in origin.seen[0].headers
+    assert not [k for k, _ in origin.seen[1].headers if k.lower() == "content-length"]
+
+
+# -- what comes back ------------------------------------------------------------------------
+
+
+async def test_large_binary_response(origin, fetcher) -> None:
+    result = await fetcher.fetch(request(uri="/big"), origin.target())
+    assert result.body == BIG
+    assert result.headers.get("content-length") == str(len(BIG))
+
+
+async def test_gzip_body_untouched(origin, fetcher) -> None:
+    result = await fetcher.fetch(request(uri="/gzip"), origin.target())
+    assert result.headers.get("Content-Encoding") == "gzip"
+    assert result.body == gzip.compress(b"hello " * 2000)
+
+
+async def test_repeated_headers_and_spelling_kept(origin, fetcher) -> None:
+    result = await fetcher.fetch(request(uri="/cookies"), origin.target())
+    assert result.headers.get_all("set-cookie") == ["a=1", "b=2"]
+    assert ("X-Mixed-CASE", "v") in result.headers.items()
+
+
+async def test_hop_by_hop_response_headers_dropped(origin, fetcher) -> None:
+    result = await fetcher.fetch(request(uri="/hop"), origin.target())
+    assert result.body == b"part one, part two"
+    for name in ("Transfer-Encoding", "Keep-Alive", "Trailer"):
+        assert name not in result.headers
+
+
+async def test_redirect_not_followed(origin, fetcher) -> None:
+    result = await fetcher.fetch(request(uri="/redirect"), origin.target())
+    assert (result.status, result.headers.get("Location")) == (302, "/elsewhere")
+    assert len(origin.seen) == 1
+
+
+async def test_status_and_reason_as_sent(origin, fetcher) -> None:
+    result = await fetcher.fetch(request(uri="/reason"), origin.target())
+    assert (result.status, result.reason) == (299, "Custom Reason")
+
+
+async def test_head_has_headers_and_no_body(origin, fetcher) -> None:
+    result = await fetcher.fetch(request("HEAD", uri="/big"), origin.target())
+    assert result.status == 200
+    assert result.body == b""
+    assert result.headers.get("Content-Length") == str(len(BIG))
+
+
+async def test_keep_alive_reuses_one_connection(origin, fetcher) -> None:
+    await fetcher.fetch(request(), origin.target())
+    await fetcher.fetch(request(), origin.target())
+    assert origin.seen[0].peer_port == origin.seen[1].peer_port
+
+
+async def test_s3_origin_without_local_folder_is_fetched_over_http(origin, fetcher) -> None:
+    target = origin.target(kind="s3", domain_name="bucket.s3.amazonaws.com")
+    result = await fetcher.fetch(request(uri="/echo"), target)
+    assert result.headers.get("X-Echo") == "1"
+
+
+# -- failures -------------------------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def test_connection_refused_is_504(fetcher) -> None:
+    target = OriginTarget(
+        kind="custom", domain_name="origin.example", protocol="http", port=_closed_port(),
+        connect_host="127.0.0.1",
+    )  # fmt: skip
+    with pytest.raises(OriginError) as caught:
+        await fetcher.fetch(request(), target)
+    assert caught.value.status == 504
+
+
+async def test_dns_failure_is_502(fetcher) -> None:
+    # RFC 6761 reserves .invalid: it never resolves.
+    target = OriginTarget(kind="custom", domain_name="no-such-origin.invalid", protocol="http")
+    with pytest.raises(OriginError) as caught:
+        await fetcher.fetch(request(), target)
+    assert caught.value.status == 502
+    assert "resolve" in caught.value.reason
+
+
+async def test_read_timeout_is_504_without_retry_for_post(origin, fetcher) -> None:
+    started = time.monotonic()
+    with pytest.raises(OriginError) as caught:
+        await fetcher.fetch(request("POST", uri="/slow"), origin.target(read_timeout=1))
+    assert caught.value.status == 504
+    assert len(origin.seen) == 1
+    assert time.monotonic() - started < 1.8
+
+
+async def test_read_timeout_on_get_is_tried_again(origin, fetcher) -> None:
+    result = await fetcher.fetch(request(uri="/slow-once"), origin.target(read_timeout=1))
+    assert result.status == 200
+    assert len(origin.seen) == 2
+
+
+async def test_read_timeout_after_every_attempt_is_504(origin) -> None:
+    fetcher = OriginFetcher(connection_attempts=1)
+    try:
+        with pytest.raises(OriginError) as caught:
+            await fetcher.fetch(request(uri="/slow"), origin.target(read_timeout=1))
+    finally:
+        await fetcher.aclose()
+    assert caught.value.status == 504
+    assert len(origin.seen) == 1
+
+
+def test_connection_attempts_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        OriginFetcher(connection_attempts=0)
+
+
+@dataclass
+class Dials:
+    """The TCP connections the test's event loop was asked to open; ``hang`` stalls each one."""
+
+    count: int = 0
+    hang: bool = False
+
+
+@pytest.fixture
+async def dials(monkeypatch: pytest.MonkeyPatch) -> Dials:
+    # Every origin connection is opened through the running loop, so counting here sees the
+    # attempts that are refused before any server could notice them.
+    loop = asyncio.get_running_loop()
+    dials = Dials()
+    open_connection = loop.create_connection
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        dials.count += 1
+        if dials.hang:
+            await asyncio.Event().wait()
+        return await open_connection(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "create_connection", counted)
+    return dials
+
+
+@pytest.mark.parametrize("attempts", [1, 2, 3])
+async def test_a_refused_connection_is_tried_the_targets_number_of_times(
+    dials: Dials, attempts: int
+) -> None:
+    fetcher = OriginFetcher()
+    target = OriginTarget(
+        kind="custom", domain_name="origin.example", protocol="http", port=_closed_port(),
+        connect_host="127.0.0.1", connection_attempts=attempts,
+    )  # fmt: skip
+    try:
+        with pytest.raises(OriginError) as caught:
+            await fetcher.fetch(request("POST"), target)
+    finally:
+        await fetcher.aclose()
+    assert caught.value.status == 504
+    assert "cannot connect" in caught.value.reason
+    assert dials.count == attempts
+
+
+async def test_the_targets_connection_timeout_bounds_each_attempt(dials: Dials) -> None:
+    dials.hang = True
+    fetcher = OriginFetcher()
+    target = OriginTarget(
+        kind="custom", domain_name="origin.example", protocol="http", port=_closed_port(),
+        connect_host="127.0.0.1", connection_attempts=2, connection_timeout=0.3,
+    )  # fmt: skip
+    started = time.monotonic()
+    try:
+        with pytest.raises(OriginError) as caught:
+            await fetcher.fetch(request(), target)
+    finally:
+        await fetcher.aclose()
+    assert caught.value.status == 504
+    assert "timed out" in caught.value.reason
+    assert dials.count == 2
+    assert time.monotonic() - started < 1.5
+
+
+@dataclass
+class RawOrigin:
+    """A TCP server answering connection n with replies[n] (the last one repeats; None: hang up)."""
+
+    replies: list[bytes | None]
+    connections: int = 0
+    port: int = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        reply = self.replies[min(self.connections, len(self.replies) - 1)]
+        self.connections += 1
+        await reader.readuntil(b"\r\n\r\n")
+        if reply is not None:
+            writer.write(reply)
+            await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    def target(self) -> OriginTarget:
+        return OriginTarget(
+            kind="custom", domain_name="origin.example", protocol="http", port=self.port,
+            connect_host="127.0.0.1",
+        )  # fmt: skip
+
+
+@pytest.fixture
+async def raw_origin() -> AsyncIterator[RawOrigin]:
+    origin = RawOrigin([])
+    server = await asyncio.start_server(origin.handle, "127.0.0.1", 0)
+    origin.port = server.sockets[0].getsockname()[1]
+    yield origin
+    server.close()
+    await server.wait_closed()
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+async def _fetch_raw(origin: RawOrigin, fetcher: OriginFetcher, method: str) -> EdgeResponse:
+    return await fetcher.fetch(request(method), origin.target())
+
+
+async def test_get_tried_again_after_the_origin_hangs_up(raw_origin, fetcher) -> None:
+    raw_origin.replies = [None, OK]
+    result = await _fetch_raw(raw_origin, fetcher, "GET")
+    assert (result.status, result.body) == (200, b"ok")
+    assert raw_origin.connections == 2
+
+
+async def test_post_not_tried_again_after_the_origin_hangs_up(raw_origin, fetcher) -> None:
+    raw_origin.replies = [None, OK]
+    with pytest.raises(OriginError) as caught:
+        await _fetch_raw(raw_origin, fetcher, "POST")
+    assert caught.value.status == 502
+    assert raw_origin.connections == 1
+
+
+async def test_one_connection_attempt_means_one_connection(raw_origin) -> None:
+    # A GET that meets a hang-up is tried again while attempts remain; with one, it is not.
+    raw_origin.replies = [None, OK]
+    fetcher = OriginFetcher()
+    try:
+        with pytest.raises(OriginError) as caught:
+            await fetcher.fetch(request(), replace(raw_origin.target(), connection_attempts=1))
+    finally:
+        await fetcher.aclose()
+    assert caught.value.status == 502
+    assert raw_origin.connections == 1
+
+
+async def test_invalid_response_is_502_after_every_attempt(raw_origin, fetcher) -> None:
+    raw_origin.replies = [b"SPEAKING GOPHER\r\n\r\n"]
+    with pytest.raises(OriginError) as caught:
+        await _fetch_raw(raw_origin, fetcher, "GET")
+    assert caught.value.status == 502
+    assert raw_origin.connections == 3
+
+
+async def test_body_cut_short_is_502(raw_origin, fetcher) -> None:
+    raw_origin.replies = [b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"]
+    with pytest.raises(OriginError) as caught:
+        await _fetch_raw(raw_origin, fetcher, "GET")
+    assert caught.value.status == 502
+
+
+async def test_body_delimited_by_close_is_complete(raw_origin, fetcher) -> None:
+    raw_origin.replies = [b"HTTP/1.1 200 OK\r\nX-Raw: 1\r\n\r\nuntil the end"]
+    result = await _fetch_raw(raw_origin, fetcher, "GET")
+    assert (result.status, result.body) == (200, b"until the end")
+    assert result.headers.items() == [("X-Raw", "1")]

@@ -1,0 +1,186 @@
+"""Edge.dispatch in process: ordering, failover, CloudFront's refusals and headers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from edgesim.config import load_distribution
+from edgesim.http import EdgeRequest, Headers
+from edgesim.pipeline import Edge, function_specs
+from tests.e2e.conftest import FUNCTIONS, Origin, start_origin
+
+
+async def _edge(tmp_path: Path, text: str) -> Edge:
+    path = tmp_path / "d.yaml"
+    path.write_text(text.replace("{functions}", str(FUNCTIONS)))
+    return Edge(load_distribution(path))
+
+
+@pytest.fixture
+async def plain(tmp_path: Path, origins: tuple[Origin, Origin]) -> AsyncIterator[Edge]:
+    """An edge with one behavior in front of the first origin, no functions, no cache."""
+    primary, _ = origins
+    edge = await _edge(
+        tmp_path,
+        f"""
+distribution: {{pop: NRT20-P1}}
+origins: {{api: {{url: "{primary.url}"}}}}
+behaviors: [{{path_pattern: "*", origin: api}}]
+""",
+    )
+    yield edge
+    await edge.aclose()
+
+
+async def test_origin_group_fails_over_on_listed_status(
+    tmp_path: Path, origins: tuple[Origin, Origin]
+) -> None:
+    primary, secondary = origins
+    edge = await _edge(
+        tmp_path,
+        f"""
+origins:
+  primary: {{url: "{primary.url}"}}
+  secondary: {{url: "{secondary.url}"}}
+origin_groups:
+  both: {{primary: primary, secondary: secondary, status_codes: [500, 503]}}
+behaviors:
+  - path_pattern: "*"
+    origin: both
+    allowed_methods: [GET, HEAD, OPTIONS, PUT, PATCH, POST, DELETE]
+""",
+    )
+    try:
+        failed_over = await edge.dispatch(EdgeRequest("GET", "/x", "status=503"))
+        assert failed_over.trace.steps == ["routing:*", "cache:miss", "origin:503", "origin:503"]
+        assert len(primary.seen) == 1 and len(secondary.seen) == 1
+        unlisted = await edge.dispatch(EdgeRequest("GET", "/x", "status=404"))
+        assert unlisted.response.status == 404
+        assert len(secondary.seen) == 1  # 404 is not a failover code
+        post = await edge.dispatch(EdgeRequest("POST", "/x", "status=500", body=b"b"))
+        assert post.response.status == 500
+        assert len(secondary.seen) == 1  # only GET, HEAD and OPTIONS fail over
+    finally:
+        await edge.aclose()
+
+
+async def test_origin_group_fails_over_when_primary_is_unreachable(
+    tmp_path: Path, origins: tuple[Origin, Origin]
+) -> None:
+    primary, secondary = origins
+    dead, runner = await start_origin()
+    await runner.cleanup()
+    edge = await _edge(
+        tmp_path,
+        f"""
+origins:
+  dead: {{url: "{dead.url}", connection_attempts: 1}}
+  secondary: {{url: "{secondary.url}"}}
+origin_groups:
+  both: {{primary: dead, secondary: secondary, status_codes: [502]}}
+behaviors: [{{path_pattern: "*", origin: both}}]
+""",
+    )
+    try:
+        result = await edge.dispatch(EdgeRequest("GET", "/x"))
+        assert result.response.status == 200
+        assert result.response.headers.get("X-Cache") == "Miss from cloudfront"
+        assert result.trace.steps[-1] == "origin:200"
+        assert len(secondary.seen) == 1
+    finally:
+        await edge.aclose()
+
+
+async def test_https_policies(tmp_path: Path, origins: tuple[Origin, Origin]) -> None:
+    primary, _ = origins
+    edge = await _edge(
+        tmp_path,
+        f"""
+origins: {{api: {{url: "{primary.url}"}}}}
+behaviors:
+  - {{path_pattern: /secure/*, origin: api, viewer_protocol_policy: https-only}}
+  - {{path_pattern: /redirect/*, origin: api, viewer_protocol_policy: redirect-to-https,
+      allowed_methods: [GET, HEAD, OPTIONS, PUT, PATCH, POST, DELETE]}}
+  - {{path_pattern: "*", origin: api}}
+""",
+    )
+    try:
+        host = Headers([("Host", "www.example.test:8080")])
+        secure = await edge.dispatch(EdgeRequest("GET", "/secure/a", headers=host))
+        assert secure.response.status == 403
+        get = await edge.dispatch(EdgeRequest("GET", "/redirect/a", "q=1", headers=host))
+        assert get.response.status == 301
+        assert get.response.headers.get("Location") == "https://www.example.test/redirect/a?q=1"
+        post = await edge.dispatch(EdgeRequest("POST", "/redirect/a", headers=host, body=b"x"))
+        assert post.response.status == 307
+        over_https = await edge.dispatch(
+            EdgeRequest("GET", "/secure/a", headers=host, scheme="https")
+        )
+        assert over_https.response.status == 200
+        assert primary.seen and primary.seen[-1].target == "/secure/a"
+    finally:
+        await edge.aclose()
+
+
+async def test_get_with_body_is_refused(plain: Edge, origins: tuple[Origin, Origin]) -> None:
+    result = await plain.dispatch(EdgeRequest("GET", "/a", body=b"surprise"))
+    assert result.response.status == 403
+    assert origins[0].seen == []
+
+
+async def test_every_response_gets_cloudfront_headers_once(plain: Edge) -> None:
+    result = await plain.dispatch(EdgeRequest("GET", "/a"))
+    headers = result.response.headers
+    assert headers.get_all("X-Amz-Cf-Pop") == ["NRT20-P1"]
+    assert headers.get_all("X-Amz-Cf-Id") == [result.request_id]
+    assert len(headers.get_all("Via")) == 1
+    assert headers.get("Connection") is None
+
+
+def test_function_specs_follow_the_config(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    path = tmp_path / "d.yaml"
+    path.write_text(
+        f"""
+origins: {{site: {{s3: "{site}"}}}}
+functions:
+  tag: {{runtime: python3.12, code: "{FUNCTIONS}/tag", handler: index.handler,
+         memory: 512, timeout: 20, concurrency: 3}}
+behaviors: [{{path_pattern: "*", origin: site, functions: {{origin-response: tag}}}}]
+"""
+    )
+    (spec,) = function_specs(load_distribution(path))
+    assert (spec.name, spec.memory_mb, spec.timeout_s, spec.max_concurrency) == ("tag", 512, 20, 3)
+    assert spec.code_dir == FUNCTIONS / "tag"
+
+
+async def test_cloudfront_request_limits_give_413(
+    plain: Edge, origins: tuple[Origin, Origin]
+) -> None:
+    at_limit = "/" + "a" * 8191
+    # at the limit the request reaches the origin (whose own server refuses such a URL)
+    assert (await plain.dispatch(EdgeRequest("GET", at_limit))).response.status != 413
+    long_url = await plain.dispatch(EdgeRequest("GET", at_limit + "b"))
+    assert long_url.response.status == 413
+    big = Headers([(f"X-H{i}", "v" * 1000) for i in range(21)])
+    assert (await plain.dispatch(EdgeRequest("GET", "/a", headers=big))).response.status == 413
+    fits = Headers([(f"X-H{i}", "v" * 1000) for i in range(19)])
+    assert (await plain.dispatch(EdgeRequest("GET", "/a", headers=fits))).response.status == 200
+    assert len(origins[0].seen) == 1  # only the request within both limits reached the origin
+
+
+async def test_a_defect_becomes_a_502_page_not_an_exception(
+    plain: Edge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a defect")
+
+    monkeypatch.setattr(plain.cache, "serve", broken)
+    result = await plain.dispatch(EdgeRequest("GET", "/a"))
+    assert result.response.status == 502
+    assert result.response.headers.get("X-Cache") == "Error from cloudfront"
+    assert result.trace.steps[-1] == "routing:internal-error"

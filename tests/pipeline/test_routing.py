@@ -1,0 +1,144 @@
+"""Path patterns and behavior matching, against every example of spec/cloudfront-caching.md §1.3."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgesim.config import Distribution
+from edgesim.pipeline import routing
+from edgesim.pipeline.routing import match_behavior, normalize_path, pattern_matches
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "matches"),
+    [
+        # `*.jpg`: every .jpg, anywhere
+        ("*.jpg", "/logo.jpg", True),
+        ("*.jpg", "/a/b/c/logo.jpg", True),
+        ("*.jpg", "/logo.jpeg", False),
+        # `images/*.jpg`: .jpg files in images/ and every folder below it
+        ("images/*.jpg", "/images/a.jpg", True),
+        ("images/*.jpg", "/images/2024/05/a.jpg", True),
+        ("images/*.jpg", "/a.jpg", False),
+        ("images/*.jpg", "/static/images/a.jpg", False),
+        # `a*.jpg`: names starting with a
+        ("a*.jpg", "/ant.jpg", True),
+        ("a*.jpg", "/a.jpg", True),
+        ("a*.jpg", "/bat.jpg", False),
+        # `a??.jpg`: a + exactly two characters
+        ("a??.jpg", "/ant.jpg", True),
+        ("a??.jpg", "/abe.jpg", True),
+        ("a??.jpg", "/an.jpg", False),
+        ("a??.jpg", "/antz.jpg", False),
+        # `*.doc*` takes .doc, .docx and .docm; `*.doc?` misses plain .doc
+        ("*.doc*", "/r.doc", True),
+        ("*.doc*", "/r.docx", True),
+        ("*.doc*", "/r.docm", True),
+        ("*.doc?", "/r.doc", False),
+        ("*.doc?", "/r.docx", True),
+        # case-sensitive
+        ("*.jpg", "/LOGO.JPG", False),
+        ("/Images/*", "/images/a", False),
+    ],
+)
+def test_the_guides_pattern_examples(pattern: str, path: str, matches: bool) -> None:
+    assert pattern_matches(pattern, path) is matches
+
+
+@pytest.mark.parametrize("pattern", ["images/*.jpg", "/images/*.jpg"])
+@pytest.mark.parametrize("path", ["/images/a.jpg", "images/a.jpg"])
+def test_the_leading_slash_is_optional_on_both_sides(pattern: str, path: str) -> None:
+    assert pattern_matches(pattern, path)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "matches"),
+    [
+        ("*", "/", True),
+        ("*", "/any/thing", True),
+        ("/api/*", "/api/", True),  # `*` matches zero characters
+        ("/api/*", "/api", False),
+        ("/?", "//", True),  # `?` is any one character, even `/`
+        ("/a.b", "/axb", False),  # `.` is literal
+        ("/a$", "/a$", True),
+        ("/a$", "/a", False),
+        ("/a+b", "/a+b", True),
+        ("/a+b", "/aab", False),
+        ("/q&a/*", "/q&a/1", True),
+        ("/q&a/*", "/q&amp;a/1", False),
+        ("/~user/'x'\"@:", "/~user/'x'\"@:", True),
+    ],
+)
+def test_wildcards_and_literal_characters(pattern: str, path: str, matches: bool) -> None:
+    assert pattern_matches(pattern, path) is matches
+
+
+def distribution(tmp_path: Path, *patterns: str) -> Distribution:
+    (tmp_path / "site").mkdir(exist_ok=True)
+    return Distribution.model_validate(
+        {
+            "origins": {"site": {"s3": tmp_path / "site"}},
+            "behaviors": [{"path_pattern": p, "origin": "site"} for p in patterns],
+            "source": tmp_path / "dist.yaml",
+        }
+    )
+
+
+def matched(dist: Distribution, uri: str) -> str:
+    return match_behavior(dist, uri).path_pattern
+
+
+def test_the_guides_worked_example_takes_the_second_behavior(tmp_path: Path) -> None:
+    dist = distribution(tmp_path, "images/*.jpg", "images/*", "*.gif", "*")
+    assert matched(dist, "images/sample.gif") == "images/*"
+    assert matched(dist, "/images/sample.gif") == "images/*"
+    assert matched(dist, "/images/sample.jpg") == "images/*.jpg"
+    assert matched(dist, "/sample.gif") == "*.gif"
+    assert matched(dist, "/sample.png") == "*"
+
+
+def test_the_query_string_plays_no_part(tmp_path: Path) -> None:
+    dist = distribution(tmp_path, "*.jpg", "*")
+    assert matched(dist, "/a.png?file=b.jpg") == "*"
+    assert matched(dist, "/a.jpg?size=2") == "*.jpg"
+    assert matched(dist, "/a.png#b.jpg") == "*"
+
+
+@pytest.mark.parametrize(
+    ("uri", "normalized"),
+    [
+        ("/", "/"),
+        ("", "/"),
+        ("/a/b", "/a/b"),
+        ("//api//x", "/api/x"),
+        ("/a/./b/", "/a/b/"),
+        ("/static/../api/x", "/api/x"),
+        ("/a/b/..", "/a/"),
+        ("/../../x", "/x"),
+        ("/%61pi/%7Euser", "/api/~user"),  # unreserved characters are decoded
+        ("/a%2fb%20c", "/a%2Fb%20c"),  # others stay encoded, hex upper-cased
+        ("/%2e%2e/x", "/x"),  # an encoded dot segment is still a dot segment
+        ("/a?x=/../b", "/a"),
+    ],
+)
+def test_paths_are_matched_in_rfc_3986_normal_form(uri: str, normalized: str) -> None:
+    assert normalize_path(uri) == normalized
+
+
+def test_behaviors_match_the_normalized_path(tmp_path: Path) -> None:
+    dist = distribution(tmp_path, "/api/*", "*")
+    for uri in ("//api/x", "/%61pi/x", "/static/../api/x"):
+        assert matched(dist, uri) == "/api/*", uri
+    assert matched(dist, "/API/x") == "*"
+
+
+def test_patterns_are_compiled_once(tmp_path: Path) -> None:
+    dist = distribution(tmp_path, "/compiled-once/*", "*")
+    before = routing._compile.cache_info()
+    for _ in range(5):
+        match_behavior(dist, "/compiled-once/x")
+    after = routing._compile.cache_info()
+    assert after.misses - before.misses <= 1
+    assert after.hits - before.hits >= 4

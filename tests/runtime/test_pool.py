@@ -1,0 +1,380 @@
+"""Function pools against real worker processes running the fixture functions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+import psutil
+import pytest
+
+from edgesim.exceptions import (
+    LambdaExecutionError,
+    LambdaLimitExceeded,
+    LambdaValidationError,
+    RuntimeUnavailableError,
+)
+from edgesim.runtime import FunctionPool, FunctionRuntime
+from edgesim.runtime import pool as pool_module
+from edgesim.runtime.pool import INVALID_JSON
+from edgesim.tasks import spawn
+from tests.runtime.helpers import FIXTURES, UUID, LogRecorder, PoolFactory, exits, spec_for
+
+
+async def test_invoke_returns_the_value_and_a_report(make_pool: PoolFactory) -> None:
+    pool = make_pool("echo")
+    result = await pool.invoke({"hello": "world"})
+    assert isinstance(result.value, dict)
+    assert result.value["event"] == {"hello": "world"}
+    report = result.report
+    assert re.fullmatch(UUID, report.request_id)
+    assert report.memory_size_mb == 128
+    assert 5 <= report.max_memory_used_mb <= 128
+    assert report.billed_ms >= max(1, report.duration_ms)
+    assert report.billed_ms < report.duration_ms + 1 or report.billed_ms == 1
+    assert report.init_duration_ms is not None and report.init_duration_ms > 0
+
+
+async def test_warm_worker_is_reused_and_only_the_cold_start_has_init(
+    make_pool: PoolFactory,
+) -> None:
+    pool = make_pool("echo")
+    first = await pool.invoke({})
+    second = await pool.invoke({})
+    assert isinstance(first.value, dict) and isinstance(second.value, dict)
+    assert first.value["pid"] == second.value["pid"]
+    assert pool.worker_pids == [first.value["pid"]]
+    assert first.report.init_duration_ms is not None
+    assert second.report.init_duration_ms is None
+    assert first.report.request_id != second.report.request_id
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [("none", None), ("string", "just a string"), ("list", [1, "two", {"three": 3.0}])],
+)
+async def test_any_json_value_comes_back_unchanged(
+    make_pool: PoolFactory, kind: str, expected: object
+) -> None:
+    result = await make_pool("values").invoke({"kind": kind})
+    assert result.value == expected
+
+
+@pytest.mark.parametrize("kind", ["set", "nan", "huge"])
+async def test_a_value_that_is_not_json_fails_validation_and_keeps_the_worker(
+    make_pool: PoolFactory, kind: str
+) -> None:
+    pool = make_pool("values")
+    await pool.invoke({"kind": "none"})
+    pids = pool.worker_pids
+    with pytest.raises(LambdaValidationError) as caught:
+        await pool.invoke({"kind": kind})
+    assert caught.value.reason == INVALID_JSON
+    assert (await pool.invoke({"kind": "string"})).value == "just a string"
+    assert pool.worker_pids == pids
+
+
+async def test_an_exception_is_an_execution_error_and_the_worker_stays_warm(
+    make_pool: PoolFactory,
+) -> None:
+    logs = LogRecorder()
+    pool = make_pool("raises", log_sink=logs)
+    before = await pool.invoke({"ok": True})
+    with pytest.raises(LambdaExecutionError) as caught:
+        await pool.invoke({"detail": "bad input"})
+    assert caught.value.reason == "ValueError: boom: bad input"
+    frame = logs.last
+    error_at = frame.index("[ERROR] ValueError: boom: bad input")
+    assert frame[error_at + 1] == "Traceback (most recent call last):"
+    assert any("in fail" in line for line in frame[error_at:])
+    assert not any("python_worker" in line for line in frame)
+    after = await pool.invoke({"ok": True})
+    assert after.value == before.value
+    assert after.report.init_duration_ms is None
+
+
+@pytest.mark.parametrize(
+    ("how", "reason", "detail"),
+    [
+        (
+            "exit",
+            "Runtime exited with error: exit status 3 (Runtime.ExitError)",
+            "Runtime exited with error: exit status 3",
+        ),
+        (
+            "segfault",
+            "Runtime exited with error: signal: segmentation fault (Runtime.ExitError)",
+            "Runtime exited with error: signal: segmentation fault",
+        ),
+        (
+            "sys.exit",
+            "Runtime exited without providing a reason (Runtime.ExitError)",
+            "Runtime exited without providing a reason",
+        ),
+    ],
+)
+async def test_a_crash_costs_one_invocation_and_the_worker_is_replaced(
+    make_pool: PoolFactory, how: str, reason: str, detail: str
+) -> None:
+    logs = LogRecorder()
+    pool = make_pool("crash", log_sink=logs)
+    first = await pool.invoke({})
+    assert isinstance(first.value, dict)
+    old_pid = first.value["pid"]
+    with pytest.raises(LambdaExecutionError) as caught:
+        await pool.invoke({"how": how})
+    assert caught.value.reason == reason
+    assert old_pid not in pool.worker_pids
+    assert not psutil.pid_exists(old_pid)
+    frame = logs.last
+    request_id = frame[0].split()[2]
+    assert f"about to crash: {how}" in frame
+    assert frame[-2:] == [f"RequestId: {request_id} Error: {detail}", "Runtime.ExitError"]
+    assert frame[-3].startswith(f"REPORT RequestId: {request_id}\t")
+    again = await pool.invoke({})
+    assert isinstance(again.value, dict)
+    assert again.value["pid"] != old_pid
+    assert again.report.init_duration_ms is not None
+
+
+async def test_timeout_kills_the_worker_and_the_next_invocation_is_cold(
+    make_pool: PoolFactory,
+) -> None:
+    logs = LogRecorder()
+    pool = make_pool("slow", timeout_s=0.5, log_sink=logs)
+    first = await pool.invoke({"sleep": 0})
+    assert isinstance(first.value, dict)
+    with pytest.raises(LambdaLimitExceeded) as caught:
+        await pool.invoke({"sleep": 30})
+    assert caught.value.reason == "Task timed out after 0.50 seconds"
+    assert not psutil.pid_exists(first.value["pid"])
+    frame = logs.last
+    request_id = frame[0].split()[2]
+    assert frame[1] == "sleeping 30"
+    assert frame[2] == f"END RequestId: {request_id}"
+    duration = re.search(r"\tDuration: ([\d.]+) ms", frame[3])
+    assert duration is not None and 500 <= float(duration.group(1)) < 1500
+    assert re.fullmatch(
+        rf"\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z {request_id} "
+        r"Task timed out after 0\.50 seconds",
+        frame[4],
+    )
+    after = await pool.invoke({"sleep": 0})
+    assert isinstance(after.value, dict)
+    assert after.value["pid"] != first.value["pid"]
+    assert after.report.init_duration_ms is not None
+
+
+async def test_invocations_beyond_max_concurrency_are_throttled(make_pool: PoolFactory) -> None:
+    pool = make_pool("slow", max_concurrency=2)
+    outcomes = await asyncio.gather(
+        *(pool.invoke({"sleep": 0.3}) for _ in range(3)), return_exceptions=True
+    )
+    throttled = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(throttled) == 1
+    assert isinstance(throttled[0], LambdaLimitExceeded)
+    assert throttled[0].reason == "Rate Exceeded."
+    pids = {o.value["pid"] for o in outcomes if not isinstance(o, BaseException)}  # type: ignore[index]
+    assert len(pids) == 2 and sorted(pids) == pool.worker_pids
+    later = await pool.invoke({"sleep": 0})
+    assert isinstance(later.value, dict) and later.value["pid"] in pids
+
+
+async def test_vendored_packages_and_nested_handlers_are_importable(
+    make_pool: PoolFactory,
+) -> None:
+    vendored = await make_pool("vendored", handler="lambda_function.lambda_handler").invoke(
+        {"name": "edge"}
+    )
+    assert vendored.value == {
+        "greeting": "hello, edge",
+        "from": str(FIXTURES / "vendored" / "tinylib" / "__init__.py"),
+    }
+    nested = await make_pool("nested", handler="pkg/mod.fn").invoke({})
+    assert nested.value == {"module": "pkg.mod"}
+
+
+@pytest.mark.parametrize(
+    ("fixture", "handler", "reason"),
+    [
+        (
+            "echo",
+            "missing_module.handler",
+            "Runtime.ImportModuleError: Unable to import module 'missing_module': "
+            "No module named 'missing_module'",
+        ),
+        (
+            "importerror",
+            "index.handler",
+            "Runtime.ImportModuleError: Unable to import module 'index': "
+            "No module named 'edgesim_fixture_missing_dependency'",
+        ),
+        (
+            "echo",
+            "index.no_such_function",
+            "Runtime.HandlerNotFound: Handler 'no_such_function' missing on module 'index'",
+        ),
+        ("echo", "index", "Runtime.MalformedHandlerName: Bad handler 'index'"),
+        ("initraise", "index.handler", "RuntimeError: configuration missing"),
+    ],
+)
+async def test_init_failures_are_execution_errors_and_discard_the_worker(
+    make_pool: PoolFactory, fixture: str, handler: str, reason: str
+) -> None:
+    pool = make_pool(fixture, handler=handler)
+    for _ in range(2):
+        with pytest.raises(LambdaExecutionError) as caught:
+            await pool.invoke({})
+        assert caught.value.reason.startswith(reason)
+        assert pool.worker_pids == []
+
+
+async def test_init_failure_log_puts_init_output_before_start(make_pool: PoolFactory) -> None:
+    logs = LogRecorder()
+    pool = make_pool("initraise", log_sink=logs)
+    with pytest.raises(LambdaExecutionError):
+        await pool.invoke({})
+    frame = logs.last
+    start = next(i for i, line in enumerate(frame) if line.startswith("START "))
+    assert frame[:2] == ["reading configuration", "[ERROR] RuntimeError: configuration missing"]
+    assert any("load_configuration" in line for line in frame[:start])
+    assert frame[start + 1].startswith("END RequestId: ")
+    assert frame[start + 2].startswith("REPORT RequestId: ")
+    assert "Init Duration" not in frame[start + 2]
+
+
+async def test_an_init_phase_past_its_limit_is_a_timeout(
+    make_pool: PoolFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pool_module, "INIT_TIMEOUT_S", 0.3)
+    logs = LogRecorder()
+    pool = make_pool("slowinit", log_sink=logs)
+    with pytest.raises(LambdaLimitExceeded) as caught:
+        await pool.invoke({})
+    assert caught.value.reason == "Task timed out after 0.30 seconds"
+    assert pool.worker_pids == []
+    frame = logs.last
+    assert frame[0] == "warming a cache that never finishes"
+    assert frame[1].startswith("START RequestId: ")
+    assert frame[-1].endswith("Task timed out after 0.30 seconds")
+
+
+async def test_log_frame_holds_the_invocation_output_in_order(make_pool: PoolFactory) -> None:
+    logs = LogRecorder()
+    pool = make_pool("logs", log_sink=logs, version="3")
+    cold = await pool.invoke({"n": 1})
+    warm = await pool.invoke({"n": 2})
+    assert cold.value == warm.value == "done"
+    assert [name for name, _ in logs.frames] == ["logs", "logs"]
+    for report, frame, n, init in [
+        (cold.report, logs.frames[0][1], 1, ["loading function"]),
+        (warm.report, logs.frames[1][1], 2, []),
+    ]:
+        rid = report.request_id
+        body = frame[len(init) :]
+        assert frame[: len(init)] == init
+        assert body[0] == f"START RequestId: {rid} Version: 3"
+        assert body[1:3] == ["one", "two"]
+        assert re.fullmatch(
+            rf"\[INFO\]\t\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z\t{rid}\tthree {n}", body[3]
+        )
+        assert body[4:6] == ["four (no newline)", f"END RequestId: {rid}"]
+        assert body[6] == (
+            f"REPORT RequestId: {rid}\tDuration: {report.duration_ms:.2f} ms\t"
+            f"Billed Duration: {report.billed_ms} ms\tMemory Size: 128 MB\t"
+            f"Max Memory Used: {report.max_memory_used_mb} MB"
+            + (f"\tInit Duration: {report.init_duration_ms:.2f} ms" if init else "")
+        )
+        assert len(body) == 7
+
+
+async def test_aclose_kills_busy_and_idle_workers_and_their_children(
+    make_pool: PoolFactory,
+) -> None:
+    pool = make_pool("spawner", timeout_s=5.0)
+    results = await asyncio.gather(pool.invoke({"sleep": 0.2}), pool.invoke({"sleep": 0.2}))
+    children = [r.value["child_pid"] for r in results]  # type: ignore[index]
+    workers = pool.worker_pids
+    assert len(workers) == 2
+
+    busy = spawn(pool.invoke({"sleep": 30}), name="busy-invocation")
+    await asyncio.sleep(0)  # one loop turn: the invoke request is on its way
+    await pool.aclose()
+    with pytest.raises(LambdaExecutionError) as caught:
+        await busy
+    assert "signal: killed" in caught.value.reason
+    assert pool.worker_pids == []
+    assert not [pid for pid in workers if psutil.pid_exists(pid)]
+    assert [await exits(pid) for pid in children] == [True, True]
+    with pytest.raises(RuntimeUnavailableError):
+        await pool.invoke({})
+
+
+async def test_a_cancelled_invocation_does_not_leave_its_worker_behind(
+    make_pool: PoolFactory,
+) -> None:
+    pool = make_pool("slow", timeout_s=5.0)
+    warm = await pool.invoke({"sleep": 0})
+    assert isinstance(warm.value, dict)
+    task = spawn(pool.invoke({"sleep": 30}), name="cancelled-invocation")
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    fresh = await pool.invoke({"sleep": 0})
+    assert isinstance(fresh.value, dict) and fresh.value["pid"] != warm.value["pid"]
+    await pool.aclose()
+    assert not psutil.pid_exists(warm.value["pid"])
+
+
+async def test_a_failing_log_sink_does_not_fail_the_invocation(
+    make_pool: PoolFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken_sink(name: str, lines: list[str]) -> None:
+        raise OSError("disk full")
+
+    pool = FunctionPool(spec_for("echo"), log_sink=broken_sink)
+    try:
+        with caplog.at_level(logging.ERROR, logger="edgesim.runtime.pool"):
+            result = await pool.invoke({"a": 1})
+    finally:
+        await pool.aclose()
+    assert isinstance(result.value, dict) and result.value["event"] == {"a": 1}
+    assert "log sink failed for function 'echo'" in caplog.text
+
+
+async def test_function_runtime_routes_by_name_and_closes_every_pool() -> None:
+    runtime = FunctionRuntime([spec_for("echo"), spec_for("context")])
+    try:
+        assert runtime.names == ["echo", "context"]
+        echoed = await runtime.invoke("echo", {"x": 1})
+        assert isinstance(echoed.value, dict) and echoed.value["event"] == {"x": 1}
+        context = await runtime.invoke("context", {})
+        assert isinstance(context.value, dict) and context.value["function_name"] == "context"
+        with pytest.raises(KeyError, match="no function named 'nope'"):
+            runtime.pool("nope")
+        pids = runtime.pool("echo").worker_pids + runtime.pool("context").worker_pids
+        assert len(pids) == 2
+    finally:
+        await runtime.aclose()
+    assert not [pid for pid in pids if psutil.pid_exists(pid)]
+
+
+def test_function_runtime_refuses_two_functions_with_one_name() -> None:
+    with pytest.raises(ValueError, match="two functions are named 'echo'"):
+        FunctionRuntime([spec_for("echo"), spec_for("echo", handler="index.other")])
+
+
+def test_the_package_exports_exactly_the_runtime_api() -> None:
+    import edgesim.runtime as runtime_package
+
+    assert sorted(runtime_package.__all__) == [
+        "FunctionPool",
+        "FunctionRuntime",
+        "FunctionSpec",
+        "InvocationReport",
+        "InvocationResult",
+        "LogSink",
+    ]
+    assert all(hasattr(runtime_package, name) for name in runtime_package.__all__)
