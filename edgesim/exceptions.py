@@ -28,6 +28,7 @@ __all__ = [
     "LambdaExecutionError",
     "LambdaLimitExceeded",
     "LambdaValidationError",
+    "IncompleteBodyError",
     "OriginError",
     "RuntimeUnavailableError",
 ]
@@ -96,3 +97,10 @@ class OriginError(EdgesimError):
         self.status = status
         self.reason = reason
         super().__init__(reason)
+
+
+class IncompleteBodyError(EdgesimError):
+    """A streamed body ended before its framing said it would (short, or cut by a reset).
+
+    CloudFront forwards the bytes it got and caches nothing; the viewer's connection is closed.
+    """

@@ -1,17 +1,29 @@
 """edgesim's own HTTP models, free of any server or client library.
 
 Front doors (aiohttp, mitmproxy, the pytest helpers) translate to and from these; the pipeline,
-the event builder and the origins only ever see them. Bodies are whole ``bytes``: CloudFront
-buffers what a function may read, and objects we cache must be complete anyway.
+the event builder and the origins only ever see them.
+
+A body is either whole ``bytes`` or a :class:`BodyStream` that yields it chunk by chunk: origin
+responses and viewer uploads stream through the edge, so memory per request stays bounded and a
+slow origin's first byte reaches the viewer before its last. What a function may read (a body with
+``include_body``, a generated response) is buffered, as CloudFront buffers it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from typing import Protocol
 
-__all__ = ["HOP_BY_HOP", "EdgeRequest", "EdgeResponse", "Headers", "reason_phrase"]
+__all__ = [
+    "HOP_BY_HOP",
+    "BodyStream",
+    "EdgeRequest",
+    "EdgeResponse",
+    "Headers",
+    "reason_phrase",
+]
 
 # RFC 9110 §7.6.1 connection-specific fields; a proxy never forwards them.
 HOP_BY_HOP = frozenset(
@@ -27,6 +39,25 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
+
+
+class BodyStream(Protocol):
+    """A body arriving in chunks; ``aclose`` gives up on the rest and frees its connection.
+
+    Iteration raises :class:`~edgesim.exceptions.IncompleteBodyError` when the body ends before
+    its framing said it would (a short ``Content-Length``, a reset).
+    """
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+async def _drain(stream: BodyStream) -> bytes:
+    try:
+        return b"".join([chunk async for chunk in stream])
+    finally:
+        await stream.aclose()
 
 
 class Headers:
@@ -135,6 +166,14 @@ class EdgeRequest:
     http_version: str = "1.1"
     scheme: str = "http"
     local_port: int = 0
+    stream: BodyStream | None = None
+
+    async def read(self) -> bytes:
+        """The whole body, buffering the stream (once) when there is one."""
+        if self.stream is not None:
+            stream, self.stream = self.stream, None
+            self.body = await _drain(stream)
+        return self.body
 
     @property
     def target(self) -> str:
@@ -150,10 +189,18 @@ class EdgeResponse:
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
     reason: str = ""
+    stream: BodyStream | None = None
 
     def __post_init__(self) -> None:
         if not self.reason:
             self.reason = reason_phrase(self.status)
+
+    async def read(self) -> bytes:
+        """The whole body, buffering the stream (once) when there is one."""
+        if self.stream is not None:
+            stream, self.stream = self.stream, None
+            self.body = await _drain(stream)
+        return self.body
 
 
 def reason_phrase(status: int) -> str:

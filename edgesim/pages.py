@@ -11,12 +11,15 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from email.utils import formatdate
+from enum import StrEnum
 
 from edgesim.exceptions import FunctionError, OriginError
 from edgesim.http import EdgeResponse, Headers
 
 __all__ = [
     "EXECUTION_MESSAGE",
+    "METHOD_NOT_ALLOWED_MESSAGE",
+    "XCache",
     "EarlyResponse",
     "LIMIT_MESSAGE",
     "ErrorPage",
@@ -48,12 +51,31 @@ METHOD_NOT_ALLOWED_MESSAGE = (
 )
 
 
+class XCache(StrEnum):
+    """CloudFront's ``X-Cache`` values: where the viewer's response came from."""
+
+    HIT = "Hit from cloudfront"
+    REFRESH_HIT = "RefreshHit from cloudfront"
+    MISS = "Miss from cloudfront"
+    ERROR = "Error from cloudfront"
+    REDIRECT = "Redirect from cloudfront"
+    GENERATED = "LambdaGeneratedResponse from cloudfront"
+    LAMBDA_VALIDATION_ERROR = "LambdaValidationError from cloudfront"
+    LAMBDA_EXECUTION_ERROR = "LambdaExecutionError from cloudfront"
+    LAMBDA_LIMIT_EXCEEDED = "LambdaLimitExceeded from cloudfront"
+
+    @property
+    def short(self) -> str:
+        """The value without `` from cloudfront`` (``Hit``), as access logs show it."""
+        return self.value.removesuffix(" from cloudfront")
+
+
 @dataclass(frozen=True)
 class ErrorPage:
     """What CloudFront says when it answers a request itself."""
 
     status: int
-    x_cache: str
+    x_cache: XCache
     message: str
     detail: str = _CONNECT_MESSAGE
 
@@ -66,14 +88,15 @@ def function_error_page(error: FunctionError) -> ErrorPage:
         message = EXECUTION_MESSAGE
     else:
         message = LIMIT_MESSAGE
-    return ErrorPage(status=error.status, x_cache=f"{error.code} from cloudfront", message=message)
+    x_cache = XCache(f"{error.code} from cloudfront")
+    return ErrorPage(status=error.status, x_cache=x_cache, message=message)
 
 
 def origin_error_page(error: OriginError) -> ErrorPage:
     """The page for an origin that could not be reached or answered badly."""
     return ErrorPage(
         status=error.status,
-        x_cache="Error from cloudfront",
+        x_cache=XCache.ERROR,
         message=_ORIGIN_MESSAGES.get(error.status, error.reason),
     )
 
@@ -127,9 +150,14 @@ class EarlyResponse(Exception):
     """Ends the pipeline at once with a finished response (generated, refused or failed).
 
     Raised inside :meth:`Edge.dispatch` only; ``dispatch`` catches it, so it never reaches a
-    front door.
+    front door. ``x_cache`` defaults to the page's own ``X-Cache`` line, or
+    ``LambdaGeneratedResponse`` for a response a function generated.
     """
 
-    def __init__(self, response: EdgeResponse) -> None:
+    def __init__(self, response: EdgeResponse, x_cache: XCache | None = None) -> None:
         super().__init__(response.status)
         self.response = response
+        if x_cache is None:
+            label = response.headers.get("X-Cache") or ""
+            x_cache = XCache(label) if label in XCache._value2member_map_ else XCache.GENERATED
+        self.x_cache = x_cache

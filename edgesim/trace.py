@@ -1,40 +1,150 @@
 """The record of one request's trip through the pipeline.
 
-Every stage appends one :class:`TraceRecord`; tests assert the whole sequence (``trace.steps``),
-and the logs read the same records. The event a function received and the value it returned are
-kept, so a failing contract test can show exactly what crossed the boundary.
+Every stage appends :class:`TraceRecord` objects; tests assert the whole sequence
+(``trace.steps``), and logs and viewers read the same records. Each stage has its own enum of
+outcomes, so a viewer can draw a trace without parsing strings. A record keeps its start offset
+from the beginning of the request and its duration, and, for functions, the event the function
+received and the value it returned, so a failing contract test can show what crossed the boundary.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-__all__ = ["Stage", "Trace", "TraceRecord"]
+__all__ = [
+    "BehaviorOutcome",
+    "CacheOutcome",
+    "ErrorPageOutcome",
+    "FunctionOutcome",
+    "InternalOutcome",
+    "OriginOutcome",
+    "Outcome",
+    "RedirectOutcome",
+    "RefusalOutcome",
+    "Stage",
+    "Trace",
+    "TraceRecord",
+]
 
 
 class Stage(StrEnum):
-    """Pipeline stages, named as CloudFront names them."""
+    """Pipeline stages in CloudFront's order, the four triggers named as CloudFront names them."""
 
-    ROUTING = "routing"
+    BEHAVIOR = "behavior"
+    REFUSAL = "refusal"
+    REDIRECT = "redirect"
     VIEWER_REQUEST = "viewer-request"
     CACHE = "cache"
     ORIGIN_REQUEST = "origin-request"
     ORIGIN = "origin"
     ORIGIN_RESPONSE = "origin-response"
+    ERROR_PAGE = "error-page"
     VIEWER_RESPONSE = "viewer-response"
+    INTERNAL_ERROR = "internal-error"
+
+
+class BehaviorOutcome(StrEnum):
+    """The behavior was chosen; the record's ``detail`` is its path pattern."""
+
+    MATCHED = "matched"
+
+
+class RefusalOutcome(StrEnum):
+    """CloudFront refused the request itself, before any function ran."""
+
+    REQUEST_TOO_LARGE = "request-too-large"
+    METHOD_NOT_ALLOWED = "method-not-allowed"
+    GET_WITH_BODY = "get-with-body"
+    HTTPS_ONLY = "https-only"
+
+
+class RedirectOutcome(StrEnum):
+    """CloudFront redirected the viewer itself."""
+
+    TO_HTTPS = "to-https"
+
+
+class FunctionOutcome(StrEnum):
+    """What a function at one of the four triggers came to."""
+
+    REQUEST = "request"
+    RESPONSE = "response"
+    VALIDATION_ERROR = "LambdaValidationError"
+    EXECUTION_ERROR = "LambdaExecutionError"
+    LIMIT_EXCEEDED = "LambdaLimitExceeded"
+
+
+class CacheOutcome(StrEnum):
+    """What the cache did: lookups, then what a miss led to."""
+
+    MISS = "miss"
+    HIT = "hit"
+    STALE = "stale"
+    STALE_WHILE_REVALIDATE = "stale-while-revalidate"
+    COLLAPSED = "collapsed"
+    REFRESH = "refresh"
+    STALE_SERVED = "stale-served"
+    STORE = "store"
+
+
+class OriginOutcome(StrEnum):
+    """The origin answered (the record's ``status`` says with what), or CloudFront gave up, or
+    the body ended before its framing said (the viewer got the bytes that came, nothing cached)."""
+
+    RESPONSE = "response"
+    ERROR_502 = "error-502"
+    ERROR_504 = "error-504"
+    BODY_CUT = "body-cut"
+
+
+class ErrorPageOutcome(StrEnum):
+    """A custom error response replaced the status; ``detail`` is the page's path."""
+
+    FETCHED = "fetched"
+
+
+class InternalOutcome(StrEnum):
+    """A defect in edgesim itself, answered with CloudFront's 502 page."""
+
+    DEFECT = "defect"
+
+
+Outcome = (
+    BehaviorOutcome
+    | RefusalOutcome
+    | RedirectOutcome
+    | FunctionOutcome
+    | CacheOutcome
+    | OriginOutcome
+    | ErrorPageOutcome
+    | InternalOutcome
+)
 
 
 @dataclass(frozen=True)
 class TraceRecord:
-    """One stage: what happened (``outcome``) and how long it took."""
+    """One step: its stage, what happened, when it started and how long it took.
+
+    ``start_ms`` is the offset from the start of the request; :meth:`Trace.add` fills it in when
+    it is left out. ``status`` is the HTTP status an origin answered with.
+    """
 
     stage: Stage
-    outcome: str
+    outcome: Outcome
     duration_ms: float = 0.0
     event: dict[str, object] | None = None
     result: object = None
     detail: str = ""
+    status: int | None = None
+    start_ms: float | None = None
+
+    @property
+    def label(self) -> str:
+        """``stage:outcome``; an origin's answer shows its status (``origin:200``)."""
+        shown = str(self.status) if self.status is not None else self.outcome.value
+        return f"{self.stage.value}:{shown}"
 
 
 @dataclass
@@ -43,15 +153,19 @@ class Trace:
 
     request_id: str
     records: list[TraceRecord] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
 
     def add(self, record: TraceRecord) -> None:
-        """Append a record."""
+        """Append a record, giving it its start offset if it has none."""
+        if record.start_ms is None:
+            now_ms = (time.perf_counter() - self.started) * 1000.0
+            record = replace(record, start_ms=max(0.0, now_ms - record.duration_ms))
         self.records.append(record)
 
     @property
     def steps(self) -> list[str]:
-        """``stage:outcome`` strings in order, e.g. ``["viewer-request:request", "origin:200"]``."""
-        return [f"{r.stage}:{r.outcome}" for r in self.records]
+        """Each record's :attr:`TraceRecord.label` in order: ``["cache:miss", "origin:200"]``."""
+        return [r.label for r in self.records]
 
     def find(self, stage: Stage) -> TraceRecord | None:
         """The last record of ``stage``, if it ran."""

@@ -1,16 +1,42 @@
-"""Small shared vocabulary: the trigger names and the injectable collaborators.
+"""The trigger names and the extension contracts of the pipeline.
 
-Kept apart from the modules that use them so that config, events, rules, the
-runtime and the pipeline can agree on one spelling without importing each other.
+:class:`~edgesim.pipeline.Edge` takes its collaborators through these ``Protocol`` types, not
+concrete classes, so a test clock, a recording origin or another cache backend (Redis, say) fits
+without touching the pipeline, and mypy checks that it does:
+
+- :class:`Clock`: wall-clock seconds, for cache time;
+- :class:`CacheStore`: where cached objects live (async: a store may be over the network);
+- :class:`OriginClient`: sends the request CloudFront forwards and brings back the answer;
+- :class:`FunctionInvoker`: runs a Lambda@Edge function on an event;
+- :data:`LogSink`: receives each invocation's CloudWatch-style log lines.
+
+The models these contracts mention are imported for type checking only, so this module stays at
+the bottom of the import layers (docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-__all__ = ["Clock", "EventType", "MonotonicClock", "SystemClock"]
+if TYPE_CHECKING:
+    from edgesim.cache.store import CachedObject, CacheStats
+    from edgesim.http import EdgeRequest, EdgeResponse
+    from edgesim.origins.targets import OriginTarget
+
+__all__ = [
+    "CacheStore",
+    "Clock",
+    "EventType",
+    "FunctionInvoker",
+    "Invocation",
+    "LogSink",
+    "MonotonicClock",
+    "OriginClient",
+    "SystemClock",
+]
 
 
 class EventType(StrEnum):
@@ -50,3 +76,66 @@ class MonotonicClock:
 
     def __call__(self) -> float:
         return time.monotonic()
+
+
+class CacheStore(Protocol):
+    """A cache backend: whole objects by key, shared by the distributions of one edge location.
+
+    A store keeps an object only when it is complete (``put`` returns False otherwise and drops
+    whatever the key held), never returns part of one, and may evict to stay within its bounds.
+    """
+
+    async def get(self, key: str) -> CachedObject | None:
+        """The object under ``key``, or None."""
+        ...
+
+    async def put(self, obj: CachedObject) -> bool:
+        """Store ``obj`` under ``obj.key``, replacing what was there; False if not kept."""
+        ...
+
+    async def delete(self, key: str) -> bool:
+        """Remove the object under ``key``; False if there was none."""
+        ...
+
+    async def invalidate(self, distribution_id: str, paths: Iterable[str]) -> int:
+        """Remove the distribution's objects that CloudFront invalidation ``paths`` match."""
+        ...
+
+    async def stats(self) -> CacheStats:
+        """Objects, bytes and evictions now."""
+        ...
+
+
+class OriginClient(Protocol):
+    """Fetches from origins: HTTP servers, and local folders served as S3 buckets."""
+
+    async def fetch(self, request: EdgeRequest, target: OriginTarget) -> EdgeResponse:
+        """The origin's answer; raises :class:`~edgesim.exceptions.OriginError` on failure."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close every connection."""
+        ...
+
+
+class Invocation(Protocol):
+    """What a function returned, as JSON-decoded data, before any rule is checked."""
+
+    @property
+    def value(self) -> object: ...
+
+
+class FunctionInvoker(Protocol):
+    """Runs Lambda@Edge functions by name (the runtime's worker pools)."""
+
+    async def invoke(self, name: str, event: dict[str, object]) -> Invocation:
+        """Run function ``name`` on ``event``; raises a :class:`FunctionError` on failure."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop every worker."""
+        ...
+
+
+LogSink = Callable[[str, list[str]], None]
+"""Receives ``(function name, log lines)`` once per invocation, framed by START/END/REPORT."""

@@ -2,6 +2,7 @@
 
 The tree is layered by CloudFront concept (docs/architecture.md). A package may import its own
 modules and packages of lower layers, never one above it; base modules are the bottom layer.
+Imports under ``if TYPE_CHECKING:`` are for annotations only and do not count.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ def _layer(unit: str) -> int:
 def _edgesim_imports(module: Path) -> set[str]:
     """Dotted names of the edgesim modules ``module`` imports (submodules resolved)."""
     tree = ast.parse(module.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING"):
+            node.body = []
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

@@ -32,6 +32,7 @@ from edgesim.cache.policies import (
     CachePolicy,
     OriginRequestPolicy,
     QueryBehavior,
+    is_cached_method,
     selects,
 )
 from edgesim.http import EdgeRequest, Headers
@@ -159,7 +160,6 @@ def forwarding(
     has it, and the writing methods). The viewer's ``Host`` never goes to an S3 origin.
     """
     method = request.method.upper()
-    cached = {m.upper() for m in cached_methods} | {"GET", "HEAD"}
 
     def named(name: str) -> bool:
         return name in policy.headers or (orp is not None and orp.forwards_header(name))
@@ -174,7 +174,7 @@ def forwarding(
             return keep_host
         if name == "accept-encoding" and policy.normalizes_accept_encoding:
             return False
-        if name == "authorization" and method not in cached:
+        if name == "authorization" and not is_cached_method(method, cached_methods):
             return True
         return named(name)
 

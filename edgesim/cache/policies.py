@@ -9,7 +9,7 @@ checks the inline form.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -34,6 +34,7 @@ __all__ = [
     "OriginRequestPolicy",
     "PolicyError",
     "QueryBehavior",
+    "is_cached_method",
     "parse_cache_policy",
     "parse_origin_request_policy",
     "selects",
@@ -41,6 +42,17 @@ __all__ = [
 
 DEFAULT_TTL, MAX_TTL = 86_400, 31_536_000
 _P = TypeVar("_P")
+
+
+def is_cached_method(method: str, cached_methods: Iterable[str] = ("GET", "HEAD")) -> bool:
+    """Whether CloudFront caches answers to ``method`` under a behavior's ``cached_methods``.
+
+    GET and HEAD always are; OPTIONS only when the behavior lists it; nothing else ever is.
+    """
+    method = method.upper()
+    return method in ("GET", "HEAD") or (
+        method == "OPTIONS" and "OPTIONS" in {m.upper() for m in cached_methods}
+    )
 
 
 @dataclass(frozen=True)

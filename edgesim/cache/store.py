@@ -1,4 +1,6 @@
-"""The edge's object store: byte-bounded LRU, request collapsing and invalidation.
+"""The edge's object stores (byte-bounded LRU in memory, and a null store) and invalidation paths.
+
+Every store fits the :class:`~edgesim.types.CacheStore` contract.
 
 What is cached and for how long is decided elsewhere (``ttl.py``, ``cachekey.py``); this module
 keeps whole objects and nothing else. An object is stored only when its body is complete (its
@@ -9,29 +11,24 @@ location's cache, and each object remembers its distribution so invalidations st
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Generic, Protocol, TypeVar
 
 from edgesim.http import EdgeResponse
 
 __all__ = [
     "DEFAULT_CACHE_SIZE",
-    "CacheStore",
+    "CacheStats",
     "CachedObject",
-    "Collapser",
     "MemoryCacheStore",
-    "NoOpCacheStore",
+    "NullCacheStore",
     "check_invalidation_path",
     "invalidation_matches",
 ]
 
 DEFAULT_CACHE_SIZE = 256 * 1024 * 1024
 MAX_INVALIDATION_PATH = 4000
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -79,38 +76,41 @@ class CachedObject:
         return int(declared) == len(self.response.body)
 
 
-class CacheStore(Protocol):
-    """What the pipeline needs of a cache backend."""
+@dataclass(frozen=True)
+class CacheStats:
+    """A store's figures at one moment."""
 
-    def get(self, key: str) -> CachedObject | None: ...
-
-    def put(self, obj: CachedObject) -> bool: ...
-
-    def invalidate(self, distribution_id: str, paths: Iterable[str]) -> int: ...
-
-    @property
-    def size_bytes(self) -> int: ...
+    objects: int
+    size_bytes: int
+    max_bytes: int
+    evictions: int
 
 
-class NoOpCacheStore:
-    """A store that keeps nothing; stands in when caching is off."""
+class NullCacheStore:
+    """A store that keeps nothing: stands in where a behavior is not cached."""
 
-    def get(self, key: str) -> CachedObject | None:
+    async def get(self, key: str) -> CachedObject | None:
         return None
 
-    def put(self, obj: CachedObject) -> bool:
+    async def put(self, obj: CachedObject) -> bool:
         return False
 
-    def invalidate(self, distribution_id: str, paths: Iterable[str]) -> int:
+    async def delete(self, key: str) -> bool:
+        return False
+
+    async def invalidate(self, distribution_id: str, paths: Iterable[str]) -> int:
         return 0
 
-    @property
-    def size_bytes(self) -> int:
-        return 0
+    async def stats(self) -> CacheStats:
+        return CacheStats(objects=0, size_bytes=0, max_bytes=0, evictions=0)
 
 
 class MemoryCacheStore:
-    """An in-memory store bounded in bytes that evicts the least recently used object."""
+    """An in-memory store bounded in bytes that evicts the least recently used object.
+
+    Its methods never await, so each runs whole between two others: no reader sees a half-made
+    change.
+    """
 
     def __init__(self, max_bytes: int = DEFAULT_CACHE_SIZE) -> None:
         if max_bytes < 0:
@@ -118,38 +118,36 @@ class MemoryCacheStore:
         self.max_bytes = max_bytes
         self._objects: OrderedDict[str, CachedObject] = OrderedDict()
         self._size = 0
-        self.evictions = 0
+        self._evictions = 0
 
     def __len__(self) -> int:
         return len(self._objects)
 
-    @property
-    def size_bytes(self) -> int:
-        """Bytes held now (bodies, headers and keys)."""
-        return self._size
-
-    def get(self, key: str) -> CachedObject | None:
+    async def get(self, key: str) -> CachedObject | None:
         """The object under ``key``, marked as just used."""
         obj = self._objects.get(key)
         if obj is not None:
             self._objects.move_to_end(key)
         return obj
 
-    def put(self, obj: CachedObject) -> bool:
+    async def put(self, obj: CachedObject) -> bool:
         """Store ``obj`` (replacing any object under its key); False if it cannot be kept."""
-        if not obj.is_complete() or obj.size > self.max_bytes:
-            self._drop(obj.key)
-            return False
         self._drop(obj.key)
+        if not obj.is_complete() or obj.size > self.max_bytes:
+            return False
         while self._objects and self._size + obj.size > self.max_bytes:
             _, evicted = self._objects.popitem(last=False)
             self._size -= evicted.size
-            self.evictions += 1
+            self._evictions += 1
         self._objects[obj.key] = obj
         self._size += obj.size
         return True
 
-    def invalidate(self, distribution_id: str, paths: Iterable[str]) -> int:
+    async def delete(self, key: str) -> bool:
+        """Remove the object under ``key``."""
+        return self._drop(key)
+
+    async def invalidate(self, distribution_id: str, paths: Iterable[str]) -> int:
         """Remove every object of the distribution that one of ``paths`` matches."""
         patterns = list(paths)
         doomed = [
@@ -162,46 +160,21 @@ class MemoryCacheStore:
             self._drop(key)
         return len(doomed)
 
-    def _drop(self, key: str) -> None:
+    async def stats(self) -> CacheStats:
+        """Objects and bytes held now (bodies, headers and keys), and evictions so far."""
+        return CacheStats(
+            objects=len(self._objects),
+            size_bytes=self._size,
+            max_bytes=self.max_bytes,
+            evictions=self._evictions,
+        )
+
+    def _drop(self, key: str) -> bool:
         old = self._objects.pop(key, None)
-        if old is not None:
-            self._size -= old.size
-
-
-class Collapser(Generic[T]):
-    """Joins concurrent fetches of one key into one (CloudFront's request collapsing).
-
-    The first caller for a key runs ``fetch``; callers that arrive before it finishes wait for its
-    result instead of starting their own. The second value returned says who fetched.
-    """
-
-    def __init__(self) -> None:
-        self._inflight: dict[str, asyncio.Future[T]] = {}
-
-    @property
-    def inflight(self) -> int:
-        """Keys being fetched right now."""
-        return len(self._inflight)
-
-    async def run(self, key: str, fetch: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
-        """``fetch()``'s result for ``key``, and whether this call was the one that fetched."""
-        waiting = self._inflight.get(key)
-        if waiting is not None:
-            return await asyncio.shield(waiting), False
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
-        try:
-            result = await fetch()
-        except BaseException as error:
-            future.set_exception(error)
-            # Waiters see the error; nobody else awaits this future, so mark it retrieved.
-            future.exception()
-            raise
-        else:
-            future.set_result(result)
-            return result, True
-        finally:
-            del self._inflight[key]
+        if old is None:
+            return False
+        self._size -= old.size
+        return True
 
 
 def check_invalidation_path(path: str) -> None:

@@ -37,7 +37,12 @@ from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 
-from edgesim.cache.policies import MAX_TTL_LIMIT, CachePolicy, OriginRequestPolicy
+from edgesim.cache.policies import (
+    MAX_TTL_LIMIT,
+    CachePolicy,
+    OriginRequestPolicy,
+    is_cached_method,
+)
 from edgesim.http import Headers
 
 __all__ = [
@@ -48,6 +53,7 @@ __all__ = [
     "cache_control",
     "collapsible",
     "edge_ttl",
+    "error_caching_floor",
     "fields_not_stored",
     "viewer_vary",
 ]
@@ -101,10 +107,7 @@ def edge_ttl(
     """
     if policy.caching_disabled:
         return None
-    method = method.upper()
-    if method not in ("GET", "HEAD") and not (
-        method == "OPTIONS" and "OPTIONS" in {m.upper() for m in cached_methods}
-    ):
+    if not is_cached_method(method, cached_methods):
         return None
     directives = cache_control(headers)
     if status in ALWAYS_CACHED_ERRORS or status in CACHED_WITH_MAX_AGE_ERRORS:
@@ -132,6 +135,12 @@ def edge_ttl(
     return Freshness(ttl, swr, sie, cover)
 
 
+def error_caching_floor(configured: float | None) -> float:
+    """How long an error is kept at least: a custom error response's ``error_caching_min_ttl``
+    (0 included: then it is not kept), else CloudFront's default of 10 s."""
+    return DEFAULT_ERROR_CACHING_MIN_TTL if configured is None else float(configured)
+
+
 def _error_freshness(
     policy: CachePolicy,
     status: int,
@@ -144,7 +153,7 @@ def _error_freshness(
         "max-age" in directives or "s-maxage" in directives
     ):
         return None
-    floor = DEFAULT_ERROR_CACHING_MIN_TTL if configured is None else float(configured)
+    floor = error_caching_floor(configured)
     header_ttl = _header_ttl(directives, headers, now, use_expires=configured is not None)
     ttl = floor if header_ttl is None else max(min(header_ttl, float(policy.max_ttl)), floor)
     return Freshness(ttl) if ttl > 0 else None

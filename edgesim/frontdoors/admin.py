@@ -79,7 +79,7 @@ class AdminServer:
         if not edges:
             known = ", ".join(e.distribution.settings.id for e in self._edges)
             return _error(f"no distribution {wanted!r} here; served: {known}", status=404)
-        removed = sum(edge.invalidate(paths) for edge in edges)
+        removed = sum([await edge.invalidate(paths) for edge in edges])
         body = {
             "invalidated": removed,
             "paths": paths,
@@ -89,9 +89,11 @@ class AdminServer:
 
     async def _cache(self, request: web.Request) -> web.Response:
         stores = {id(e.store): e.store for e in self._edges}
+        stats = [await store.stats() for store in stores.values()]
         return web.json_response(
             {
-                "size_bytes": sum(s.size_bytes for s in stores.values()),
+                "objects": sum(s.objects for s in stats),
+                "size_bytes": sum(s.size_bytes for s in stats),
                 "distributions": [e.distribution.settings.id for e in self._edges],
             }
         )

@@ -28,7 +28,7 @@ from edgesim.lambda_edge.rules import ResultKind, validate_result
 from edgesim.origins.targets import OriginTarget
 from edgesim.pages import EarlyResponse, error_response, function_error_page, origin_error_page
 from edgesim.runtime import FunctionRuntime, LogSink
-from edgesim.trace import Stage, Trace, TraceRecord
+from edgesim.trace import FunctionOutcome, OriginOutcome, Stage, Trace, TraceRecord
 from edgesim.types import EventType
 
 __all__ = ["Triggers", "elapsed_ms"]
@@ -82,7 +82,8 @@ class Triggers:
         try:
             target = events.apply_origin(value, target, self._targets)
         except OriginError as error:
-            trace.add(TraceRecord(Stage.ORIGIN, f"error-{error.status}", detail=error.reason))
+            outcome = OriginOutcome(f"error-{error.status}")
+            trace.add(TraceRecord(Stage.ORIGIN, outcome, detail=error.reason))
             page = origin_error_page(error)
             raise EarlyResponse(
                 error_response(page, trace.request_id, head=request.method == "HEAD")
@@ -166,7 +167,11 @@ class Triggers:
                 self._log_validation(assoc.function, trace.request_id, error)
             trace.add(
                 TraceRecord(
-                    stage, error.code, elapsed_ms(started), event=event, detail=error.reason
+                    stage,
+                    FunctionOutcome(error.code),
+                    elapsed_ms(started),
+                    event=event,
+                    detail=error.reason,
                 )
             )
             page = function_error_page(error)
@@ -175,7 +180,11 @@ class Triggers:
             ) from error
         trace.add(
             TraceRecord(
-                stage, kind.value, elapsed_ms(started), event=event, result=invocation.value
+                stage,
+                FunctionOutcome(kind.value),
+                elapsed_ms(started),
+                event=event,
+                result=invocation.value,
             )
         )
         # validate_result accepts only objects, so the value is a dict here.
@@ -208,7 +217,8 @@ class Triggers:
                     "The Lambda function returned an invalid request or response to CloudFront. "
                     f"({type(error).__name__}: {error})"
                 )
-            trace.add(TraceRecord(Stage(event_type.value), "LambdaValidationError", detail=reason))
+            outcome = FunctionOutcome.VALIDATION_ERROR
+            trace.add(TraceRecord(Stage(event_type.value), outcome, detail=reason))
             page = function_error_page(LambdaValidationError(reason))
             raise EarlyResponse(
                 error_response(page, trace.request_id, head=request.method == "HEAD")

@@ -41,13 +41,16 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from edgesim.cache.key import forwarding as policy_forwarding
+from edgesim.cache.policies import CachePolicy, OriginRequestPolicy, is_cached_method
 from edgesim.http import HOP_BY_HOP, EdgeRequest, Headers
 from edgesim.origins.targets import OriginTarget
 
 __all__ = [
+    "forward_under_policies",
     "new_edge_id",
     "new_request_id",
     "origin_wire_headers",
@@ -91,7 +94,6 @@ _ALWAYS_FORWARDED = frozenset(
 )
 # Removed whatever a policy says: no policy can forward these.
 _REMOVED_ALWAYS = frozenset({"expect", "x-real-ip", "x-forwarded-proto", "x-http-method-override"})
-_CACHEABLE_METHODS = frozenset({"GET", "HEAD"})
 
 
 def new_request_id() -> str:
@@ -160,6 +162,43 @@ def to_origin(
     return replace(request, headers=headers, http_version="1.1")
 
 
+def forward_under_policies(
+    request: EdgeRequest,
+    target: OriginTarget,
+    *,
+    policy: CachePolicy | None,
+    orp: OriginRequestPolicy | None,
+    cached_methods: Sequence[str],
+    request_id: str,
+    edge_id: str,
+    validators: Headers | None = None,
+) -> tuple[EdgeRequest, Callable[[str], bool]]:
+    """The request CloudFront sends ``target`` under a behavior's policies, and which viewer
+    headers (lowercase names) it forwarded.
+
+    Without a cache policy the legacy table of :func:`to_origin` applies. ``validators`` are the
+    edge's own conditional headers when it revalidates a stale object.
+    """
+    if policy is None:
+        legacy = to_origin(request, target, request_id=request_id, edge_id=edge_id)
+        return legacy, lambda name: name in legacy.headers
+    plan = policy_forwarding(
+        policy, orp, request, s3_origin=target.kind == "s3", cached_methods=cached_methods
+    )
+    outbound = to_origin(
+        request, target, request_id=request_id, edge_id=edge_id, forward=plan.header_allowed
+    )
+    headers = outbound.headers
+    headers.remove("Cookie")
+    if plan.cookie:
+        headers.add("Cookie", plan.cookie)
+    if plan.accept_encoding is not None:
+        headers.set("Accept-Encoding", plan.accept_encoding)
+    for name, value in validators or ():
+        headers.set(name, value)
+    return replace(outbound, headers=headers, querystring=plan.querystring), plan.header_allowed
+
+
 def _forwards(name: str, request: EdgeRequest, forward: Callable[[str], bool] | None) -> bool:
     """Whether the viewer's ``name`` line goes on to the origin as the viewer sent it."""
     if name in _SET_BY_CLOUDFRONT or name in HOP_BY_HOP or name.startswith("x-edge-"):
@@ -175,7 +214,7 @@ def _forwards(name: str, request: EdgeRequest, forward: Callable[[str], bool] | 
             return forward(name)
         return name not in _REMOVED_ALWAYS and forward(name)
     if name == "authorization":
-        return request.method.upper() not in _CACHEABLE_METHODS
+        return not is_cached_method(request.method)
     return name not in _REMOVED
 
 

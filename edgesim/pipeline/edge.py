@@ -1,51 +1,90 @@
 """The edge: one distribution's request pipeline, as CloudFront runs it.
 
-:meth:`Edge.dispatch` is the only way a request enters edgesim. It reads top to bottom in
-CloudFront's order::
+:meth:`Edge.dispatch` is the only way a request enters edgesim, and :meth:`Edge._serve` names
+every stage in CloudFront's order::
 
-    behavior match -> viewer-request -> cache lookup -> origin-request -> origin fetch
-      -> origin-response -> cache store -> custom error page -> viewer-response
-      -> CloudFront's headers
+    behavior match and CloudFront's own refusals -> viewer-request -> default root object
+      -> cache lookup -> [miss: origin-request -> origin fetch (origin-group failover)
+                               -> origin-response -> cache store]
+      -> custom error page -> viewer-response -> CloudFront's headers
 
-and knows nothing of aiohttp: front doors hand it an :class:`EdgeRequest` and get back an
-:class:`EdgeResult`. Function failures never leave as exceptions; they become CloudFront's own
-error responses (502 ``LambdaValidationError``, 503 ``LambdaExecutionError``, 503
-``LambdaLimitExceeded``), and an unreachable origin becomes 502/504 ``Error from cloudfront``.
-The cache stage (lookup, revalidation, collapsing, store) is
-:mod:`edgesim.pipeline.cache_stage`.
+The cache stage (:mod:`edgesim.pipeline.cache_stage`) does lookup, collapsing and store only; it
+is handed the origin side of a miss (:meth:`Edge._origin_side`) as a callable, the way an aiohttp
+middleware is handed its handler. The edge knows nothing of aiohttp: front doors hand it an
+:class:`EdgeRequest` and get back an :class:`EdgeResult`. Function failures never leave as
+exceptions; they become CloudFront's own error responses (502 ``LambdaValidationError``, 503
+``LambdaExecutionError``, 503 ``LambdaLimitExceeded``), and an unreachable origin becomes 502/504
+``Error from cloudfront``.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, replace
 
-from edgesim.cache.store import CacheStore, MemoryCacheStore
+from edgesim.cache.store import MemoryCacheStore
+from edgesim.cache.ttl import viewer_vary
 from edgesim.config import BehaviorConfig, Distribution
+from edgesim.exceptions import IncompleteBodyError, OriginError
 from edgesim.http import EdgeRequest, EdgeResponse, Headers
 from edgesim.lambda_edge.triggers import Triggers
-from edgesim.origins import forwarding
 from edgesim.origins.fetcher import OriginFetcher
+from edgesim.origins.forwarding import (
+    forward_under_policies,
+    new_edge_id,
+    new_request_id,
+    via_value,
+)
+from edgesim.origins.targets import OriginTarget
 from edgesim.pages import (
-    METHOD_NOT_ALLOWED_MESSAGE,
     EarlyResponse,
     ErrorPage,
+    XCache,
     error_response,
+    origin_error_page,
 )
-from edgesim.pipeline.cache_stage import GENERATED, CacheStage, Served
-from edgesim.pipeline.routing import match_behavior
-from edgesim.runtime import FunctionRuntime, FunctionSpec, LogSink
-from edgesim.trace import Stage, Trace, TraceRecord
-from edgesim.types import Clock, SystemClock
+from edgesim.pipeline.cache_stage import (
+    DEFAULT_MAX_OBJECT_BYTES,
+    CacheStage,
+    Fetched,
+    OriginSide,
+    Served,
+    discard,
+)
+from edgesim.pipeline.routing import (
+    MAX_REQUEST_SIZE,
+    MAX_URL_LENGTH,
+    Redirect,
+    match_behavior,
+    refusal,
+)
+from edgesim.runtime import FunctionRuntime, FunctionSpec
+from edgesim.trace import (
+    BehaviorOutcome,
+    ErrorPageOutcome,
+    InternalOutcome,
+    OriginOutcome,
+    Stage,
+    Trace,
+    TraceRecord,
+)
+from edgesim.types import (
+    CacheStore,
+    Clock,
+    EventType,
+    FunctionInvoker,
+    LogSink,
+    OriginClient,
+    SystemClock,
+)
 
 __all__ = ["MAX_REQUEST_SIZE", "MAX_URL_LENGTH", "Edge", "EdgeResult", "function_specs"]
 
 logger = logging.getLogger("edgesim")
 INTERNAL = "edgesim could not handle this request; its log has the details."
-
-# CloudFront's request limits (spec cloudfront-caching.md §5): over them the viewer gets 413.
-MAX_URL_LENGTH = 8192
-MAX_REQUEST_SIZE = 20480  # request line and headers, the query included, the body not
+# Failover is for requests CloudFront may send twice (spec cloudfront-caching.md §6).
+_FAILOVER_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass(frozen=True)
@@ -80,129 +119,202 @@ def function_specs(distribution: Distribution) -> list[FunctionSpec]:
 class Edge:
     """One distribution at one edge location.
 
-    The edge owns its function runtime and origin client unless they are passed in; call
-    :meth:`aclose` when done. ``store`` may be shared by several edges (one edge location's
-    cache); ``clock`` is wall-clock seconds, injected so tests can move time.
+    Collaborators are the contracts of :mod:`edgesim.types`: ``runtime`` runs functions,
+    ``origins`` fetches from origins, ``store`` keeps cached objects (it may be shared by several
+    edges: one edge location's cache), ``clock`` is wall-clock seconds (tests move it). The edge
+    builds and owns a runtime and an origin client when none is passed; :meth:`aclose` closes them.
+    ``max_object_bytes`` bounds what one cached object may hold: larger answers pass through.
     """
 
     def __init__(
         self,
         distribution: Distribution,
         *,
-        runtime: FunctionRuntime | None = None,
-        fetcher: OriginFetcher | None = None,
-        log_sink: LogSink | None = None,
-        edge_id: str | None = None,
+        runtime: FunctionInvoker | None = None,
+        origins: OriginClient | None = None,
         store: CacheStore | None = None,
         clock: Clock | None = None,
+        log_sink: LogSink | None = None,
+        edge_id: str | None = None,
+        max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES,
     ) -> None:
         self.distribution = distribution
-        self.runtime = runtime or FunctionRuntime(function_specs(distribution), log_sink=log_sink)
-        self.fetcher = fetcher or OriginFetcher()
-        self.edge_id = edge_id or forwarding.new_edge_id()
+        self.runtime: FunctionInvoker = runtime or FunctionRuntime(
+            function_specs(distribution), log_sink=log_sink
+        )
+        self.origins: OriginClient = origins or OriginFetcher()
         self.store: CacheStore = store if store is not None else MemoryCacheStore()
-        self.clock: Clock = clock or SystemClock()
-        targets = {oid: origin.target() for oid, origin in distribution.origins.items()}
-        self.triggers = Triggers(distribution, self.runtime, list(targets.values()), log_sink)
+        self.edge_id = edge_id or new_edge_id()
+        self._targets = {oid: origin.target() for oid, origin in distribution.origins.items()}
+        self.triggers = Triggers(distribution, self.runtime, list(self._targets.values()), log_sink)
         self.cache = CacheStage(
-            distribution,
-            triggers=self.triggers,
-            fetcher=self.fetcher,
-            targets=targets,
-            store=self.store,
-            clock=self.clock,
-            edge_id=self.edge_id,
+            distribution, self.store, clock or SystemClock(), max_object_bytes=max_object_bytes
         )
 
     async def aclose(self) -> None:
         """Stop every function worker and close origin connections."""
         await self.runtime.aclose()
-        await self.fetcher.aclose()
+        await self.origins.aclose()
 
-    def invalidate(self, paths: list[str]) -> int:
+    async def invalidate(self, paths: list[str]) -> int:
         """Remove this distribution's cached objects that ``paths`` match; returns how many."""
-        return self.store.invalidate(self.distribution.settings.id, paths)
+        return await self.store.invalidate(self.distribution.settings.id, paths)
 
-    async def dispatch(self, request: EdgeRequest) -> EdgeResult:
-        """Serve one viewer request the way CloudFront would."""
-        trace = Trace(request_id=forwarding.new_request_id())
+    async def dispatch(self, request: EdgeRequest, *, stream: bool = False) -> EdgeResult:
+        """Serve one viewer request the way CloudFront would.
+
+        With ``stream`` the response may carry its body as a stream (front doors that can send
+        it as it arrives ask for this); otherwise the body is read whole before returning, so
+        the trace is complete (``cache:store`` included) when the result arrives.
+        """
+        trace = Trace(request_id=new_request_id())
         try:
             response, x_cache = await self._serve(request, trace)
         except EarlyResponse as early:
-            response = early.response
-            x_cache = response.headers.get("X-Cache") or GENERATED
+            response, x_cache = early.response, early.x_cache
         except Exception:
             # A defect in edgesim itself: the viewer gets a CloudFront-style 502 and the
             # traceback goes to the log, so one broken request never looks like a hung proxy.
             logger.exception("edgesim failed on %s %s", request.method, request.target)
-            trace.add(TraceRecord(Stage.ROUTING, "internal-error"))
-            page = ErrorPage(status=502, x_cache="Error from cloudfront", message=INTERNAL)
+            trace.add(TraceRecord(Stage.INTERNAL_ERROR, InternalOutcome.DEFECT))
+            page = ErrorPage(status=502, x_cache=XCache.ERROR, message=INTERNAL)
             response = error_response(page, trace.request_id, head=request.method == "HEAD")
             x_cache = page.x_cache
-        return EdgeResult(response=self._finish(response, x_cache, trace.request_id), trace=trace)
+        response = self._cloudfront_headers(response, x_cache, trace.request_id)
+        if not stream:
+            await _read_as_sent(response, trace)
+        return EdgeResult(response=response, trace=trace)
 
-    async def _serve(self, viewer: EdgeRequest, trace: Trace) -> tuple[EdgeResponse, str]:
-        behavior = match_behavior(self.distribution, viewer.uri)
-        trace.add(TraceRecord(Stage.ROUTING, behavior.path_pattern))
-        self._check_viewer_request(viewer, behavior, trace)
-
-        vr = await self.triggers.viewer_request(behavior, viewer, trace)
-        if isinstance(vr, EdgeResponse):
-            # A viewer-request response goes straight back: no cache, no viewer-response.
-            return vr, GENERATED
-        request = self._apply_default_root_object(vr)
-
-        served = await self.cache.serve(request, behavior, trace)
+    async def _serve(self, viewer: EdgeRequest, trace: Trace) -> tuple[EdgeResponse, XCache]:
+        """Every stage, in CloudFront's order; a stage that ends the request raises
+        :class:`EarlyResponse` with the viewer's answer."""
+        behavior = self._behavior(viewer, trace)
+        request = await self._viewer_request(behavior, viewer, trace)
+        request = self._default_root_object(request)
+        served = await self.cache.serve(
+            request, behavior, trace, self._origin_side(behavior, trace)
+        )
         page = await self._custom_error_page(served, trace)
         if page is not None:
             # A custom error page goes out as is: viewer-response does not run (spec §4.2).
             return page, served.x_cache
-        response = served.response
-        if response.status < 400:
-            response = await self.triggers.viewer_response(behavior, request, response, trace)
-        return response, served.x_cache
+        return await self._viewer_response(behavior, served, trace), served.x_cache
 
-    def _check_viewer_request(
-        self, request: EdgeRequest, behavior: BehaviorConfig, trace: Trace
-    ) -> None:
-        """CloudFront's own refusals, before any function runs."""
-        if len(request.target) > MAX_URL_LENGTH or _request_size(request) > MAX_REQUEST_SIZE:
-            trace.add(TraceRecord(Stage.ROUTING, "request-too-large"))
-            self._refuse(413, "Bad request. The request is too large.", request, trace)
-        if request.method not in behavior.allowed_methods:
-            trace.add(TraceRecord(Stage.ROUTING, "method-not-allowed"))
-            self._refuse(403, METHOD_NOT_ALLOWED_MESSAGE, request, trace)
-        if request.method == "GET" and request.body:
-            trace.add(TraceRecord(Stage.ROUTING, "get-with-body"))
-            self._refuse(403, "Bad request.", request, trace)
-        if request.scheme != "https":
-            if behavior.viewer_protocol_policy == "https-only":
-                self._refuse(403, "Bad request.", request, trace)
-            if behavior.viewer_protocol_policy == "redirect-to-https":
-                host = request.headers.get("Host") or self.distribution.settings.domain_name
-                keep_method = request.method not in ("GET", "HEAD")
-                headers = Headers(
-                    [
-                        ("Server", "CloudFront"),
-                        ("Location", f"https://{host.split(':')[0]}{request.target}"),
-                        ("Content-Length", "0"),
-                        ("X-Cache", "Redirect from cloudfront"),
-                    ]
-                )
-                trace.add(TraceRecord(Stage.ROUTING, "redirect-to-https"))
-                status = 307 if keep_method else 301
-                raise EarlyResponse(EdgeResponse(status=status, headers=headers))
+    # -- stages, in order -------------------------------------------------------------------
 
-    def _refuse(self, status: int, message: str, request: EdgeRequest, trace: Trace) -> None:
-        page = ErrorPage(status=status, x_cache="Error from cloudfront", message=message)
-        raise EarlyResponse(error_response(page, trace.request_id, head=request.method == "HEAD"))
+    def _behavior(self, request: EdgeRequest, trace: Trace) -> BehaviorConfig:
+        """The behavior the path matches, then CloudFront's own refusals and redirects."""
+        behavior = match_behavior(self.distribution, request.uri)
+        trace.add(
+            TraceRecord(Stage.BEHAVIOR, BehaviorOutcome.MATCHED, detail=behavior.path_pattern)
+        )
+        refused = refusal(request, behavior, self.distribution.settings.domain_name)
+        if refused is None:
+            return behavior
+        if isinstance(refused, Redirect):
+            trace.add(TraceRecord(Stage.REDIRECT, refused.outcome))
+            headers = Headers(
+                [("Server", "CloudFront"), ("Location", refused.location), ("Content-Length", "0")]
+            )
+            response = EdgeResponse(status=refused.status, headers=headers)
+            raise EarlyResponse(response, XCache.REDIRECT)
+        trace.add(TraceRecord(Stage.REFUSAL, refused.outcome))
+        page = ErrorPage(status=refused.status, x_cache=XCache.ERROR, message=refused.message)
+        raise EarlyResponse(
+            error_response(page, trace.request_id, head=request.method == "HEAD"), XCache.ERROR
+        )
 
-    def _apply_default_root_object(self, request: EdgeRequest) -> EdgeRequest:
+    async def _viewer_request(
+        self, behavior: BehaviorConfig, request: EdgeRequest, trace: Trace
+    ) -> EdgeRequest:
+        """The request as the viewer-request function left it; a response it generated goes
+        straight back (no cache, no viewer-response)."""
+        await _buffer_body_for(behavior, EventType.VIEWER_REQUEST, request)
+        result = await self.triggers.viewer_request(behavior, request, trace)
+        if isinstance(result, EdgeResponse):
+            raise EarlyResponse(result, XCache.GENERATED)
+        return result
+
+    def _default_root_object(self, request: EdgeRequest) -> EdgeRequest:
         """CloudFront rewrites exactly ``/`` (not subfolders) to the default root object."""
         root = self.distribution.settings.default_root_object
         if root and request.uri == "/":
             return replace(request, uri="/" + root)
         return request
+
+    def _origin_side(self, behavior: BehaviorConfig, trace: Trace) -> OriginSide:
+        """The origin side of a miss for this request, handed to the cache stage."""
+
+        async def origin_side(request: EdgeRequest, validators: Headers) -> Fetched:
+            return await self._fetch_with_failover(request, validators, behavior, trace)
+
+        return origin_side
+
+    async def _fetch_with_failover(
+        self, request: EdgeRequest, validators: Headers, behavior: BehaviorConfig, trace: Trace
+    ) -> Fetched:
+        """Origin-request, the origin fetch and origin-response, for each member of the
+        behavior's origin group in turn while the origin answers a failover status."""
+        group = self.distribution.origin_groups.get(behavior.origin)
+        members = [group.primary, group.secondary] if group else [behavior.origin]
+        if request.method not in _FAILOVER_METHODS:
+            members = members[:1]
+        for attempt, origin_id in enumerate(members):
+            last = attempt == len(members) - 1
+            target = self._targets[origin_id]
+            outbound, forwarded = forward_under_policies(
+                request,
+                target,
+                policy=behavior.cache_policy_resolved,
+                orp=behavior.origin_request_policy_resolved,
+                cached_methods=behavior.cached_methods,
+                request_id=trace.request_id,
+                edge_id=self.edge_id,
+                validators=validators,
+            )
+            await _buffer_body_for(behavior, EventType.ORIGIN_REQUEST, outbound)
+            result = await self.triggers.origin_request(behavior, outbound, target, trace)
+            if isinstance(result, EdgeResponse):
+                # Generated at origin-request: no origin, no origin-response; it may be cached.
+                return Fetched(result, XCache.GENERATED, generated=True)
+            outbound, target = result
+            try:
+                response = await self._origin_fetch(outbound, target, trace)
+            except OriginError as error:
+                if last:
+                    page = origin_error_page(error)
+                    head = request.method == "HEAD"
+                    return Fetched(error_response(page, trace.request_id, head=head), XCache.ERROR)
+                continue
+            if behavior.cache_policy_resolved is not None and "vary" in response.headers:
+                # The viewer sees only the Vary names CloudFront keeps (spec §3.7).
+                vary = viewer_vary(response.headers, forwarded)
+                response.headers.remove("Vary")
+                if vary is not None:
+                    response.headers.add("Vary", vary)
+            response = await self.triggers.origin_response(
+                behavior, outbound, target, response, trace
+            )
+            if last or group is None or response.status not in group.status_codes:
+                return Fetched(response, XCache.ERROR if response.status >= 400 else XCache.MISS)
+            await discard(response)
+        raise AssertionError("an origin group always has a last member")
+
+    async def _origin_fetch(
+        self, request: EdgeRequest, target: OriginTarget, trace: Trace
+    ) -> EdgeResponse:
+        """The origin's answer (its body may still be arriving)."""
+        started = time.perf_counter()
+        try:
+            response = await self.origins.fetch(request, target)
+        except OriginError as error:
+            outcome = OriginOutcome(f"error-{error.status}")
+            trace.add(TraceRecord(Stage.ORIGIN, outcome, _ms(started), detail=error.reason))
+            raise
+        trace.add(
+            TraceRecord(Stage.ORIGIN, OriginOutcome.RESPONSE, _ms(started), status=response.status)
+        )
+        return response
 
     async def _custom_error_page(self, served: Served, trace: Trace) -> EdgeResponse | None:
         """The distribution's custom error page for this status, fetched like any object.
@@ -217,6 +329,7 @@ class Edge:
         )
         if custom is None or custom.response_page_path is None or status < 400:
             return None
+        await discard(served.response)
         page_behavior = match_behavior(self.distribution, custom.response_page_path)
         page_request = EdgeRequest(
             method="GET",
@@ -224,35 +337,73 @@ class Edge:
             headers=Headers([("Host", self.distribution.settings.domain_name)]),
             client_ip=served.request.client_ip,
         )
-        trace.add(TraceRecord(Stage.ROUTING, f"error-page:{custom.response_page_path}"))
-        page = (await self.cache.serve(page_request, page_behavior, trace)).response
+        trace.add(TraceRecord(Stage.ERROR_PAGE, ErrorPageOutcome.FETCHED, detail=page_request.uri))
+        origin = self._origin_side(page_behavior, trace)
+        page = (await self.cache.serve(page_request, page_behavior, trace, origin)).response
         if page.status >= 400:
             return page
-        code = custom.response_code or status
         headers = page.headers.copy()
         headers.remove("Age")
-        result = EdgeResponse(status=code, headers=headers, body=page.body)
+        code = custom.response_code or status
+        result = EdgeResponse(status=code, headers=headers, body=page.body, stream=page.stream)
         if served.request.method == "HEAD":
+            await discard(result)
             result.body = b""
         return result
 
-    def _finish(self, response: EdgeResponse, x_cache: str, request_id: str) -> EdgeResponse:
+    async def _viewer_response(
+        self, behavior: BehaviorConfig, served: Served, trace: Trace
+    ) -> EdgeResponse:
+        """The response as the viewer-response function left it; skipped for errors."""
+        if served.response.status >= 400:
+            return served.response
+        return await self.triggers.viewer_response(behavior, served.request, served.response, trace)
+
+    def _cloudfront_headers(
+        self, response: EdgeResponse, x_cache: XCache, request_id: str
+    ) -> EdgeResponse:
         """The response with what CloudFront adds to every response, without what it drops.
 
         A new object: the one given may be shared (a collapsed fetch answers several viewers).
         """
         headers = response.headers.without_hop_by_hop()
         headers.remove("X-Cache", "Via", "X-Amz-Cf-Pop", "X-Amz-Cf-Id")
-        if x_cache == GENERATED and "Server" not in headers:
+        if x_cache is XCache.GENERATED and "Server" not in headers:
             # Function-generated responses go out as CloudFront's own (observed, spec §5.1).
             headers.add("Server", "CloudFront")
-        headers.add("X-Cache", x_cache)
-        headers.add("Via", forwarding.via_value("1.1", self.edge_id))
+        headers.add("X-Cache", x_cache.value)
+        headers.add("Via", via_value("1.1", self.edge_id))
         headers.add("X-Amz-Cf-Pop", self.distribution.settings.pop)
         headers.add("X-Amz-Cf-Id", request_id)
         return replace(response, headers=headers)
 
 
-def _request_size(request: EdgeRequest) -> int:
-    line = len(request.method) + len(request.target) + len(" HTTP/1.1\r\n")
-    return line + sum(len(name) + len(value) + 4 for name, value in request.headers)
+async def _buffer_body_for(
+    behavior: BehaviorConfig, trigger: EventType, request: EdgeRequest
+) -> None:
+    """A function with ``include_body`` sees the body, so CloudFront buffers it for that
+    trigger; otherwise it streams on to the origin."""
+    association = behavior.association(trigger)
+    if association is not None and association.include_body:
+        await request.read()
+
+
+async def _read_as_sent(response: EdgeResponse, trace: Trace) -> None:
+    """Buffer a streamed body; a body the origin cut short keeps the bytes that came, as the
+    viewer would have received them."""
+    if response.stream is None:
+        return
+    stream, response.stream = response.stream, None
+    chunks: list[bytes] = []
+    try:
+        async for chunk in stream:
+            chunks.append(chunk)
+    except IncompleteBodyError as cut:
+        trace.add(TraceRecord(Stage.ORIGIN, OriginOutcome.BODY_CUT, detail=str(cut)))
+    finally:
+        await stream.aclose()
+    response.body = b"".join(chunks)
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0

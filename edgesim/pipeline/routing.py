@@ -1,4 +1,5 @@
-"""Which behavior takes a request: CloudFront's path patterns, first match wins.
+"""Which behavior takes a request (CloudFront's path patterns, first match wins), and the
+requests CloudFront refuses or redirects itself before any function runs.
 
 A pattern is literal text with two wildcards: ``*`` (zero or more characters, ``/`` included)
 and ``?`` (exactly one character). Its leading ``/`` is optional and matching is case-sensitive.
@@ -15,13 +16,32 @@ pattern cannot contain ``%``, so they can only be matched by a wildcard.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
+
+from edgesim.http import EdgeRequest
+from edgesim.pages import METHOD_NOT_ALLOWED_MESSAGE
+from edgesim.trace import RedirectOutcome, RefusalOutcome
 
 if TYPE_CHECKING:
     from edgesim.config import BehaviorConfig, Distribution
 
-__all__ = ["match_behavior", "normalize_path", "pattern_matches"]
+__all__ = [
+    "MAX_REQUEST_SIZE",
+    "MAX_URL_LENGTH",
+    "Redirect",
+    "Refusal",
+    "has_body",
+    "match_behavior",
+    "normalize_path",
+    "pattern_matches",
+    "refusal",
+]
+
+# CloudFront's request limits (spec cloudfront-caching.md §5): over them the viewer gets 413.
+MAX_URL_LENGTH = 8192
+MAX_REQUEST_SIZE = 20480  # request line and headers, the query included, the body not
 
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
@@ -83,3 +103,61 @@ def match_behavior(distribution: Distribution, uri: str) -> BehaviorConfig:
         if _compile(behavior.path_pattern).fullmatch(path):
             return behavior
     return distribution.behaviors[-1]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """CloudFront answers the request itself with its error page."""
+
+    outcome: RefusalOutcome
+    status: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """CloudFront redirects the viewer itself (``redirect-to-https``)."""
+
+    outcome: RedirectOutcome
+    status: int
+    location: str
+
+
+def refusal(
+    request: EdgeRequest, behavior: BehaviorConfig, default_host: str
+) -> Refusal | Redirect | None:
+    """What CloudFront answers itself before any function runs, in the order it checks."""
+    if len(request.target) > MAX_URL_LENGTH or _request_size(request) > MAX_REQUEST_SIZE:
+        return Refusal(
+            RefusalOutcome.REQUEST_TOO_LARGE, 413, "Bad request. The request is too large."
+        )
+    if request.method not in behavior.allowed_methods:
+        return Refusal(RefusalOutcome.METHOD_NOT_ALLOWED, 403, METHOD_NOT_ALLOWED_MESSAGE)
+    if request.method == "GET" and has_body(request):
+        return Refusal(RefusalOutcome.GET_WITH_BODY, 403, "Bad request.")
+    if request.scheme != "https":
+        if behavior.viewer_protocol_policy == "https-only":
+            return Refusal(RefusalOutcome.HTTPS_ONLY, 403, "Bad request.")
+        if behavior.viewer_protocol_policy == "redirect-to-https":
+            host = request.headers.get("Host") or default_host
+            status = 301 if request.method in ("GET", "HEAD") else 307
+            location = f"https://{host.split(':')[0]}{request.target}"
+            return Redirect(RedirectOutcome.TO_HTTPS, status, location)
+    return None
+
+
+def has_body(request: EdgeRequest) -> bool:
+    """Whether the request carries a body, buffered or still streaming in."""
+    if request.body:
+        return True
+    if request.stream is None:
+        return False
+    length = request.headers.get("Content-Length")
+    if length is not None:
+        return length.strip() not in ("", "0")
+    return "transfer-encoding" in request.headers
+
+
+def _request_size(request: EdgeRequest) -> int:
+    line = len(request.method) + len(request.target) + len(" HTTP/1.1\r\n")
+    return line + sum(len(name) + len(value) + 4 for name, value in request.headers)

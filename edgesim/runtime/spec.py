@@ -8,9 +8,10 @@ them without importing the process machinery.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from edgesim.types import LogSink
 
 __all__ = [
     "FunctionSpec",
@@ -19,9 +20,6 @@ __all__ = [
     "LogSink",
     "billed_duration_ms",
 ]
-
-LogSink = Callable[[str, list[str]], None]
-"""Receives ``(function name, log lines)`` once per invocation, framed by START/END/REPORT."""
 
 
 @dataclass(frozen=True)

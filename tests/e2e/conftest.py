@@ -15,11 +15,10 @@ import httpx
 import pytest
 from aiohttp import web
 
-from edgesim.cache.store import CacheStore
 from edgesim.config import load_distribution
 from edgesim.frontdoors.server import EdgeServer
 from edgesim.pipeline import Edge
-from edgesim.types import Clock
+from edgesim.types import CacheStore, Clock
 
 FUNCTIONS = Path(__file__).parent / "functions"
 

@@ -184,12 +184,13 @@ async def test_eviction_under_a_small_size_bound(make_edge: MakeEdge, origin: Or
     store = MemoryCacheStore()
     edge = await _edge(make_edge, origin, FakeClock(), store=store)
     assert (await edge.client.get("/one")).headers["x-cache"] == "Miss from cloudfront"
-    one = store.size_bytes
+    one = (await store.stats()).size_bytes
     store.max_bytes = one * 2 + one // 2  # room for two objects of this size, not three
     for name in ("two", "six"):
         assert (await edge.client.get(f"/{name}")).headers["x-cache"] == "Miss from cloudfront"
-    assert store.size_bytes <= store.max_bytes
-    assert store.evictions == 1
+    stats = await store.stats()
+    assert stats.size_bytes <= stats.max_bytes
+    assert stats.evictions == 1
     assert (await edge.client.get("/six")).headers["x-cache"] == "Hit from cloudfront"
     assert (await edge.client.get("/two")).headers["x-cache"] == "Hit from cloudfront"
     assert (await edge.client.get("/one")).headers["x-cache"] == "Miss from cloudfront"
@@ -301,7 +302,7 @@ async def test_cached_objects_survive_other_distributions(
         store=store,
     )
     assert (await other.client.get("/shared.html")).headers["x-cache"] == "Miss from cloudfront"
-    assert other.edge.invalidate(["/*"]) == 1
+    assert await other.edge.invalidate(["/*"]) == 1
     assert (await first.client.get("/shared.html")).headers["x-cache"] == "Hit from cloudfront"
 
 

@@ -272,14 +272,14 @@ async def test_trace_records_every_stage(origin: Origin, tmp_path: Path) -> None
         request = EdgeRequest("GET", "/tagged/x", headers=Headers([("Host", "example.test")]))
         result = await edge.dispatch(request)
         assert result.trace.steps == [
-            "routing:/tagged/*",
+            "behavior:matched",
             "cache:miss",
             "origin:200",
             "origin-response:response",
             "viewer-response:response",
         ]
         generated = await edge.dispatch(EdgeRequest("GET", "/old-blog/a"))
-        assert generated.trace.steps == ["routing:/old-blog/*", "viewer-request:response"]
+        assert generated.trace.steps == ["behavior:matched", "viewer-request:response"]
         assert json.loads(result.response.body)["target"] == "/tagged/x"
     finally:
         await edge.aclose()

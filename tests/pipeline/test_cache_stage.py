@@ -11,7 +11,7 @@ import pytest
 from edgesim.config import load_distribution
 from edgesim.http import EdgeRequest
 from edgesim.pipeline import Edge
-from tests.e2e.conftest import FakeClock, Origin, start_origin
+from tests.e2e.conftest import FUNCTIONS, FakeClock, Origin, start_origin
 
 
 @pytest.fixture
@@ -44,12 +44,12 @@ async def test_traces_of_miss_store_hit_and_refresh(edge: tuple[Edge, FakeClock]
     built, clock = edge
     url = "/etag/t1/cc/max-age%3D5/x"
     miss = await built.dispatch(EdgeRequest("GET", url))
-    assert miss.trace.steps == ["routing:*", "cache:miss", "origin:200", "cache:store"]
+    assert miss.trace.steps == ["behavior:matched", "cache:miss", "origin:200", "cache:store"]
     hit = await built.dispatch(EdgeRequest("GET", url))
-    assert hit.trace.steps == ["routing:*", "cache:hit"]
+    assert hit.trace.steps == ["behavior:matched", "cache:hit"]
     clock.advance(6)
     refresh = await built.dispatch(EdgeRequest("GET", url))
-    assert refresh.trace.steps == ["routing:*", "cache:stale", "origin:304", "cache:refresh"]
+    assert refresh.trace.steps == ["behavior:matched", "cache:stale", "origin:304", "cache:refresh"]
     assert refresh.response.headers.get("X-Cache") == "RefreshHit from cloudfront"
     assert refresh.response.headers.get("Age") == "0"
 
@@ -62,7 +62,7 @@ async def test_stale_while_revalidate_answers_at_once(
     await built.dispatch(EdgeRequest("GET", url))
     clock.advance(30)
     stale = await built.dispatch(EdgeRequest("GET", url))
-    assert stale.trace.steps == ["routing:*", "cache:stale-while-revalidate"]
+    assert stale.trace.steps == ["behavior:matched", "cache:stale-while-revalidate"]
     assert stale.response.headers.get("X-Cache") == "RefreshHit from cloudfront"
     for _ in range(100):  # the refresh runs in the background; wait for the origin to see it
         if len(origin.seen) == 2:
@@ -71,7 +71,7 @@ async def test_stale_while_revalidate_answers_at_once(
     assert len(origin.seen) == 2
     await asyncio.sleep(0.05)
     fresh = await built.dispatch(EdgeRequest("GET", url))
-    assert fresh.trace.steps == ["routing:*", "cache:hit"]
+    assert fresh.trace.steps == ["behavior:matched", "cache:hit"]
     assert fresh.response.headers.get("Age") == "0"
 
 
@@ -80,10 +80,10 @@ async def test_head_is_cached_apart_and_hits_a_stored_get(
 ) -> None:
     built, _ = edge
     head = await built.dispatch(EdgeRequest("HEAD", "/h"))
-    assert head.trace.steps == ["routing:*", "cache:miss", "origin:200", "cache:store"]
+    assert head.trace.steps == ["behavior:matched", "cache:miss", "origin:200", "cache:store"]
     assert origin.seen[-1].method == "HEAD"
     again = await built.dispatch(EdgeRequest("HEAD", "/h"))
-    assert again.trace.steps == ["routing:*", "cache:hit"]
+    assert again.trace.steps == ["behavior:matched", "cache:hit"]
     assert again.response.headers.get("Content-Length") == head.response.headers.get(
         "Content-Length"
     )
@@ -93,8 +93,8 @@ async def test_head_is_cached_apart_and_hits_a_stored_get(
     await built.dispatch(EdgeRequest("HEAD", "/h2"))
     await built.dispatch(EdgeRequest("GET", "/h3"))
     from_get = await built.dispatch(EdgeRequest("HEAD", "/h3"))
-    assert from_get.trace.steps == ["routing:*", "cache:hit"]
-    assert built.invalidate(["/h"]) == 2  # both the HEAD and the GET object
+    assert from_get.trace.steps == ["behavior:matched", "cache:hit"]
+    assert await built.invalidate(["/h"]) == 2  # both the HEAD and the GET object
     assert len(origin.seen) == 4
 
 
@@ -111,3 +111,88 @@ async def test_uncollapsible_answers_send_each_waiter_to_the_origin(
     url = "/slow/0.2/cc/no-store/y"
     results = await asyncio.gather(*(built.dispatch(EdgeRequest("GET", url)) for _ in range(3)))
     assert len(origin.seen) == 4
+
+
+async def test_a_failed_collapsed_fetch_gives_each_viewer_its_own_page(
+    tmp_path: Path, origin: Origin
+) -> None:
+    path = tmp_path / "d.yaml"
+    path.write_text(
+        f"""
+origins: {{api: {{url: "{origin.url}"}}}}
+functions:
+  faulty: {{runtime: python3.12, code: "{FUNCTIONS}/faulty", handler: index.handler}}
+behaviors:
+  - path_pattern: "*"
+    origin: api
+    cache_policy: {{min_ttl: 0, default_ttl: 60, max_ttl: 600, query_strings: all}}
+    functions: {{origin-request: faulty}}
+"""
+    )
+    built = Edge(load_distribution(path))
+    try:
+        request = EdgeRequest("GET", "/x", "case=raise")
+        results = await asyncio.gather(*(built.dispatch(request) for _ in range(3)))
+    finally:
+        await built.aclose()
+    assert len({r.request_id for r in results}) == 3
+    for result in results:
+        assert result.response.status == 503
+        assert result.response.headers.get("X-Cache") == "LambdaExecutionError from cloudfront"
+        # The page names this viewer's own request, never the one it waited on.
+        assert f"Request ID: {result.request_id}".encode() in result.response.body
+    waiters = [r for r in results if "cache:collapsed" in r.trace.steps]
+    assert len(waiters) == 2
+    for waiter in waiters:
+        assert waiter.trace.steps == [
+            "behavior:matched",
+            "cache:miss",
+            "cache:collapsed",
+            "origin-request:LambdaExecutionError",
+        ]
+    assert origin.seen == []
+
+
+async def test_an_error_caching_min_ttl_of_zero_keeps_no_stale_copy_on_hold(
+    tmp_path: Path, origin: Origin
+) -> None:
+    path = tmp_path / "d.yaml"
+    path.write_text(
+        f"""
+origins: {{api: {{url: "{origin.url}"}}}}
+behaviors: [{{path_pattern: "*", origin: api, cache_policy: CachingOptimized}}]
+custom_error_responses: [{{error_code: 503, error_caching_min_ttl: 0}}]
+"""
+    )
+    clock = FakeClock()
+    built = Edge(load_distribution(path), clock=clock)
+    url = "/cc/max-age%3D5/x"
+    try:
+        await built.dispatch(EdgeRequest("GET", url))
+        clock.advance(6)
+        origin.override_status = 503
+        stale = await built.dispatch(EdgeRequest("GET", url))
+        assert stale.trace.steps[-1] == "cache:stale-served"
+        assert stale.response.status == 200
+        # 0 s means the stale copy is not held: the next viewer asks the origin again.
+        again = await built.dispatch(EdgeRequest("GET", url))
+    finally:
+        await built.aclose()
+    assert again.trace.steps[:3] == ["behavior:matched", "cache:stale", "origin:503"]
+    assert len(origin.seen) == 3
+
+
+async def test_without_a_setting_the_stale_copy_is_held_for_ten_seconds(
+    edge: tuple[Edge, FakeClock], origin: Origin
+) -> None:
+    built, clock = edge
+    url = "/cc/max-age%3D5/held"
+    await built.dispatch(EdgeRequest("GET", url))
+    clock.advance(6)
+    origin.override_status = 503
+    assert (await built.dispatch(EdgeRequest("GET", url))).trace.steps[-1] == "cache:stale-served"
+    clock.advance(9)
+    assert (await built.dispatch(EdgeRequest("GET", url))).trace.steps[-1] == "cache:hit"
+    clock.advance(2)
+    late = await built.dispatch(EdgeRequest("GET", url))
+    assert late.trace.steps[1:3] == ["cache:stale", "origin:503"]

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from edgesim.config import load_distribution
+from edgesim.config import BehaviorConfig, Distribution, load_distribution
 from edgesim.http import EdgeRequest, Headers
+from edgesim.pages import XCache
 from edgesim.pipeline import Edge, function_specs
+from edgesim.pipeline.cache_stage import Fetched
+from edgesim.trace import Trace
 from tests.e2e.conftest import FUNCTIONS, Origin, start_origin
 
 
@@ -55,7 +58,12 @@ behaviors:
     )
     try:
         failed_over = await edge.dispatch(EdgeRequest("GET", "/x", "status=503"))
-        assert failed_over.trace.steps == ["routing:*", "cache:miss", "origin:503", "origin:503"]
+        assert failed_over.trace.steps == [
+            "behavior:matched",
+            "cache:miss",
+            "origin:503",
+            "origin:503",
+        ]
         assert len(primary.seen) == 1 and len(secondary.seen) == 1
         unlisted = await edge.dispatch(EdgeRequest("GET", "/x", "status=404"))
         assert unlisted.response.status == 404
@@ -183,4 +191,103 @@ async def test_a_defect_becomes_a_502_page_not_an_exception(
     result = await plain.dispatch(EdgeRequest("GET", "/a"))
     assert result.response.status == 502
     assert result.response.headers.get("X-Cache") == "Error from cloudfront"
-    assert result.trace.steps[-1] == "routing:internal-error"
+    assert result.trace.steps[-1] == "internal-error:defect"
+
+
+# -- the origin side the edge hands its cache stage ----------------------------------------
+
+
+@pytest.fixture
+async def side(tmp_path: Path, origins: tuple[Origin, Origin]) -> AsyncIterator[Edge]:
+    primary, secondary = origins
+    path = tmp_path / "d.yaml"
+    path.write_text(
+        f"""
+origins:
+  primary: {{url: "{primary.url}"}}
+  secondary: {{url: "{secondary.url}"}}
+origin_groups:
+  both: {{primary: primary, secondary: secondary, status_codes: [503]}}
+functions:
+  mutate: {{runtime: python3.12, code: "{FUNCTIONS}/mutate", handler: index.handler}}
+behaviors:
+  - {{path_pattern: /group/*, origin: both}}
+  - {{path_pattern: /fn/*, origin: primary, functions: {{origin-request: mutate}}}}
+  - {{path_pattern: /cached/*, origin: primary, cache_policy: CachingOptimized}}
+  - {{path_pattern: "*", origin: primary}}
+"""
+    )
+    built = Edge(load_distribution(path), edge_id="0" * 32)
+    yield built
+    await built.aclose()
+
+
+def _behavior(distribution: Distribution, pattern: str) -> BehaviorConfig:
+    return next(b for b in distribution.behaviors if b.path_pattern == pattern)
+
+
+async def _origin_side(
+    edge: Edge, pattern: str, request: EdgeRequest, trace: Trace, validators: Headers | None = None
+) -> Fetched:
+    """What the origin side the edge hands its cache stage answers for ``request``."""
+    side = edge._origin_side(_behavior(edge.distribution, pattern), trace)
+    fetched = await side(request, validators or Headers())
+    await fetched.response.read()
+    return fetched
+
+
+async def test_origin_side_fails_over_and_labels(
+    side: Edge, origins: tuple[Origin, Origin]
+) -> None:
+    primary, secondary = origins
+    trace = Trace(request_id="r")
+    fetched = await _origin_side(side, "/group/*", EdgeRequest("GET", "/group/status/503/x"), trace)
+    assert (fetched.response.status, fetched.x_cache) == (503, XCache.ERROR)
+    assert trace.steps == ["origin:503", "origin:503"]
+    assert len(primary.seen) == len(secondary.seen) == 1
+    ok = await _origin_side(side, "/group/*", EdgeRequest("GET", "/group/x"), Trace("r2"))
+    assert (ok.response.status, ok.x_cache) == (200, XCache.MISS)
+
+
+async def test_origin_side_generated_at_origin_request(side: Edge) -> None:
+    request = EdgeRequest("GET", "/fn/x", "case=oreq-generated-200")
+    fetched = await _origin_side(side, "/fn/*", request, Trace("r"))
+    assert (fetched.response.body, fetched.x_cache) == (b"made at the edge", XCache.GENERATED)
+    assert fetched.generated
+
+
+async def test_origin_side_policy_forwarding_validators_and_vary(
+    side: Edge, origins: tuple[Origin, Origin]
+) -> None:
+    primary, _ = origins
+    request = EdgeRequest(
+        "GET",
+        "/cached/vary/Accept-Encoding%2C%20X-Other/x",
+        "q=1",
+        headers=Headers([("Cookie", "a=1"), ("X-Viewer", "v"), ("Accept-Encoding", "gzip, br")]),
+    )
+    validators = Headers([("If-None-Match", '"v1"')])
+    fetched = await _origin_side(side, "/cached/*", request, Trace("r"), validators)
+    seen = primary.seen[-1]
+    assert seen.target == "/cached/vary/Accept-Encoding%2C%20X-Other/x"  # no query in the key
+    assert seen.header("Cookie") is None and seen.header("X-Viewer") is None
+    assert seen.header("Accept-Encoding") == "br,gzip"  # normalized (cloudfront-caching §2.4)
+    assert seen.header("If-None-Match") == '"v1"'
+    assert fetched.response.headers.get("Vary") == "Accept-Encoding"
+
+
+async def test_origin_side_unreachable_origin_becomes_an_error_page(
+    side: Edge, origins: tuple[Origin, Origin]
+) -> None:
+    dead, runner = await start_origin()
+    await runner.cleanup()
+    target = side.distribution.origins["primary"].target()
+    side._targets["primary"] = type(target)(
+        **{**target.__dict__, "port": dead.port, "connection_attempts": 1}
+    )
+    trace = Trace("r")
+    fetched = await _origin_side(side, "*", EdgeRequest("GET", "/x"), trace)
+    assert trace.steps == ["origin:error-502"] or trace.steps == ["origin:error-504"]
+    assert fetched.x_cache == XCache.ERROR
+    assert fetched.response.status in (502, 504)
+    assert fetched.response.headers.get("Server") == "CloudFront"
