@@ -19,7 +19,9 @@ from edgesim.exceptions import ConfigError, EdgesimError
 from edgesim.frontdoors.admin import AdminServer
 from edgesim.frontdoors.server import EdgeServer
 from edgesim.http import EdgeRequest
+from edgesim.pages import XCache
 from edgesim.pipeline import Edge, EdgeResult
+from edgesim.pipeline.cache_stage import DEFAULT_MAX_OBJECT_BYTES
 
 __all__ = ["main"]
 
@@ -56,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     admin_host=args.admin_host,
                     admin_port=args.admin_port,
                     cache_size=args.cache_size,
+                    max_object_size=args.max_object_size,
                 )
             )
         if args.command == "invalidate":
@@ -99,6 +102,12 @@ def _parser() -> argparse.ArgumentParser:
         type=_size,
         default=DEFAULT_CACHE_SIZE,
         help="cache bound in bytes; suffixes KB, KiB, MB, MiB, GB, GiB (default 256MiB)",
+    )
+    serve.add_argument(
+        "--max-object-size",
+        type=_size,
+        default=DEFAULT_MAX_OBJECT_BYTES,
+        help="largest object the cache keeps; larger answers stream through (default 64MiB)",
     )
     validate = commands.add_parser("validate", help="check distribution files and exit")
     validate.add_argument("files", nargs="+", type=Path, help="distribution files")
@@ -169,7 +178,8 @@ def _print_function_log(function: str, lines: list[str]) -> None:
 
 def _print_access(request: EdgeRequest, result: EdgeResult, elapsed_ms: float) -> None:
     response = result.response
-    x_cache = (response.headers.get("X-Cache") or "").replace(" from cloudfront", "")
+    label = response.headers.get("X-Cache") or ""
+    x_cache = XCache(label).short if label in XCache._value2member_map_ else label
     print(
         f"{request.client_ip} {request.method} {request.target} {response.status} "
         f"{x_cache} {elapsed_ms:.1f}ms",
@@ -185,11 +195,15 @@ async def _serve(
     admin_host: str,
     admin_port: int,
     cache_size: int,
+    max_object_size: int,
 ) -> int:
     paths = list(files) or [DEFAULT_DISTRIBUTION]
     distributions = load_distributions(paths)
     store = MemoryCacheStore(cache_size)  # one edge location: one cache for every distribution
-    edges = [Edge(d, log_sink=_print_function_log, store=store) for d in distributions]
+    edges = [
+        Edge(d, log_sink=_print_function_log, store=store, max_object_bytes=max_object_size)
+        for d in distributions
+    ]
     server = EdgeServer(edges, host=host, port=port, access_log=_print_access)
     try:
         await server.start()
