@@ -12,7 +12,7 @@ from edgesim.http import EdgeRequest, Headers
 from edgesim.pages import XCache
 from edgesim.pipeline import Edge, function_specs
 from edgesim.pipeline.cache_stage import Fetched
-from edgesim.trace import Trace
+from edgesim.trace import BehaviorOutcome, CacheOutcome, OriginOutcome, Trace
 from tests.e2e.conftest import FUNCTIONS, Origin, start_origin
 
 
@@ -119,9 +119,13 @@ behaviors:
         host = Headers([("Host", "www.example.test:8080")])
         secure = await edge.dispatch(EdgeRequest("GET", "/secure/a", headers=host))
         assert secure.response.status == 403
+        # Every refusal leaves a record saying which one it was.
+        assert secure.trace.steps == ["behavior:matched", "refusal:https-only"]
         get = await edge.dispatch(EdgeRequest("GET", "/redirect/a", "q=1", headers=host))
         assert get.response.status == 301
         assert get.response.headers.get("Location") == "https://www.example.test/redirect/a?q=1"
+        assert get.response.headers.get("X-Cache") == "Redirect from cloudfront"
+        assert get.trace.steps == ["behavior:matched", "redirect:to-https"]
         post = await edge.dispatch(EdgeRequest("POST", "/redirect/a", headers=host, body=b"x"))
         assert post.response.status == 307
         over_https = await edge.dispatch(
@@ -136,7 +140,19 @@ behaviors:
 async def test_get_with_body_is_refused(plain: Edge, origins: tuple[Origin, Origin]) -> None:
     result = await plain.dispatch(EdgeRequest("GET", "/a", body=b"surprise"))
     assert result.response.status == 403
+    assert result.trace.steps == ["behavior:matched", "refusal:get-with-body"]
     assert origins[0].seen == []
+
+
+async def test_records_carry_what_a_viewer_needs_to_draw_them(plain: Edge) -> None:
+    result = await plain.dispatch(EdgeRequest("GET", "/a"))
+    behavior, cache, origin = result.trace.records
+    assert (behavior.outcome, behavior.detail) == (BehaviorOutcome.MATCHED, "*")
+    assert cache.outcome is CacheOutcome.MISS
+    assert (origin.outcome, origin.status) == (OriginOutcome.RESPONSE, 200)
+    starts = [r.start_ms for r in result.trace.records]
+    assert all(s is not None for s in starts)
+    assert starts == sorted(starts)  # type: ignore[type-var]
 
 
 async def test_every_response_gets_cloudfront_headers_once(plain: Edge) -> None:
