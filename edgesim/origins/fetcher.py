@@ -8,22 +8,35 @@ What goes out is the caller's request as is; the fetcher only does what CloudFro
 point: it puts the origin path in front of the URI, adds the origin's custom headers (replacing
 same-named ones), sends ``Connection: Keep-Alive`` and a ``Content-Length`` that matches the
 body, and keeps the request target byte for byte (only bytes HTTP/1.1 forbids in a request line
-are percent-encoded). What comes back is the origin's status, reason, headers (every line, names
-spelled as received, hop-by-hop lines dropped) and body bytes as they were on the wire: nothing
-is decompressed and redirects are not followed.
+are percent-encoded). A viewer's upload that is still streaming in goes out as it arrives, with
+the viewer's ``Content-Length`` when it sent one and chunked otherwise.
 
-Failures become :class:`~edgesim.exceptions.OriginError` with CloudFront's status:
+What comes back is the origin's status, reason, headers (every line, names spelled as received,
+hop-by-hop lines dropped) and, as soon as the headers are in, a
+:class:`~edgesim.http.BodyStream` of the body bytes as they were on the wire (chunked framing
+removed, nothing decompressed); redirects are not followed. The pooled connection is released
+when the stream ends, and closed when it is given up (``aclose``) before the end. HEAD answers,
+204 and 304 carry no stream.
+
+Failures up to and including the response headers become
+:class:`~edgesim.exceptions.OriginError` with CloudFront's status:
 
 - the origin's name does not resolve, its TLS certificate is refused, or it answers with
-  something that is not HTTP or drops the connection mid-response: 502;
+  something that is not HTTP or drops the connection before its headers: 502;
 - it cannot be connected to within the target's ``connection_timeout``, or does not answer
   within its ``read_timeout`` (which bounds the wait for the first byte and every gap between
   bytes): 504.
 
+A body that stops short once the headers are in (fewer bytes than ``Content-Length``, a
+connection reset, a gap longer than ``read_timeout``) raises
+:class:`~edgesim.exceptions.IncompleteBodyError` from the stream: the status is already on its
+way to the viewer by then.
+
 Attempts: a connection that cannot be opened is tried again, the target's
 ``connection_attempts`` times in all (CloudFront's ``ConnectionAttempts``, default 3), for every
 method, since nothing was sent yet. A timeout or a broken exchange is tried again only for GET
-and HEAD; other methods are never retried, as CloudFront does not retry them. Retries follow at
+and HEAD; other methods are never retried, as CloudFront does not retry them. A streamed upload
+whose first bytes have left is never retried either: they cannot be sent again. Retries follow at
 once, without back-off.
 """
 
@@ -32,11 +45,12 @@ from __future__ import annotations
 import re
 import socket
 import ssl
+from collections.abc import AsyncIterator
 
 import httpx
 
-from edgesim.exceptions import OriginError
-from edgesim.http import EdgeRequest, EdgeResponse, Headers
+from edgesim.exceptions import IncompleteBodyError, OriginError
+from edgesim.http import BodyStream, EdgeRequest, EdgeResponse, Headers
 from edgesim.origins.forwarding import origin_wire_headers
 from edgesim.origins.s3folder import S3Folder
 from edgesim.origins.targets import OriginTarget
@@ -48,6 +62,8 @@ _RETRIED_ON_TIMEOUT = frozenset({"GET", "HEAD"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # Bytes a request line may not hold (RFC 9112 §3.2: VCHAR only).
 _NOT_VCHAR = re.compile(rb"[^\x21-\x7e]")
+# Statuses whose response never has a body (RFC 9110 §6.4.1).
+_NO_BODY_STATUSES = frozenset({204, 304})
 
 
 class OriginFetcher:
@@ -88,8 +104,24 @@ class OriginFetcher:
     async def _fetch_http(self, request: EdgeRequest, target: OriginTarget) -> EdgeResponse:
         host = target.connect_host or target.domain_name
         where = f"{target.protocol}://{host}:{target.port}"
+        upload = None if request.stream is None else _Upload(request.stream)
         try:
-            outgoing = self._outgoing(request, target, host)
+            return await self._attempts_at(request, target, host, where, upload)
+        except BaseException:
+            if upload is not None:
+                await upload.aclose()
+            raise
+
+    async def _attempts_at(
+        self,
+        request: EdgeRequest,
+        target: OriginTarget,
+        host: str,
+        where: str,
+        upload: _Upload | None,
+    ) -> EdgeResponse:
+        try:
+            outgoing = self._outgoing(request, target, host, upload)
         except (httpx.InvalidURL, UnicodeError) as exc:
             raise OriginError(502, f"invalid origin address {where}: {exc}") from exc
         pool = self._pool(target.keepalive_timeout)
@@ -97,8 +129,14 @@ class OriginFetcher:
         attempts = target.connection_attempts if self._attempts is None else self._attempts
         failure = OriginError(504, f"{where}: no attempt made")
         for _ in range(attempts):
+            if upload is not None and upload.started:
+                # Part of the body is gone and cannot be sent again.
+                break
             try:
-                return await _exchange(pool, outgoing)
+                return await _exchange(pool, outgoing, where, head=request.method == "HEAD")
+            except IncompleteBodyError as exc:
+                # The viewer's upload stopped short: nothing whole can reach the origin.
+                raise OriginError(502, f"the request body for {where} ended early: {exc}") from exc
             except httpx.ConnectError as exc:
                 if _caused_by(exc, socket.gaierror):
                     raise OriginError(502, f"cannot resolve {host}: {exc}") from exc
@@ -124,7 +162,9 @@ class OriginFetcher:
                     raise failure from exc
         raise failure
 
-    def _outgoing(self, request: EdgeRequest, target: OriginTarget, host: str) -> httpx.Request:
+    def _outgoing(
+        self, request: EdgeRequest, target: OriginTarget, host: str, upload: _Upload | None
+    ) -> httpx.Request:
         headers = _origin_headers(request, target)
         connect = self._connect_timeout
         timeout = {
@@ -142,12 +182,14 @@ class OriginFetcher:
             # The certificate must name the origin's domain, wherever we actually connect.
             extensions["sni_hostname"] = target.domain_name
         url = httpx.URL(scheme=target.protocol, host=host, port=target.port, path="/")
+        lines = [(_encode(k), _encode(v)) for k, v in headers]
+        if upload is not None:
+            # Given as ``stream``, httpx adds no framing header of its own: _origin_headers did.
+            return httpx.Request(
+                request.method, url, headers=lines, stream=upload, extensions=extensions
+            )
         return httpx.Request(
-            request.method,
-            url,
-            headers=[(_encode(k), _encode(v)) for k, v in headers],
-            content=request.body,
-            extensions=extensions,
+            request.method, url, headers=lines, content=request.body, extensions=extensions
         )
 
     def _pool(self, keepalive: int) -> httpx.AsyncHTTPTransport:
@@ -170,21 +212,77 @@ class OriginFetcher:
         return pool
 
 
-async def _exchange(pool: httpx.AsyncHTTPTransport, outgoing: httpx.Request) -> EdgeResponse:
+async def _exchange(
+    pool: httpx.AsyncHTTPTransport, outgoing: httpx.Request, where: str, *, head: bool
+) -> EdgeResponse:
     response = await pool.handle_async_request(outgoing)
-    try:
-        # Raw bytes: chunked framing removed, content codings (gzip, br) left alone.
-        body = b"".join([chunk async for chunk in response.aiter_raw()])
-    finally:
-        await response.aclose()
     reason = response.extensions.get("reason_phrase", b"")
     headers = Headers((_decode(k), _decode(v)) for k, v in response.headers.raw)
+    stream: BodyStream | None = None
+    if head or response.status_code in _NO_BODY_STATUSES or response.status_code < 200:
+        # Reading the (empty) rest completes the exchange, so the connection goes back to the pool.
+        try:
+            async for _ in response.aiter_raw():
+                pass
+        finally:
+            await response.aclose()
+    else:
+        stream = _OriginBody(response, where)
     return EdgeResponse(
         status=response.status_code,
         headers=headers.without_hop_by_hop(),
-        body=body,
         reason=reason.decode("latin-1") if isinstance(reason, bytes) else "",
+        stream=stream,
     )
+
+
+class _OriginBody:
+    """An origin's response body, as it arrives; owns the pooled connection until it ends.
+
+    httpcore hands a connection back to the pool only when its exchange is complete, so closing
+    this early closes the connection instead of leaving a half-read one for the next request.
+    """
+
+    def __init__(self, response: httpx.Response, where: str) -> None:
+        self._response = response
+        self._where = where
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._relay()
+
+    async def _relay(self) -> AsyncIterator[bytes]:
+        try:
+            # Raw bytes: chunked framing removed, content codings (gzip, br) left alone.
+            async for chunk in self._response.aiter_raw():
+                yield chunk
+        except httpx.TransportError as exc:
+            raise IncompleteBodyError(f"the body from {self._where} ended early: {exc}") from exc
+        finally:
+            await self._response.aclose()
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+class _Upload(httpx.AsyncByteStream):
+    """A viewer's streamed body, sent on to the origin chunk by chunk.
+
+    ``started`` tells the retry loop whether any of it has been taken, since those bytes cannot
+    be sent a second time.
+    """
+
+    def __init__(self, source: BodyStream) -> None:
+        self._source = source
+        self.started = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        self.started = True
+        async for chunk in self._source:
+            if chunk:
+                yield chunk
+
+    async def aclose(self) -> None:
+        await self._source.aclose()
 
 
 def _origin_headers(request: EdgeRequest, target: OriginTarget) -> Headers:
@@ -192,9 +290,18 @@ def _origin_headers(request: EdgeRequest, target: OriginTarget) -> Headers:
     headers = origin_wire_headers(request, target)
     if "host" not in headers:
         headers.add("Host", target.domain_name)
-    body = request.body
-    if body or request.method in _BODY_METHODS or "content-length" in headers:
-        _set_keeping_spelling(headers, "Content-Length", str(len(body)))
+    if request.stream is not None:
+        # The body has not arrived yet: the viewer's own length (if any) is the one to keep.
+        length = request.headers.get("content-length")
+        if length is not None:
+            _set_keeping_spelling(headers, "Content-Length", length.strip())
+        else:
+            headers.remove("content-length")
+            headers.add("Transfer-Encoding", "chunked")
+    else:
+        body = request.body
+        if body or request.method in _BODY_METHODS or "content-length" in headers:
+            _set_keeping_spelling(headers, "Content-Length", str(len(body)))
     headers.set("Connection", "Keep-Alive")
     return headers
 

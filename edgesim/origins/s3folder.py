@@ -12,6 +12,10 @@ percent-decoded request path; a key that could only be served by leaving the fol
 segment, a symlink pointing outside) is refused with 403. Content types are guessed from the
 file extension, as ``aws s3 sync`` does when it uploads, and text types carry no charset.
 The query string is ignored: S3 answers a plain GET for it.
+
+An object's bytes stream from the file in chunks as the viewer takes them, so a large object
+never sits in memory whole; a file that shrinks while it is being sent ends the stream with
+:class:`~edgesim.exceptions.IncompleteBodyError`, as a cut connection to S3 would.
 """
 
 from __future__ import annotations
@@ -25,13 +29,16 @@ import secrets
 import stat
 import threading
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote
 from xml.sax.saxutils import escape
 
 from edgesim.cache.conditional import etag_listed, http_date, parse_range
+from edgesim.exceptions import IncompleteBodyError
 from edgesim.http import EdgeRequest, EdgeResponse, Headers
 from edgesim.origins.targets import OriginTarget
 from edgesim.types import Clock, SystemClock
@@ -41,6 +48,8 @@ __all__ = ["S3Folder"]
 # S3's own default for an object stored without a Content-Type.
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 _CHUNK = 1 << 20
+# Each streamed chunk is one hop to a worker thread; this size keeps the hops few and memory low.
+_STREAM_CHUNK = 256 * 1024
 # A private table built from Python's defaults only, so the answer does not depend on the
 # host's /etc/mime.types.
 _MIME = mimetypes.MimeTypes()
@@ -191,8 +200,9 @@ class S3Folder:
                 ("Server", "AmazonS3"),
             ]
         )
-        body = b"" if head else await asyncio.to_thread(_read, obj.path, start, length)
-        return EdgeResponse(status, headers, body)
+        if head or length == 0:
+            return EdgeResponse(status, headers)
+        return EdgeResponse(status, headers, stream=_FileBody(obj.path, start, length))
 
     def _error(
         self,
@@ -236,10 +246,49 @@ def _content_type(key: str) -> str:
     return guessed or DEFAULT_CONTENT_TYPE
 
 
-def _read(path: str, start: int, length: int) -> bytes:
-    with open(path, "rb") as f:
-        f.seek(start)
-        return f.read(length)
+class _FileBody:
+    """``length`` bytes of a file from ``start``, read chunk by chunk as they are asked for.
+
+    The file is opened on the first read, so a stream that is never iterated holds nothing open.
+    """
+
+    def __init__(self, path: str, start: int, length: int) -> None:
+        self._path = path
+        self._start = start
+        self._length = length
+        self._file: BinaryIO | None = None
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._relay()
+
+    async def _relay(self) -> AsyncIterator[bytes]:
+        left = self._length
+        try:
+            self._file = await asyncio.to_thread(_open_at, self._path, self._start)
+            while left > 0:
+                chunk = await asyncio.to_thread(self._file.read, min(left, _STREAM_CHUNK))
+                if not chunk:
+                    raise IncompleteBodyError(
+                        f"{self._path} ended {left} bytes before its Content-Length"
+                    )
+                left -= len(chunk)
+                yield chunk
+        except OSError as exc:
+            raise IncompleteBodyError(f"reading {self._path} failed: {exc}") from exc
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
+
+
+def _open_at(path: str, start: int) -> BinaryIO:
+    # Kept open past this call on purpose: _FileBody.aclose closes it.
+    file = open(path, "rb")
+    file.seek(start)
+    return file
 
 
 def _precondition_failure(headers: Headers, obj: _Object) -> str | None:

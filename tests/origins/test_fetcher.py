@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
-from edgesim.exceptions import OriginError
+from edgesim.exceptions import IncompleteBodyError, OriginError
 from edgesim.http import EdgeRequest, EdgeResponse, Headers
 from edgesim.origins.fetcher import OriginFetcher
 from edgesim.origins.targets import OriginTarget
@@ -98,6 +98,20 @@ class Origin:
         if name == "slow":
             await self.release.wait()
             return web.Response(text="late")
+        if name == "halves":
+            # Half the body, then the rest only once the test releases it.
+            half = len(BIG) // 2
+            stream = web.StreamResponse(headers={"Content-Length": str(len(BIG))})
+            await stream.prepare(request)
+            await stream.write(BIG[:half])
+            await self.release.wait()
+            await stream.write(BIG[half:])
+            await stream.write_eof()
+            return stream
+        if name == "empty":
+            return web.Response(status=204)
+        if name == "not-modified":
+            return web.Response(status=304, headers={"ETag": '"x"'})
         if name == "slow-once" and len([s for s in self.seen if s.target == request.raw_path]) == 1:
             await self.release.wait()
             return web.Response(text="late")
@@ -182,7 +196,7 @@ async def test_post_body_byte_for_byte_both_ways(origin, fetcher) -> None:
     result = await fetcher.fetch(request("POST", body=BIG), origin.target())
     assert result.status == 200
     assert origin.seen[0].body == BIG
-    assert result.body == BIG
+    assert await result.read() == BIG
     assert ("Content-Length", str(len(BIG))) in origin.seen[0].headers
 
 
@@ -204,14 +218,14 @@ async def test_empty_post_gets_content_length_zero_and_get_none(origin, fetcher)
 
 async def test_large_binary_response(origin, fetcher) -> None:
     result = await fetcher.fetch(request(uri="/big"), origin.target())
-    assert result.body == BIG
+    assert await result.read() == BIG
     assert result.headers.get("content-length") == str(len(BIG))
 
 
 async def test_gzip_body_untouched(origin, fetcher) -> None:
     result = await fetcher.fetch(request(uri="/gzip"), origin.target())
     assert result.headers.get("Content-Encoding") == "gzip"
-    assert result.body == gzip.compress(b"hello " * 2000)
+    assert await result.read() == gzip.compress(b"hello " * 2000)
 
 
 async def test_repeated_headers_and_spelling_kept(origin, fetcher) -> None:
@@ -222,7 +236,7 @@ async def test_repeated_headers_and_spelling_kept(origin, fetcher) -> None:
 
 async def test_hop_by_hop_response_headers_dropped(origin, fetcher) -> None:
     result = await fetcher.fetch(request(uri="/hop"), origin.target())
-    assert result.body == b"part one, part two"
+    assert await result.read() == b"part one, part two"
     for name in ("Transfer-Encoding", "Keep-Alive", "Trailer"):
         assert name not in result.headers
 
@@ -241,13 +255,14 @@ async def test_status_and_reason_as_sent(origin, fetcher) -> None:
 async def test_head_has_headers_and_no_body(origin, fetcher) -> None:
     result = await fetcher.fetch(request("HEAD", uri="/big"), origin.target())
     assert result.status == 200
-    assert result.body == b""
+    assert result.stream is None and result.body == b""
     assert result.headers.get("Content-Length") == str(len(BIG))
 
 
 async def test_keep_alive_reuses_one_connection(origin, fetcher) -> None:
-    await fetcher.fetch(request(), origin.target())
-    await fetcher.fetch(request(), origin.target())
+    # A body read to its end hands the connection back for the next request.
+    await (await fetcher.fetch(request(), origin.target())).read()
+    await (await fetcher.fetch(request(), origin.target())).read()
     assert origin.seen[0].peer_port == origin.seen[1].peer_port
 
 
@@ -426,7 +441,7 @@ async def _fetch_raw(origin: RawOrigin, fetcher: OriginFetcher, method: str) -> 
 async def test_get_tried_again_after_the_origin_hangs_up(raw_origin, fetcher) -> None:
     raw_origin.replies = [None, OK]
     result = await _fetch_raw(raw_origin, fetcher, "GET")
-    assert (result.status, result.body) == (200, b"ok")
+    assert (result.status, await result.read()) == (200, b"ok")
     assert raw_origin.connections == 2
 
 
@@ -459,15 +474,147 @@ async def test_invalid_response_is_502_after_every_attempt(raw_origin, fetcher) 
     assert raw_origin.connections == 3
 
 
-async def test_body_cut_short_is_502(raw_origin, fetcher) -> None:
+async def test_body_cut_short_after_the_headers_ends_the_stream(raw_origin, fetcher) -> None:
+    # The status has already gone on by then: the stream says the body is short, once.
     raw_origin.replies = [b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"]
-    with pytest.raises(OriginError) as caught:
-        await _fetch_raw(raw_origin, fetcher, "GET")
-    assert caught.value.status == 502
+    result = await _fetch_raw(raw_origin, fetcher, "GET")
+    assert result.status == 200
+    assert result.stream is not None
+    received: list[bytes] = []
+    with pytest.raises(IncompleteBodyError):
+        async for chunk in result.stream:
+            received.append(chunk)
+    assert b"".join(received) == b"abc"
+    assert raw_origin.connections == 1
 
 
 async def test_body_delimited_by_close_is_complete(raw_origin, fetcher) -> None:
     raw_origin.replies = [b"HTTP/1.1 200 OK\r\nX-Raw: 1\r\n\r\nuntil the end"]
     result = await _fetch_raw(raw_origin, fetcher, "GET")
-    assert (result.status, result.body) == (200, b"until the end")
+    assert (result.status, await result.read()) == (200, b"until the end")
     assert result.headers.items() == [("X-Raw", "1")]
+
+
+# -- streamed bodies ------------------------------------------------------------------------
+
+
+async def test_response_body_streams_before_the_origin_has_sent_it_all(origin, fetcher) -> None:
+    result = await fetcher.fetch(request(uri="/halves"), origin.target())
+    assert result.stream is not None and result.body == b""
+    assert result.headers.get("Content-Length") == str(len(BIG))
+    received = bytearray()
+    async for chunk in result.stream:
+        received += chunk
+        if len(received) >= len(BIG) // 2 and not origin.release.is_set():
+            # The first half came while the origin was still holding back the second.
+            assert bytes(received) == BIG[: len(received)]
+            origin.release.set()
+    assert origin.release.is_set()
+    assert bytes(received) == BIG
+
+
+async def test_a_stream_given_up_midway_closes_its_connection(origin, fetcher) -> None:
+    result = await fetcher.fetch(request(uri="/big"), origin.target())
+    assert result.stream is not None
+    async for chunk in result.stream:
+        assert chunk
+        break
+    await result.stream.aclose()
+    # The half-read connection is not handed to the next request: a new one answers it whole.
+    again = await fetcher.fetch(request(uri="/big"), origin.target())
+    assert await again.read() == BIG
+    assert origin.seen[0].peer_port != origin.seen[1].peer_port
+    after = await fetcher.fetch(request(), origin.target())
+    assert await after.read() == b""
+    assert origin.seen[2].peer_port == origin.seen[1].peer_port
+
+
+@pytest.mark.parametrize(
+    ("method", "uri", "status"), [("HEAD", "/big", 200), ("GET", "/empty", 204)]
+)
+async def test_answers_without_a_body_carry_no_stream(
+    origin, fetcher, method: str, uri: str, status: int
+) -> None:
+    result = await fetcher.fetch(request(method, uri=uri), origin.target())
+    assert (result.status, result.stream, result.body) == (status, None, b"")
+    # Nothing was left unread: the next request reuses the connection.
+    await (await fetcher.fetch(request(), origin.target())).read()
+    assert origin.seen[0].peer_port == origin.seen[1].peer_port
+
+
+async def test_not_modified_carries_no_stream(origin, fetcher) -> None:
+    result = await fetcher.fetch(request(uri="/not-modified"), origin.target())
+    assert (result.status, result.stream, result.headers.get("ETag")) == (304, None, '"x"')
+
+
+class Upload:
+    """A viewer's body arriving in chunks; ``cut_after`` chunks, then the viewer is gone."""
+
+    def __init__(self, body: bytes, chunk: int = 64 * 1024, cut_after: int | None = None) -> None:
+        self.body = body
+        self.chunk = chunk
+        self.cut_after = cut_after
+        self.taken = 0
+        self.closed = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        for start in range(0, len(self.body), self.chunk):
+            if self.cut_after is not None and self.taken == self.cut_after:
+                raise IncompleteBodyError("the viewer went away")
+            self.taken += 1
+            yield self.body[start : start + self.chunk]
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def streamed(method: str, body: bytes, *, length: bool, **upload: Any) -> EdgeRequest:
+    lines = [*CLOUDFRONT_HEADERS, *([("Content-Length", str(len(body)))] if length else [])]
+    return EdgeRequest(method, "/echo", "", Headers(lines), stream=Upload(body, **upload))
+
+
+async def test_streamed_upload_with_a_length_reaches_the_origin_whole(origin, fetcher) -> None:
+    result = await fetcher.fetch(streamed("PUT", BIG, length=True), origin.target())
+    assert result.status == 200
+    assert origin.seen[0].body == BIG
+    assert ("Content-Length", str(len(BIG))) in origin.seen[0].headers
+    assert "transfer-encoding" not in {k.lower() for k, _ in origin.seen[0].headers}
+    assert await result.read() == BIG
+
+
+async def test_streamed_upload_without_a_length_goes_chunked(origin, fetcher) -> None:
+    result = await fetcher.fetch(streamed("POST", BIG, length=False), origin.target())
+    assert result.status == 200
+    assert origin.seen[0].body == BIG
+    assert ("Transfer-Encoding", "chunked") in origin.seen[0].headers
+    assert "content-length" not in {k.lower() for k, _ in origin.seen[0].headers}
+
+
+async def test_upload_cut_by_the_viewer_is_502_and_not_retried(origin, fetcher) -> None:
+    outgoing = streamed("POST", BIG, length=True, cut_after=3)
+    with pytest.raises(OriginError) as caught:
+        await fetcher.fetch(outgoing, origin.target())
+    assert caught.value.status == 502
+    assert isinstance(caught.value.__cause__, IncompleteBodyError)
+    assert isinstance(outgoing.stream, Upload) and outgoing.stream.closed
+    assert origin.seen == []
+
+
+async def test_upload_to_a_refused_port_is_tried_again_before_any_byte_left(dials) -> None:
+    fetcher = OriginFetcher()
+    target = OriginTarget(
+        kind="custom", domain_name="origin.example", protocol="http", port=_closed_port(),
+        connect_host="127.0.0.1", connection_attempts=3,
+    )  # fmt: skip
+    outgoing = streamed("PUT", b"body", length=True)
+    try:
+        with pytest.raises(OriginError) as caught:
+            await fetcher.fetch(outgoing, target)
+    finally:
+        await fetcher.aclose()
+    assert caught.value.status == 504
+    assert dials.count == 3
+    assert isinstance(outgoing.stream, Upload) and outgoing.stream.taken == 0

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from edgesim.exceptions import IncompleteBodyError
 from edgesim.http import EdgeRequest, EdgeResponse, Headers
 from edgesim.origins.fetcher import OriginFetcher
 from edgesim.origins.s3folder import S3Folder
@@ -71,7 +72,9 @@ async def get(
         kind="s3", domain_name="bucket.s3.amazonaws.com", path=path, local_root=root
     )
     lines = [("Host", "bucket.s3.amazonaws.com"), *(headers or [])]
-    return await fetcher.fetch(EdgeRequest(method, uri, "", Headers(lines)), target)
+    response = await fetcher.fetch(EdgeRequest(method, uri, "", Headers(lines)), target)
+    await response.read()
+    return response
 
 
 def xml_field(response: EdgeResponse, name: str) -> str | None:
@@ -124,6 +127,46 @@ async def test_big_binary_file(fetcher, bucket) -> None:
     response = await get(fetcher, bucket, "/big.bin")
     assert response.body == big
     assert response.headers.get("ETag") == f'"{hashlib.md5(big).hexdigest()}"'
+
+
+async def _fetch_unread(bucket: Path, uri: str, headers: list[tuple[str, str]]) -> EdgeResponse:
+    target = OriginTarget(kind="s3", domain_name="b", local_root=bucket)
+    return await S3Folder().fetch(EdgeRequest("GET", uri, "", Headers(headers)), target)
+
+
+async def test_an_object_streams_in_chunks(bucket) -> None:
+    big = os.urandom(3 * 1024 * 1024 + 5)
+    (bucket / "big.bin").write_bytes(big)
+    response = await _fetch_unread(bucket, "/big.bin", [])
+    assert response.stream is not None and response.body == b""
+    chunks = [chunk async for chunk in response.stream]
+    assert len(chunks) > 1
+    assert max(map(len, chunks)) < len(big)
+    assert b"".join(chunks) == big
+
+
+async def test_a_range_streams_only_its_bytes(bucket) -> None:
+    response = await _fetch_unread(bucket, "/edge.png", [("Range", "bytes=100-199999")])
+    assert response.status == 206
+    assert response.stream is not None
+    assert b"".join([chunk async for chunk in response.stream]) == PAYLOAD[100:200000]
+
+
+async def test_a_file_that_shrinks_while_streaming_ends_the_stream_short(bucket) -> None:
+    big = os.urandom(2 * 1024 * 1024)
+    (bucket / "big.bin").write_bytes(big)
+    response = await _fetch_unread(bucket, "/big.bin", [])
+    assert response.stream is not None
+    (bucket / "big.bin").write_bytes(big[:1000])
+    with pytest.raises(IncompleteBodyError):
+        async for _ in response.stream:
+            pass
+
+
+async def test_a_stream_never_read_can_be_closed(bucket) -> None:
+    response = await _fetch_unread(bucket, "/edge.png", [])
+    assert response.stream is not None
+    await response.stream.aclose()
 
 
 async def test_head_same_headers_no_body(fetcher, bucket) -> None:
