@@ -8,26 +8,53 @@ edgesim's :class:`EdgeRequest` / :class:`EdgeResponse`; every decision is :meth:
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from aiohttp import web
+from aiohttp import StreamReader, http_exceptions, web
 from multidict import CIMultiDict
 
+from edgesim.exceptions import IncompleteBodyError
 from edgesim.http import EdgeRequest, EdgeResponse, Headers
 from edgesim.pipeline import Edge, EdgeResult
+from edgesim.trace import OriginOutcome, Stage, TraceRecord
 
-__all__ = ["AccessLog", "EdgeServer", "to_edge_request", "to_web_response"]
+__all__ = ["AccessLog", "EdgeServer", "send_response", "to_edge_request", "to_web_response"]
 
 AccessLog = Callable[[EdgeRequest, EdgeResult, float], None]
 
-# Request bodies are buffered whole (functions may read them); CloudFront takes uploads far larger
-# than aiohttp's 1 MiB default.
-_MAX_BODY = 1024 * 1024 * 1024
+# Statuses whose response never has a body (RFC 9110 §6.4.1).
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+
+class _ViewerBody:
+    """A viewer's upload as aiohttp receives it, chunk by chunk as the socket delivers them."""
+
+    def __init__(self, content: StreamReader) -> None:
+        self._content = content
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._relay()
+
+    async def _relay(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._content.iter_any():
+                yield chunk
+        except (ConnectionError, http_exceptions.HttpProcessingError) as exc:
+            # The viewer hung up, or its framing (length, chunks) broke mid-body.
+            raise IncompleteBodyError(f"the viewer's body ended early: {exc}") from exc
+
+    async def aclose(self) -> None:
+        # Nothing to free: aiohttp discards what is left unread once the response is sent.
+        return None
 
 
 async def to_edge_request(request: web.Request) -> EdgeRequest:
-    """An aiohttp request as the edge sees it: raw target, header lines as sent, whole body."""
+    """An aiohttp request as the edge sees it: raw target, header lines as sent, body streamed.
+
+    A request with a body carries it as :attr:`EdgeRequest.stream`, read from the socket only as
+    the pipeline asks for it; one without has neither stream nor body.
+    """
     raw = request.raw_path
     uri, _, query = raw.partition("?")
     headers = Headers(
@@ -39,16 +66,16 @@ async def to_edge_request(request: web.Request) -> EdgeRequest:
         uri=uri or "/",
         querystring=query,
         headers=headers,
-        body=await request.read(),
         client_ip=request.remote or "127.0.0.1",
         http_version=f"{request.version.major}.{request.version.minor}",
         scheme=request.scheme,
         local_port=int(sockname[1]) if sockname else 0,
+        stream=_ViewerBody(request.content) if request.body_exists else None,
     )
 
 
-def to_web_response(response: EdgeResponse, *, head: bool) -> web.Response:
-    """An :class:`EdgeResponse` as aiohttp sends it; lengths are recomputed from the body."""
+def _split_length(response: EdgeResponse) -> tuple[CIMultiDict[str], str | None]:
+    """The response's header lines without ``Content-Length``, and that length's value."""
     headers: CIMultiDict[str] = CIMultiDict()
     length = None
     for name, value in response.headers:
@@ -56,6 +83,13 @@ def to_web_response(response: EdgeResponse, *, head: bool) -> web.Response:
             length = value
             continue
         headers.add(name, value)
+    return headers, length
+
+
+def to_web_response(response: EdgeResponse, *, head: bool) -> web.Response:
+    """A buffered :class:`EdgeResponse` as aiohttp sends it; lengths are recomputed from the
+    body."""
+    headers, length = _split_length(response)
     if head:
         # A HEAD response keeps the length the full response would have.
         if length is not None:
@@ -67,6 +101,53 @@ def to_web_response(response: EdgeResponse, *, head: bool) -> web.Response:
         headers=headers,
         body=response.body,
     )
+
+
+async def send_response(request: web.Request, result: EdgeResult) -> web.StreamResponse:
+    """Send ``result``'s response to the viewer, its streamed body chunk by chunk as it comes.
+
+    A streamed body keeps the ``Content-Length`` it was announced with (chunked without one).
+    When it ends early, the viewer gets the bytes that came and then a closed connection, with
+    the response left unfinished, as CloudFront does; the cut is added to ``result.trace``.
+    """
+    response = result.response
+    body = response.stream
+    no_body = request.method == "HEAD" or response.status in _NO_BODY_STATUSES
+    if body is None or no_body:
+        if body is not None:
+            response.stream = None
+            await body.aclose()
+        return to_web_response(response, head=request.method == "HEAD")
+    headers, length = _split_length(response)
+    sent = web.StreamResponse(
+        status=response.status, reason=response.reason or None, headers=headers
+    )
+    if length is not None and length.strip().isdigit():
+        sent.content_length = int(length)
+    finished = False
+    try:
+        await sent.prepare(request)
+        async for chunk in body:
+            await sent.write(chunk)
+        await sent.write_eof()
+        finished = True
+    except IncompleteBodyError as cut:
+        result.trace.add(TraceRecord(Stage.ORIGIN, OriginOutcome.BODY_CUT, detail=str(cut)))
+    except ConnectionError:
+        pass  # the viewer left; nothing more can reach it
+    finally:
+        await body.aclose()
+    if not finished:
+        _hang_up(request, sent)
+    return sent
+
+
+def _hang_up(request: web.Request, sent: web.StreamResponse) -> None:
+    """Close the viewer's connection once what was written has gone out, so it sees a short
+    body rather than a complete one (aiohttp's own ``write_eof`` then meets a closed socket)."""
+    sent.force_close()
+    if request.transport is not None:
+        request.transport.close()
 
 
 @dataclass
@@ -97,7 +178,7 @@ class EdgeServer:
     async def start(self) -> None:
         """Bind every port; port 0 picks free ports (tests use it)."""
         for index, edge in enumerate(self._edges):
-            app = web.Application(client_max_size=_MAX_BODY)
+            app = web.Application()
             app.router.add_route("*", "/{tail:.*}", self._handler(edge))
             # aiohttp's own line and field limits (8 KiB) would answer 400 before CloudFront's
             # limits (8,192-byte URL, 20,480-byte request) get their 413.
@@ -135,9 +216,12 @@ class EdgeServer:
         async def handle(request: web.Request) -> web.StreamResponse:
             started = time.perf_counter()
             edge_request = await to_edge_request(request)
-            result = await edge.dispatch(edge_request)
-            if self._access_log is not None:
-                self._access_log(edge_request, result, (time.perf_counter() - started) * 1000)
-            return to_web_response(result.response, head=request.method == "HEAD")
+            result = await edge.dispatch(edge_request, stream=True)
+            try:
+                return await send_response(request, result)
+            finally:
+                # Logged once the body has gone out, so the time and the trace cover it.
+                if self._access_log is not None:
+                    self._access_log(edge_request, result, (time.perf_counter() - started) * 1000)
 
         return handle
