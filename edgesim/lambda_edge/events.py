@@ -237,7 +237,7 @@ def apply_response(result: Mapping[str, Any], response: EdgeResponse) -> EdgeRes
 
     Status, description and headers come from the result (headers the function was never shown
     are kept); the body is replaced only when the result has ``body``, else the original bytes
-    pass through untouched.
+    (or the stream they are still arriving on) pass through untouched.
     """
     status = _status(result["status"]) if "status" in result else response.status
     description = result.get("statusDescription")
@@ -247,8 +247,10 @@ def apply_response(result: Mapping[str, Any], response: EdgeResponse) -> EdgeRes
         headers = merge_hidden(result["headers"], response.headers)
     else:
         headers = response.headers.copy()
-    body = response.body
+    body, stream = response.body, response.stream
     if "body" in result:
-        body = _body_of(result)
+        body, stream = _body_of(result), None  # the caller closes the replaced stream
         _fix_length(headers, body)
-    return EdgeResponse(status=status, headers=headers, body=body, reason=str(description))
+    return EdgeResponse(
+        status=status, headers=headers, body=body, reason=str(description), stream=stream
+    )

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 
 from edgesim.cache.store import MemoryCacheStore
@@ -292,8 +293,8 @@ class Edge:
                 response.headers.remove("Vary")
                 if vary is not None:
                     response.headers.add("Vary", vary)
-            response = await self.triggers.origin_response(
-                behavior, outbound, target, response, trace
+            response = await _replacing(
+                response, self.triggers.origin_response(behavior, outbound, target, response, trace)
             )
             if last or group is None or response.status not in group.status_codes:
                 return Fetched(response, XCache.ERROR if response.status >= 400 else XCache.MISS)
@@ -357,7 +358,10 @@ class Edge:
         """The response as the viewer-response function left it; skipped for errors."""
         if served.response.status >= 400:
             return served.response
-        return await self.triggers.viewer_response(behavior, served.request, served.response, trace)
+        return await _replacing(
+            served.response,
+            self.triggers.viewer_response(behavior, served.request, served.response, trace),
+        )
 
     def _cloudfront_headers(
         self, response: EdgeResponse, x_cache: XCache, request_id: str
@@ -376,6 +380,19 @@ class Edge:
         headers.add("X-Amz-Cf-Pop", self.distribution.settings.pop)
         headers.add("X-Amz-Cf-Id", request_id)
         return replace(response, headers=headers)
+
+
+async def _replacing(original: EdgeResponse, result: Awaitable[EdgeResponse]) -> EdgeResponse:
+    """A response trigger's result; a streamed body the function replaced is closed, and so is
+    one whose request ended in the function's error page."""
+    try:
+        response = await result
+    except EarlyResponse:
+        await discard(original)
+        raise
+    if original.stream is not None and response.stream is not original.stream:
+        await discard(original)
+    return response
 
 
 async def _buffer_body_for(
