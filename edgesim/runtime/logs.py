@@ -40,6 +40,7 @@ class LogCapture(asyncio.Protocol):
         self._phase: list[bytes] = []
         self._phase_size = 0
         self._dropped = 0
+        self._received = 0
         self._done: deque[tuple[str, list[str]]] = deque()
         self._changed = asyncio.Event()
         self._closed = asyncio.Event()
@@ -49,6 +50,7 @@ class LogCapture(asyncio.Protocol):
         self._transport = transport
 
     def data_received(self, data: bytes) -> None:
+        self._received += len(data)
         self._pending += data
         self._scan()
         self._changed.set()
@@ -74,6 +76,20 @@ class LogCapture(asyncio.Protocol):
         except TimeoutError:
             return False
         return True
+
+    @property
+    def received_bytes(self) -> int:
+        """Bytes read from the pipe so far, output and marks alike."""
+        return self._received
+
+    async def wait_for_output(self, size: int) -> None:
+        """Wait until ``size`` bytes have been read from the pipe, or it is closed.
+
+        Lets a caller know how far a worker has got (it printed this much) without a timer.
+        """
+        while self._received < size and not self._closed.is_set():
+            self._changed.clear()
+            await self._changed.wait()
 
     async def phase(self, mark_id: str, timeout_s: float = 1.0) -> list[str]:
         """The lines of the phase that ends with mark ``mark_id``.

@@ -1,15 +1,21 @@
 """A misbehaving function costs one request its CloudFront error, never the proxy or another.
 
-The function (functions/faulty) has a Python and a Node.js twin; every test runs on both.
+The function (functions/faulty) has a Python and a Node.js twin; every test runs on both. The
+throttling test uses a gate function instead, written beside the test, that holds each request
+until the test opens the gate, so no request can finish before the test has seen the throttle.
 """
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
+from edgesim.runtime import FunctionPool, FunctionRuntime
+from edgesim.tasks import spawn
 from tests.e2e.conftest import MakeEdge, Origin, RunningEdge
 
 DIST = """
@@ -17,7 +23,7 @@ origins:
   api: {{url: "{origin}"}}
 functions:
   faulty: {{runtime: {runtime}, code: "{{functions}}/faulty", handler: index.handler,
-            memory: 128, timeout: 1, concurrency: 2}}
+            memory: 128, timeout: {timeout}, concurrency: 2}}
 behaviors:
   - path_pattern: "*"
     origin: api
@@ -26,6 +32,47 @@ behaviors:
 
 
 RUNTIMES = ["python3.12", "nodejs20.x"]
+# A case that must end some other way gets viewer-request's whole 5 s quota, so a loaded machine
+# cannot turn it into a timeout; only the hanging case, which never ends, gets a short limit.
+TIMEOUT_S = 5
+HANG_TIMEOUT_S = 1
+
+# The gate gets viewer-request's whole 5 s quota: the test opens it as soon as the throttled
+# answer is in, far sooner than that.
+GATED_DIST = """
+origins:
+  api: {{url: "{origin}"}}
+functions:
+  gated: {{runtime: {runtime}, code: "{code}", handler: index.handler,
+           memory: 128, timeout: 5, concurrency: 2}}
+behaviors:
+  - path_pattern: "*"
+    origin: api
+    functions: {{viewer-request: gated}}
+"""
+GATE_PY = '''"""Viewer-request: hold the request until the file ``open`` appears here."""
+
+import time
+from pathlib import Path
+
+GATE = Path(__file__).with_name("open")
+
+
+def handler(event, context):
+    while not GATE.exists():
+        time.sleep(0.01)
+    return event["Records"][0]["cf"]["request"]
+'''
+GATE_MJS = """// The twin of index.py: hold the request until the file `open` appears here.
+import { existsSync } from 'node:fs';
+
+const gate = new URL('open', import.meta.url);
+
+export const handler = async (event) => {
+  while (!existsSync(gate)) await new Promise((resolve) => setTimeout(resolve, 10));
+  return event.Records[0].cf.request;
+};
+"""
 
 
 @pytest.fixture(params=RUNTIMES)
@@ -35,7 +82,14 @@ def runtime(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 async def edge(make_edge: MakeEdge, origin: Origin, runtime: str) -> RunningEdge:
-    return await make_edge(DIST.format(origin=origin.url, runtime=runtime))
+    return await make_edge(DIST.format(origin=origin.url, runtime=runtime, timeout=TIMEOUT_S))
+
+
+def _pool(edge: RunningEdge, name: str) -> FunctionPool:
+    """The worker pool of function ``name`` on an edge that runs its own functions."""
+    runtime = edge.edge.runtime
+    assert isinstance(runtime, FunctionRuntime)
+    return runtime.pool(name)
 
 
 async def _assert_still_serves(edge: RunningEdge) -> None:
@@ -45,17 +99,24 @@ async def _assert_still_serves(edge: RunningEdge) -> None:
 
 
 @pytest.mark.parametrize(
-    ("case", "status", "label"),
+    ("case", "status", "label", "timeout"),
     [
-        ("raise", 503, "LambdaExecutionError"),
-        ("crash", 503, "LambdaExecutionError"),
-        ("memory", 503, "LambdaExecutionError"),
-        ("hang", 503, "LambdaLimitExceeded"),
+        ("raise", 503, "LambdaExecutionError", TIMEOUT_S),
+        ("crash", 503, "LambdaExecutionError", TIMEOUT_S),
+        ("memory", 503, "LambdaExecutionError", TIMEOUT_S),
+        ("hang", 503, "LambdaLimitExceeded", HANG_TIMEOUT_S),
     ],
 )
 async def test_failure_gets_cloudfront_error_and_proxy_survives(
-    edge: RunningEdge, case: str, status: int, label: str
+    make_edge: MakeEdge,
+    origin: Origin,
+    runtime: str,
+    case: str,
+    status: int,
+    label: str,
+    timeout: int,
 ) -> None:
+    edge = await make_edge(DIST.format(origin=origin.url, runtime=runtime, timeout=timeout))
     await _assert_still_serves(edge)
     response = await edge.client.get("/echo", params={"case": case})
     assert response.status_code == status
@@ -82,14 +143,29 @@ async def test_print_reaches_the_log_inside_the_frame(edge: RunningEdge) -> None
     assert "Billed Duration:" in lines[-1] and "Max Memory Used:" in lines[-1]
 
 
-async def test_throttle_over_concurrency(edge: RunningEdge) -> None:
-    responses = await asyncio.gather(
-        *(edge.client.get("/echo", params={"case": "slow"}) for _ in range(3))
-    )
+async def test_throttle_over_concurrency(
+    make_edge: MakeEdge, origin: Origin, runtime: str, tmp_path: Path
+) -> None:
+    code = tmp_path / "gated"
+    code.mkdir()
+    (code / "index.py").write_text(GATE_PY)
+    (code / "index.mjs").write_text(GATE_MJS)
+    edge = await make_edge(GATED_DIST.format(origin=origin.url, runtime=runtime, code=code))
+    requests = [spawn(edge.client.get("/echo"), name=f"viewer-request-{n}") for n in range(3)]
+    try:
+        # While the gate is shut the two requests holding both slots cannot finish, so the
+        # only one that can be answered is the third, and it must have been throttled.
+        done, held = await asyncio.wait(requests, return_when=asyncio.FIRST_COMPLETED)
+        assert (len(done), len(held)) == (1, 2)
+        [throttled] = [task.result() for task in done]
+        assert throttled.status_code == 503
+        assert throttled.headers["x-cache"] == "LambdaLimitExceeded from cloudfront"
+        assert _pool(edge, "gated").in_flight == 2
+    finally:
+        (code / "open").touch()
+    responses: list[httpx.Response] = await asyncio.gather(*requests)
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200, 200, 503]
-    throttled = next(r for r in responses if r.status_code == 503)
-    assert throttled.headers["x-cache"] == "LambdaLimitExceeded from cloudfront"
     await _assert_still_serves(edge)
 
 
@@ -103,10 +179,11 @@ async def test_one_failure_does_not_hurt_a_concurrent_request(edge: RunningEdge)
 
 
 async def test_no_worker_left_behind(make_edge: MakeEdge, origin: Origin, runtime: str) -> None:
-    edge = await make_edge(DIST.format(origin=origin.url, runtime=runtime))
+    dist = DIST.format(origin=origin.url, runtime=runtime, timeout=HANG_TIMEOUT_S)
+    edge = await make_edge(dist)
     for case in ("", "raise", "hang", "crash", ""):
         await edge.client.get("/echo", params={"case": case})
-    pids = edge.edge.runtime.pool("faulty").worker_pids
+    pids = _pool(edge, "faulty").worker_pids
     assert pids
     await edge.server.aclose()
     for pid in pids:

@@ -10,9 +10,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
+import pytest_asyncio
 
-from tests.e2e.conftest import MakeEdge, Origin, RunningEdge
+from edgesim.cache.store import NullCacheStore
+from edgesim.config import load_distribution
+from edgesim.frontdoors.server import EdgeServer
+from edgesim.pipeline import Edge
+from tests.e2e.conftest import FUNCTIONS, Origin, RunningEdge, start_origin
+
+# Starting an edge and its workers costs far more than one case, so each module-scoped edge
+# (one per runtime) serves every case, on the module's own event loop.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 RUNTIMES = ["python3.12", "nodejs20.x"]
 
@@ -130,26 +140,67 @@ FAILING = [
 ]
 
 
-@pytest.fixture(params=RUNTIMES)
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_origin() -> AsyncIterator[Origin]:
+    origin, runner = await start_origin()
+    yield origin
+    await runner.cleanup()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=RUNTIMES)
 async def edge(
-    make_edge: MakeEdge, origin: Origin, request: pytest.FixtureRequest
+    shared_origin: Origin,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[RunningEdge]:
-    yield await make_edge(DIST.format(origin=origin.url, runtime=request.param))
+    """One edge per runtime for every case, its workers warm after the first.
+
+    On a fresh edge a case's request is a cache miss that runs all four triggers. A store that
+    keeps nothing gives every case that miss, whatever the caching rules make of the origin's
+    answers, so no case can be served an earlier case's object and skip the origin triggers.
+    """
+    runtime = str(request.param)
+    path = tmp_path_factory.mktemp(f"validation-{runtime}") / "dist.yaml"
+    text = DIST.format(origin=shared_origin.url, runtime=runtime)
+    path.write_text(text.replace("{functions}", str(FUNCTIONS)))
+    logs: list[tuple[str, list[str]]] = []
+    edge = Edge(
+        load_distribution(path),
+        log_sink=lambda function, lines: logs.append((function, lines)),
+        store=NullCacheStore(),
+    )
+    server = EdgeServer([edge], port=0)
+    await server.start()
+    client = httpx.AsyncClient(base_url=server.url(), timeout=30)
+    try:
+        yield RunningEdge(server=server, edge=edge, logs=logs, client=client)
+    finally:
+        await client.aclose()
+        await server.aclose()
+
+
+async def _get_case(edge: RunningEdge, case: str) -> tuple[httpx.Response, str]:
+    """The response to ``case`` and the log text of that request alone (the edge is shared)."""
+    logged_before = len(edge.logs)
+    response = await edge.client.get("/echo", params={"case": case})
+    text = "\n".join(line for _, lines in edge.logs[logged_before:] for line in lines)
+    return response, text
 
 
 @pytest.mark.parametrize(("case", "status"), PASSING)
 async def test_obeying_result_passes(edge: RunningEdge, case: str, status: int) -> None:
-    response = await edge.client.get("/echo", params={"case": case})
+    response, log_text = await _get_case(edge, case)
     assert response.status_code == status, response.text
     assert "ERROR" not in response.text
+    assert "Validation error" not in log_text
 
 
 @pytest.mark.parametrize("case", FAILING)
 async def test_breaking_result_gets_502(edge: RunningEdge, case: str) -> None:
-    response = await edge.client.get("/echo", params={"case": case})
+    response, log_text = await _get_case(edge, case)
     assert response.status_code == 502, response.text
     assert response.headers["x-cache"] == "LambdaValidationError from cloudfront"
     assert response.headers["server"] == "CloudFront"
     assert "The request could not be satisfied" in response.text
     assert f"Request ID: {response.headers['x-amz-cf-id']}" in response.text
-    assert "Validation error" in edge.log_text()
+    assert "Validation error" in log_text

@@ -49,6 +49,16 @@ def spec_for(fixture: str, **overrides: Any) -> FunctionSpec:
     return FunctionSpec(**values)
 
 
+def remaining_ms_window(timeout_s: float, started: float, ended: float) -> tuple[float, float]:
+    """The least and most time a handler can have had left, run between two ``time.time()``s.
+
+    The deadline is set after ``started`` and the handler reads the clock before ``ended``, so it
+    is short of the timeout by at most the time between them, give or take 2 ms of rounding to
+    whole milliseconds. However slow the machine, the bounds hold.
+    """
+    return timeout_s * 1000 - (ended - started) * 1000 - 2, timeout_s * 1000
+
+
 async def exits(pid: int, timeout_s: float = 5.0) -> bool:
     """Wait for a process that is not our child to exit (a zombie has exited too)."""
     try:

@@ -46,6 +46,7 @@ from tests.runtime.helpers import (
     RESERVED_VARIABLES,
     RUNTIME,
     PoolFactory,
+    remaining_ms_window,
     spec_for,
 )
 from tests.runtime.test_node_worker import NODE_FIXTURES
@@ -80,7 +81,9 @@ async def test_the_worker_sees_only_lambda_variables_and_no_host_packages(
 
 async def test_context_object_has_lambda_fields(make_pool: PoolFactory) -> None:
     pool = make_pool("context", timeout_s=3.0, version="12")
+    started = time.time()
     result = await pool.invoke({})
+    ended = time.time()
     value = result.value
     assert isinstance(value, dict)
     assert value["function_name"] == "context"
@@ -92,7 +95,8 @@ async def test_context_object_has_lambda_fields(make_pool: PoolFactory) -> None:
     assert value["aws_request_id"] == result.report.request_id
     assert value["log_group_name"] == "/aws/lambda/us-east-1.context"
     assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[12\][0-9a-f]{32}", value["log_stream_name"])
-    assert 2000 < value["remaining_ms"] <= 3000
+    low, high = remaining_ms_window(3.0, started, ended)
+    assert low <= value["remaining_ms"] <= high
     assert value["identity"] is None and value["client_context"] is None
 
 
@@ -421,7 +425,8 @@ async def test_an_interpreter_that_hangs_is_given_up_on(
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="edgesim.runtime.launch"):
         found = await resolve_python("python3.12", function_name="fn", search_path=str(tmp_path))
-    assert time.monotonic() - started < 5
+    # Back before the stand-in's sleep would have ended: the probe gave up on it.
+    assert time.monotonic() - started < 30
     assert found == sys.executable
     assert f"{hangs} does not run" in caplog.text
 
