@@ -1,5 +1,10 @@
 """Headers and the request/response models."""
 
+from collections.abc import AsyncIterator
+
+import pytest
+
+from edgesim.exceptions import IncompleteBodyError
 from edgesim.http import EdgeRequest, EdgeResponse, Headers, reason_phrase
 
 
@@ -51,3 +56,50 @@ def test_request_target_and_response_reason() -> None:
     assert EdgeResponse(404).reason == "Not Found"
     assert EdgeResponse(299).reason == ""
     assert reason_phrase(503) == "Service Unavailable"
+
+
+class Chunks:
+    """A body stream over fixed chunks; ``cut`` raises IncompleteBodyError after them."""
+
+    def __init__(self, *chunks: bytes, cut: bool = False) -> None:
+        self.chunks = chunks
+        self.cut = cut
+        self.closed = 0
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._relay()
+
+    async def _relay(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            yield chunk
+        if self.cut:
+            raise IncompleteBodyError("short")
+
+    async def aclose(self) -> None:
+        self.closed += 1
+
+
+async def test_read_buffers_a_stream_once_and_closes_it() -> None:
+    stream = Chunks(b"ab", b"", b"cd")
+    response = EdgeResponse(200, stream=stream)
+    assert await response.read() == b"abcd"
+    assert await response.read() == b"abcd"
+    assert (response.stream, response.body, stream.closed) == (None, b"abcd", 1)
+    upload = Chunks(b"x" * 10, b"y")
+    request = EdgeRequest("POST", "/", stream=upload)
+    assert await request.read() == b"x" * 10 + b"y"
+    assert (request.stream, upload.closed) == (None, 1)
+
+
+async def test_read_without_a_stream_is_the_body() -> None:
+    assert await EdgeResponse(200, body=b"whole").read() == b"whole"
+    assert await EdgeRequest("GET", "/").read() == b""
+
+
+async def test_a_cut_stream_raises_on_read_and_is_still_closed() -> None:
+    stream = Chunks(b"ab", cut=True)
+    response = EdgeResponse(200, stream=stream)
+    with pytest.raises(IncompleteBodyError):
+        await response.read()
+    assert stream.closed == 1
+    assert response.stream is None
