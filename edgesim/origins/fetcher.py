@@ -89,7 +89,11 @@ class OriginFetcher:
         self._s3 = S3Folder()
 
     async def fetch(self, request: EdgeRequest, target: OriginTarget) -> EdgeResponse:
-        """Send ``request`` to ``target``; raise :class:`OriginError` when the origin fails."""
+        """Send ``request`` to ``target``; raise :class:`OriginError` when the origin fails.
+
+        The answer's body is its ``stream`` (``None`` when it has none): read it or ``aclose``
+        it, since until then it holds the origin connection.
+        """
         if target.kind == "s3" and target.local_root is not None:
             return await self._s3.fetch(request, target)
         return await self._fetch_http(request, target)
