@@ -64,6 +64,7 @@ from edgesim.config.values import (
 )
 from edgesim.http import Headers
 from edgesim.origins.targets import OriginTarget
+from edgesim.quotas import function_memory_mb, function_timeout_s
 from edgesim.types import EventType
 
 __all__ = [
@@ -104,8 +105,9 @@ class FunctionConfig(ConfigModel):
     ]
     code: Folder
     handler: Annotated[StrictStr, checked(handler_problem)]
-    memory: Annotated[StrictInt, in_range("memory", 128, 10240, "MB")] = 128
-    timeout: Annotated[StrictInt, in_range("timeout", 1, 30, "s")] = 3
+    # The widest any trigger allows; each association is then held to its trigger's quotas.
+    memory: Annotated[StrictInt, in_range("memory", *function_memory_mb(), "MB")] = 128
+    timeout: Annotated[StrictInt, in_range("timeout", *function_timeout_s(), "s")] = 3
     concurrency: Annotated[StrictInt, in_range("concurrency", 1, 1000)] = 10
     """Concurrent executions allowed before an invocation is throttled (an edgesim setting)."""
 

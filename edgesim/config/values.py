@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BeforeValidator, StrictStr, ValidationInfo
 from pydantic_core import PydanticCustomError
 
+from edgesim.quotas import LAMBDA_EDGE
 from edgesim.types import EventType
 
 if TYPE_CHECKING:
@@ -71,7 +72,6 @@ ERROR_CODES = (400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504)
 RESPONSE_CODES = (200, *ERROR_CODES)
 # Quotas CloudFront enforces today (the 2023 ones were lower); see spec/cloudfront-caching.md §5.
 MAX_BEHAVIORS, MAX_ORIGINS, MAX_ORIGIN_GROUPS, MAX_ALIASES = 75, 100, 10, 100
-VIEWER_TIMEOUT_QUOTA, VIEWER_MEMORY_QUOTA = 5, 128
 
 FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 POP = re.compile(r"[A-Z]{3}[0-9]{1,3}(?:-[CP][0-9]{1,2})?")
@@ -384,16 +384,17 @@ def _check_association(d: Distribution, index: int, event_type: EventType, name:
             f"unknown function {name!r}; known functions: {known}",
             *("behaviors", index, "functions", str(event_type)),
         )
-    if not event_type.is_viewer:
-        return  # origin triggers have Lambda@Edge's general limits, checked on each function
+    quotas = LAMBDA_EDGE[event_type]
     where = f"function {name!r} is associated with {event_type} in behaviors[{index}], where"
-    if function.timeout > VIEWER_TIMEOUT_QUOTA:
+    if function.timeout > quotas.timeout_max_s:
         raise invalid(
-            f"{where} the timeout quota is {VIEWER_TIMEOUT_QUOTA} s; it has {function.timeout} s",
+            f"{where} the timeout quota is {quotas.timeout_max_s} s; it has {function.timeout} s",
             *("functions", name, "timeout"),
         )
-    if function.memory != VIEWER_MEMORY_QUOTA:
+    low, high = quotas.memory_min_mb, quotas.memory_max_mb
+    if not low <= function.memory <= high:
+        allowed = quotas.memory_fixed_mb or f"{low}-{high}"
         raise invalid(
-            f"{where} the memory quota is {VIEWER_MEMORY_QUOTA} MB; it has {function.memory} MB",
+            f"{where} the memory quota is {allowed} MB; it has {function.memory} MB",
             *("functions", name, "memory"),
         )

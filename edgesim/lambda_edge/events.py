@@ -2,9 +2,11 @@
 
 The builders turn an :class:`EdgeRequest` / :class:`EdgeResponse` (and, on the origin side, the
 :class:`OriginTarget`) into the ``{"Records": [{"cf": ...}]}`` document CloudFront hands a
-function; the ``apply_*`` functions turn a function's (already validated) result back into
-models. JSON objects are built in the key order of AWS's own examples so that an event printed by
-edgesim reads like one printed at a real edge.
+function; the ``apply_*`` functions turn a function's result, as the rules parsed it
+(:mod:`edgesim.lambda_edge.rules.result`), back into models. They never read the raw JSON, so
+nothing the rules accepted can fail or mean something else here. JSON objects are built in the
+key order of AWS's own examples so that an event printed by edgesim reads like one printed at a
+real edge.
 
 Two parts live in their own modules, whose public names this one re-exports. Headers:
 CloudFront's header map and the headers a function never sees (hop-by-hop and disallowed lines,
@@ -15,29 +17,33 @@ origin-request result chooses, are in :mod:`edgesim.lambda_edge.origin`.
 Bodies. With *include body*, request events carry ``request.body`` for methods that carry one:
 ``POST``, ``PUT``, ``PATCH`` and ``DELETE`` always (an empty body gives ``data: ""``), any other
 method only when its body is not empty; a plain ``GET`` therefore has no ``body`` key. The data is
-base64 of at most 40 KB (viewer-request) or 1 MB (origin-request), with ``inputTruncated`` telling
-whether more was cut. Unless the function sets ``action: "replace"``, the original full body goes
-on, even when the function saw a truncated copy.
+base64 of at most the trigger's ``include_body_bytes`` quota (:data:`edgesim.quotas.LAMBDA_EDGE`:
+40 KB viewer-request, 1 MB origin-request), with ``inputTruncated`` telling whether more was cut.
+Unless the function sets ``action: "replace"``, the original full body goes on, even when the
+function saw a truncated copy.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from edgesim.exceptions import LambdaValidationError
 from edgesim.http import EdgeRequest, EdgeResponse, Headers, reason_phrase
-from edgesim.lambda_edge.headers import headers_from_cf, headers_to_cf, merge_hidden, visible_cf
+from edgesim.lambda_edge.headers import (
+    headers_from_cf,
+    headers_from_lines,
+    headers_to_cf,
+    merge_hidden,
+    visible_cf,
+)
 from edgesim.lambda_edge.origin import apply_origin, origin_to_cf
+from edgesim.lambda_edge.rules import ParsedRequest, ParsedResponse
 from edgesim.origins.targets import OriginTarget
+from edgesim.quotas import LAMBDA_EDGE
 from edgesim.types import EventType
 
 __all__ = [
-    "ORIGIN_BODY_LIMIT",
-    "VIEWER_BODY_LIMIT",
     "EventContext",
     "apply_origin",
     "apply_request",
@@ -51,9 +57,6 @@ __all__ = [
     "viewer_request_event",
     "viewer_response_event",
 ]
-
-VIEWER_BODY_LIMIT = 40 * 1024
-ORIGIN_BODY_LIMIT = 1024 * 1024
 
 # Methods whose requests carry a body by definition, so the body object is offered even if empty.
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -110,11 +113,15 @@ def _response_cf(response: EdgeResponse) -> dict[str, Any]:
     }
 
 
+def _body_limit(event_type: EventType, include_body: bool) -> int | None:
+    return LAMBDA_EDGE[event_type].include_body_bytes if include_body else None
+
+
 def viewer_request_event(
     ctx: EventContext, request: EdgeRequest, *, include_body: bool
 ) -> dict[str, Any]:
     """The viewer-request event for the viewer's request."""
-    limit = VIEWER_BODY_LIMIT if include_body else None
+    limit = _body_limit(EventType.VIEWER_REQUEST, include_body)
     return _record(ctx, EventType.VIEWER_REQUEST, request=_request_cf(request, None, limit))
 
 
@@ -122,7 +129,7 @@ def origin_request_event(
     ctx: EventContext, request: EdgeRequest, origin: OriginTarget, *, include_body: bool
 ) -> dict[str, Any]:
     """The origin-request event: ``request`` is the request as CloudFront would forward it."""
-    limit = ORIGIN_BODY_LIMIT if include_body else None
+    limit = _body_limit(EventType.ORIGIN_REQUEST, include_body)
     return _record(ctx, EventType.ORIGIN_REQUEST, request=_request_cf(request, origin, limit))
 
 
@@ -156,31 +163,6 @@ def viewer_response_event(
 # -- applying results ------------------------------------------------------------------------
 
 
-_REFUSED = "The Lambda function result failed validation: "
-
-
-def _decode(data: Any, encoding: Any) -> bytes:
-    text = "" if data is None else str(data)
-    if encoding != "base64":
-        return text.encode("utf-8")
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as error:
-        raise LambdaValidationError(_REFUSED + "The body is not valid base64.") from error
-
-
-def _status(value: Any) -> int:
-    # Validation accepted an int or a numeric string; a bool is an int to Python, not to us.
-    text = str(value).strip()
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | str)
-        or not (text.isascii() and text.isdecimal())
-    ):
-        raise LambdaValidationError(_REFUSED + "The status code is invalid.")
-    return int(text)
-
-
 def _fix_length(headers: Headers, body: bytes) -> None:
     # Content-Length is read-only to functions, so CloudFront keeps it true to a replaced body.
     if "content-length" in headers:
@@ -192,65 +174,49 @@ def _spelling(headers: Headers, name: str) -> str:
     return next((k for k, _ in headers if k.lower() == lower), name)
 
 
-def apply_request(result: Mapping[str, Any], request: EdgeRequest) -> EdgeRequest:
+def apply_request(result: ParsedRequest, request: EdgeRequest) -> EdgeRequest:
     """The request a request-trigger function returned, as a new :class:`EdgeRequest`.
 
     ``uri``, ``querystring`` and headers come from the result (headers the function was never
-    shown are kept). The body changes only with ``body.action == "replace"``; otherwise the
+    shown are kept). The body changes only when the function replaced it; otherwise the
     original full body is kept. Method, client address and the rest cannot change.
     """
-    if "headers" in result:
-        headers = merge_hidden(result["headers"], request.headers)
-    else:
-        headers = request.headers.copy()
+    headers = merge_hidden(result.headers, request.headers)
     body = request.body
-    cf_body = result.get("body")
-    if isinstance(cf_body, Mapping) and cf_body.get("action") == "replace":
-        body = _decode(cf_body.get("data"), cf_body.get("encoding", "base64"))
+    if result.body is not None:
+        body = result.body
         _fix_length(headers, body)
-    return replace(
-        request,
-        uri=str(result.get("uri", request.uri)),
-        querystring=str(result.get("querystring", request.querystring) or ""),
-        headers=headers,
-        body=body,
-    )
+    querystring = request.querystring if result.querystring is None else result.querystring
+    return replace(request, uri=result.uri, querystring=querystring, headers=headers, body=body)
 
 
-def _body_of(result: Mapping[str, Any]) -> bytes:
-    return _decode(result.get("body"), result.get("bodyEncoding", "text"))
-
-
-def generated_response(result: Mapping[str, Any]) -> EdgeResponse:
+def generated_response(result: ParsedResponse) -> EdgeResponse:
     """The response a request-trigger function generated."""
-    status = _status(result["status"])
     return EdgeResponse(
-        status=status,
-        headers=headers_from_cf(result.get("headers") or {}),
-        body=_body_of(result) if "body" in result else b"",
-        reason=str(result.get("statusDescription") or reason_phrase(status)),
+        status=result.status,
+        headers=headers_from_lines(result.headers),
+        body=b"" if result.body is None else result.body,
+        # An empty description is as good as none: CloudFront sends the standard phrase.
+        reason=result.description or reason_phrase(result.status),
     )
 
 
-def apply_response(result: Mapping[str, Any], response: EdgeResponse) -> EdgeResponse:
+def apply_response(result: ParsedResponse, response: EdgeResponse) -> EdgeResponse:
     """The response an origin-response or viewer-response function returned.
 
     Status, description and headers come from the result (headers the function was never shown
     are kept); the body is replaced only when the result has ``body``, else the original bytes
     (or the stream they are still arriving on) pass through untouched.
     """
-    status = _status(result["status"]) if "status" in result else response.status
-    description = result.get("statusDescription")
+    description = result.description
     if description is None:
-        description = response.reason if status == response.status else reason_phrase(status)
-    if "headers" in result:
-        headers = merge_hidden(result["headers"], response.headers)
-    else:
-        headers = response.headers.copy()
+        same = result.status == response.status
+        description = response.reason if same else reason_phrase(result.status)
+    headers = merge_hidden(result.headers, response.headers)
     body, stream = response.body, response.stream
-    if "body" in result:
-        body, stream = _body_of(result), None  # the caller closes the replaced stream
+    if result.body is not None:
+        body, stream = result.body, None  # the caller closes the replaced stream
         _fix_length(headers, body)
     return EdgeResponse(
-        status=status, headers=headers, body=body, reason=str(description), stream=stream
+        status=result.status, headers=headers, body=body, reason=description, stream=stream
     )

@@ -19,9 +19,11 @@ from typing import Any
 
 from edgesim.http import HOP_BY_HOP, Headers
 from edgesim.lambda_edge.rules import is_disallowed
+from edgesim.lambda_edge.rules.headers import HeaderLines
 
 __all__ = [
     "headers_from_cf",
+    "headers_from_lines",
     "headers_to_cf",
     "merge_hidden",
     "split_hidden",
@@ -50,6 +52,15 @@ def headers_from_cf(cf: Mapping[str, Any]) -> Headers:
     return headers
 
 
+def headers_from_lines(lines: HeaderLines) -> Headers:
+    """Header lines the rules read from a result; a missing ``key`` is the name title-cased."""
+    headers = Headers()
+    for name, entries in lines.items():
+        for key, value in entries:
+            headers.add(key or _title_case(name), value)
+    return headers
+
+
 def _title_case(name: str) -> str:
     return "-".join(word[:1].upper() + word[1:] for word in name.split("-"))
 
@@ -74,9 +85,9 @@ def visible_cf(headers: Headers) -> dict[str, list[dict[str, str]]]:
     return headers_to_cf(split_hidden(headers)[0])
 
 
-def merge_hidden(result_headers: Mapping[str, Any], original: Headers) -> Headers:
+def merge_hidden(result_headers: HeaderLines, original: Headers) -> Headers:
     """The function's headers plus the original lines it was never shown."""
-    merged = headers_from_cf(result_headers)
+    merged = headers_from_lines(result_headers)
     for name, value in split_hidden(original)[1]:
         merged.add(name, value)
     return merged

@@ -1,7 +1,7 @@
 """The ``request.origin`` object of Lambda@Edge events, and the origin a function's result chooses.
 
 :func:`origin_to_cf` describes an :class:`OriginTarget` in its ``custom`` or ``s3`` form, for the
-origin-request and origin-response events. :func:`apply_origin` reads the ``origin`` an
+origin-request and origin-response events. :func:`apply_origin` takes the ``origin`` an
 origin-request function returned and finds the :class:`OriginTarget` the request then goes to:
 a configured origin when the result describes one, otherwise a new target that keeps what edgesim
 needs to reach it (a local address, a local folder).
@@ -48,9 +48,12 @@ def origin_to_cf(origin: OriginTarget) -> dict[str, Any]:
 
 
 def apply_origin(
-    result: Mapping[str, Any], current: OriginTarget, known: Sequence[OriginTarget]
+    cf_origin: Mapping[str, Any] | None, current: OriginTarget, known: Sequence[OriginTarget]
 ) -> OriginTarget:
     """The origin an origin-request result sends the request to.
+
+    ``cf_origin`` is the result's ``origin`` object as the rules checked it
+    (:attr:`~edgesim.lambda_edge.rules.ParsedRequest.origin`), None when the result has none.
 
     An unchanged ``origin`` gives back ``current`` itself, and an ``origin`` identical to a
     configured one gives that one, so local addresses and folders stay attached. A new custom
@@ -58,8 +61,7 @@ def apply_origin(
     origin must name the domain of a configured S3-style folder origin: edgesim has no bucket to
     read otherwise, which is an :class:`OriginError` (502).
     """
-    cf_origin = result.get("origin")
-    if not isinstance(cf_origin, Mapping) or cf_origin == origin_to_cf(current):
+    if cf_origin is None or cf_origin == origin_to_cf(current):
         return current
     for target in known:
         if cf_origin == origin_to_cf(target):

@@ -1,9 +1,9 @@
 """Running a behavior's Lambda@Edge functions at each trigger.
 
-Each ``run_*`` method builds the trigger's event, invokes the function in its worker pool, checks
-the result against Lambda@Edge's rules and applies it. Every outcome is a trace record; a failed or
-refused invocation ends the request with CloudFront's error page (:class:`EarlyResponse`), so the
-pipeline reads as if functions always succeed.
+Each trigger method builds the trigger's event, invokes the function in its worker pool, parses
+the result against Lambda@Edge's rules into a typed value and applies that value. Every outcome
+is a trace record; a failed or refused invocation ends the request with CloudFront's error page
+(:class:`EarlyResponse`), so the pipeline reads as if functions always succeed.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from edgesim.exceptions import (
 )
 from edgesim.http import EdgeRequest, EdgeResponse
 from edgesim.lambda_edge import events
-from edgesim.lambda_edge.rules import ResultKind, validate_result
+from edgesim.lambda_edge.rules import ParsedResponse, ParsedResult, parse_result
 from edgesim.origins.targets import OriginTarget
 from edgesim.pages import EarlyResponse, error_response, function_error_page, origin_error_page
 from edgesim.runtime import FunctionRuntime, LogSink
@@ -59,11 +59,11 @@ class Triggers:
         event = events.viewer_request_event(
             self._context(trace), request, include_body=assoc.include_body
         )
-        value, kind = await self._invoke(EventType.VIEWER_REQUEST, assoc, event, trace, request)
+        parsed = await self._invoke(EventType.VIEWER_REQUEST, assoc, event, trace, request)
         with self._applying(EventType.VIEWER_REQUEST, trace, request):
-            if kind is ResultKind.RESPONSE:
-                return events.generated_response(value)
-            return events.apply_request(value, request)
+            if isinstance(parsed, ParsedResponse):
+                return events.generated_response(parsed)
+            return events.apply_request(parsed, request)
 
     async def origin_request(
         self, behavior: BehaviorConfig, request: EdgeRequest, target: OriginTarget, trace: Trace
@@ -75,12 +75,12 @@ class Triggers:
         event = events.origin_request_event(
             self._context(trace), request, target, include_body=assoc.include_body
         )
-        value, kind = await self._invoke(EventType.ORIGIN_REQUEST, assoc, event, trace, request)
-        if kind is ResultKind.RESPONSE:
+        parsed = await self._invoke(EventType.ORIGIN_REQUEST, assoc, event, trace, request)
+        if isinstance(parsed, ParsedResponse):
             with self._applying(EventType.ORIGIN_REQUEST, trace, request):
-                return events.generated_response(value)
+                return events.generated_response(parsed)
         try:
-            target = events.apply_origin(value, target, self._targets)
+            target = events.apply_origin(parsed.origin, target, self._targets)
         except OriginError as error:
             outcome = OriginOutcome(f"error-{error.status}")
             trace.add(TraceRecord(Stage.ORIGIN, outcome, detail=error.reason))
@@ -89,7 +89,7 @@ class Triggers:
                 error_response(page, trace.request_id, head=request.method == "HEAD")
             ) from error
         with self._applying(EventType.ORIGIN_REQUEST, trace, request):
-            return events.apply_request(value, request), target
+            return events.apply_request(parsed, request), target
 
     async def origin_response(
         self,
@@ -139,9 +139,11 @@ class Triggers:
         if assoc is None:
             return response
         event = build_event(self._context(trace))
-        value, _ = await self._invoke(event_type, assoc, event, trace, request)
+        parsed = await self._invoke(event_type, assoc, event, trace, request)
+        # Response triggers only ever parse to a response.
+        assert isinstance(parsed, ParsedResponse)
         with self._applying(event_type, trace, request):
-            return events.apply_response(value, response)
+            return events.apply_response(parsed, response)
 
     async def _invoke(
         self,
@@ -150,7 +152,7 @@ class Triggers:
         event: dict[str, Any],
         trace: Trace,
         request: EdgeRequest,
-    ) -> tuple[dict[str, Any], ResultKind]:
+    ) -> ParsedResult:
         stage = Stage(event_type.value)
         started = time.perf_counter()
         try:
@@ -159,7 +161,7 @@ class Triggers:
             except RuntimeUnavailableError as unavailable:
                 # CloudFront counts an unsupported or unstartable runtime as an execution error.
                 raise LambdaExecutionError(str(unavailable)) from unavailable
-            kind = validate_result(
+            parsed = parse_result(
                 event_type, event, invocation.value, include_body=assoc.include_body
             )
         except FunctionError as error:
@@ -181,15 +183,13 @@ class Triggers:
         trace.add(
             TraceRecord(
                 stage,
-                FunctionOutcome(kind.value),
+                FunctionOutcome(parsed.kind.value),
                 elapsed_ms(started),
                 event=event,
                 result=invocation.value,
             )
         )
-        # validate_result accepts only objects, so the value is a dict here.
-        assert isinstance(invocation.value, dict)
-        return invocation.value, kind
+        return parsed
 
     @contextlib.contextmanager
     def _applying(
@@ -197,8 +197,8 @@ class Triggers:
     ) -> Iterator[None]:
         """A result the rules let through but that still cannot be applied is refused (502).
 
-        The rules are meant to catch everything CloudFront refuses; this keeps a gap between the
-        two from ever escaping the pipeline as an exception.
+        Applying reads only the parsed value, so this should never fire; it keeps a defect in
+        the apply step from escaping the pipeline as an exception.
         """
         try:
             yield

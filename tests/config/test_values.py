@@ -7,12 +7,15 @@ rule is asserted through the one-line problem a user reads when loading a file.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edgesim.config import load_distribution
+from edgesim.quotas import LAMBDA_EDGE
+from edgesim.types import EventType
 from tests.config_helpers import (
     behavior_problem,
     example,
@@ -155,6 +158,22 @@ def test_origin_triggers_allow_30_seconds_and_10240_mb(folder: Path) -> None:
     data["behaviors"][0]["functions"]["origin-response"] = "sign-request"
     dist = load_distribution(write(folder, data))
     assert dist.functions["sign-request"].timeout == 30
+
+
+def test_each_association_is_held_to_its_triggers_row_of_the_quota_table(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tighter = dict(LAMBDA_EDGE)
+    tighter[EventType.ORIGIN_RESPONSE] = replace(
+        LAMBDA_EDGE[EventType.ORIGIN_RESPONSE], timeout_max_s=10, memory_min_mb=256
+    )
+    monkeypatch.setattr("edgesim.config.values.LAMBDA_EDGE", tighter)
+    data = example()
+    data["functions"]["sign-request"].update(memory=10240, timeout=30)
+    data["behaviors"][0]["functions"]["origin-response"] = "sign-request"
+    assert problem(folder, data).endswith("where the timeout quota is 10 s; it has 30 s")
+    data["functions"]["sign-request"].update(memory=128, timeout=10)
+    assert problem(folder, data).endswith("where the memory quota is 256-10240 MB; it has 128 MB")
 
 
 # --- behaviors --------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import subprocess
 import sys
@@ -17,8 +18,6 @@ from edgesim.lambda_edge import events
 from edgesim.lambda_edge import headers as event_headers
 from edgesim.lambda_edge import origin as event_origins
 from edgesim.lambda_edge.events import (
-    ORIGIN_BODY_LIMIT,
-    VIEWER_BODY_LIMIT,
     EventContext,
     apply_request,
     apply_response,
@@ -28,7 +27,10 @@ from edgesim.lambda_edge.events import (
     viewer_request_event,
     viewer_response_event,
 )
+from edgesim.lambda_edge.rules import ParsedRequest, ParsedResponse, parse_result
 from edgesim.origins.targets import OriginTarget
+from edgesim.quotas import LAMBDA_EDGE
+from edgesim.types import EventType
 
 CTX = EventContext("d111111abcdef8.cloudfront.net", "EDFDVBD6EXAMPLE", "req-id==")
 API = OriginTarget(
@@ -51,6 +53,39 @@ SITE = OriginTarget(
 def cf(event: dict[str, Any]) -> dict[str, Any]:
     record: dict[str, Any] = event["Records"][0]["cf"]
     return record
+
+
+def as_request(
+    event: dict[str, Any], result: dict[str, Any], *, include_body: bool = False
+) -> ParsedRequest:
+    """A request result as the rules read it, for the event it answers."""
+    event_type = EventType(cf(event)["config"]["eventType"])
+    parsed = parse_result(event_type, event, result, include_body=include_body)
+    assert isinstance(parsed, ParsedRequest)
+    return parsed
+
+
+def as_response(event: dict[str, Any], result: dict[str, Any]) -> ParsedResponse:
+    """A response result (generated, or a response trigger's) as the rules read it."""
+    parsed = parse_result(EventType(cf(event)["config"]["eventType"]), event, result)
+    assert isinstance(parsed, ParsedResponse)
+    return parsed
+
+
+def generated(result: dict[str, Any]) -> EdgeResponse:
+    """The response a viewer-request function generated with ``result``."""
+    event = viewer_request_event(CTX, EdgeRequest("GET", "/"), include_body=False)
+    return generated_response(as_response(event, result))
+
+
+def _seen(event_type: EventType) -> int:
+    limit = LAMBDA_EDGE[event_type].include_body_bytes
+    assert limit is not None
+    return limit
+
+
+VIEWER_BODY_LIMIT = _seen(EventType.VIEWER_REQUEST)
+ORIGIN_BODY_LIMIT = _seen(EventType.ORIGIN_REQUEST)
 
 
 def post(body: bytes, method: str = "POST") -> EdgeRequest:
@@ -211,12 +246,13 @@ def test_apply_request_takes_uri_querystring_and_headers() -> None:
         Headers([("Host", "a.test"), ("X-Amz-Cf-Id", "id=="), ("Accept", "*/*")]),
         client_ip="192.0.2.1",
     )
-    result = cf(viewer_request_event(CTX, request, include_body=False))["request"]
+    event = viewer_request_event(CTX, request, include_body=False)
+    result = copy.deepcopy(cf(event)["request"])
     result["uri"] = "/index.html"
     result["querystring"] = ""
     result["headers"]["x-added"] = [{"value": "1"}]
     del result["headers"]["accept"]
-    new = apply_request(result, request)
+    new = apply_request(as_request(event, result), request)
     assert (new.method, new.uri, new.querystring, new.client_ip) == (
         "GET",
         "/index.html",
@@ -231,10 +267,11 @@ def test_apply_request_takes_uri_querystring_and_headers() -> None:
 def test_read_only_body_keeps_the_full_original_even_when_truncated() -> None:
     raw = b"z" * (VIEWER_BODY_LIMIT + 10)
     request = post(raw)
-    result = cf(viewer_request_event(CTX, request, include_body=True))["request"]
+    event = viewer_request_event(CTX, request, include_body=True)
+    result = copy.deepcopy(cf(event)["request"])
     assert result["body"]["inputTruncated"] is True
     result["body"]["data"] = base64.b64encode(b"ignored").decode()
-    assert apply_request(result, request).body == raw
+    assert apply_request(as_request(event, result, include_body=True), request).body == raw
 
 
 @pytest.mark.parametrize(
@@ -247,18 +284,21 @@ def test_read_only_body_keeps_the_full_original_even_when_truncated() -> None:
 def test_replace_body(encoding: str, data: str, expected: bytes) -> None:
     request = post(b"old body")
     request.headers.add("Content-Length", "8")
-    result = cf(viewer_request_event(CTX, request, include_body=True))["request"]
+    event = viewer_request_event(CTX, request, include_body=True)
+    result = copy.deepcopy(cf(event)["request"])
     result["body"] = {"action": "replace", "encoding": encoding, "data": data}
-    new = apply_request(result, request)
+    new = apply_request(as_request(event, result, include_body=True), request)
     assert new.body == expected
     assert new.headers.get("content-length") == str(len(expected))
     assert request.body == b"old body"
 
 
-def test_replace_with_bad_base64_is_a_validation_error() -> None:
-    result = {"uri": "/", "headers": {}, "body": {"action": "replace", "data": "%%%"}}
-    with pytest.raises(LambdaValidationError):
-        apply_request(result, post(b"x"))
+def test_replace_with_bad_base64_is_refused_before_it_is_applied() -> None:
+    event = viewer_request_event(CTX, post(b"x"), include_body=True)
+    result = copy.deepcopy(cf(event)["request"])
+    result["body"] = {"action": "replace", "encoding": "base64", "data": "%%%"}
+    with pytest.raises(LambdaValidationError, match="not valid base64"):
+        as_request(event, result, include_body=True)
 
 
 # -- responses ----------------------------------------------------------------------------------
@@ -266,7 +306,7 @@ def test_replace_with_bad_base64_is_a_validation_error() -> None:
 
 @pytest.mark.parametrize("status", ["302", 302])
 def test_generated_response(status: str | int) -> None:
-    response = generated_response(
+    response = generated(
         {
             "status": status,
             "headers": {"location": [{"value": "https://a.test/"}]},
@@ -279,11 +319,11 @@ def test_generated_response(status: str | int) -> None:
 
 
 def test_generated_response_base64_body_and_description() -> None:
-    response = generated_response(
+    response = generated(
         {"status": "200", "statusDescription": "Fine", "body": "AAEC", "bodyEncoding": "base64"}
     )
     assert (response.reason, response.body, len(response.headers)) == ("Fine", b"\x00\x01\x02", 0)
-    assert generated_response({"status": "204"}).body == b""
+    assert generated({"status": "204"}).body == b""
 
 
 def origin_response() -> EdgeResponse:
@@ -302,15 +342,23 @@ def origin_response() -> EdgeResponse:
     )
 
 
+def response_event(response: EdgeResponse) -> dict[str, Any]:
+    return origin_response_event(CTX, EdgeRequest("GET", "/"), API, response)
+
+
 def response_result(response: EdgeResponse) -> dict[str, Any]:
-    event = origin_response_event(CTX, EdgeRequest("GET", "/"), API, response)
-    result: dict[str, Any] = cf(event)["response"]
+    result: dict[str, Any] = copy.deepcopy(cf(response_event(response))["response"])
     return result
+
+
+def applied(result: dict[str, Any], response: EdgeResponse) -> EdgeResponse:
+    """``result`` of the origin-response function that was shown ``response``, applied."""
+    return apply_response(as_response(response_event(response), result), response)
 
 
 def test_apply_response_unchanged_passes_the_body_through() -> None:
     response = origin_response()
-    new = apply_response(response_result(response), response)
+    new = applied(response_result(response), response)
     assert (new.status, new.reason, new.body) == (200, "Okay", b"hello")
     assert new.headers == response.headers
     assert new.headers.get_all("set-cookie") == ["a=1", "b=2"]
@@ -323,7 +371,7 @@ def test_apply_response_status_headers_and_body() -> None:
     del result["statusDescription"]
     result["headers"]["cache-control"] = [{"value": "no-store"}]
     result["body"] = "<p>down</p>"
-    new = apply_response(result, response)
+    new = applied(result, response)
     assert (new.status, new.reason, new.body) == (503, "Service Unavailable", b"<p>down</p>")
     assert new.headers.get("content-length") == "11"
     assert new.headers.get("cache-control") == "no-store"
@@ -335,7 +383,7 @@ def test_apply_response_empty_body_drops_it() -> None:
     response = origin_response()
     result = response_result(response)
     result["body"] = ""
-    assert apply_response(result, response).body == b""
+    assert applied(result, response).body == b""
 
 
 # -- a real function process --------------------------------------------------------------------
@@ -361,7 +409,7 @@ def test_event_round_trips_through_a_python_function_process() -> None:
         check=True,
         timeout=10,
     )
-    new = apply_request(json.loads(done.stdout), request)
+    new = apply_request(as_request(event, json.loads(done.stdout), include_body=True), request)
     assert new.uri == "/rewritten/upload"
     assert new.headers.get("x-seen-body") == base64.b64encode(b"payload").decode()
     assert new.body == b"payload"

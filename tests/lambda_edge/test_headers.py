@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from edgesim.http import EdgeRequest, Headers
 from edgesim.lambda_edge.events import viewer_request_event
-from edgesim.lambda_edge.headers import headers_from_cf, headers_to_cf, merge_hidden, split_hidden
+from edgesim.lambda_edge.headers import (
+    headers_from_cf,
+    headers_from_lines,
+    headers_to_cf,
+    merge_hidden,
+    split_hidden,
+)
+from edgesim.lambda_edge.rules.headers import HeaderLines
 from tests.lambda_edge.test_events import CTX, cf
 
 
@@ -89,9 +96,21 @@ def test_split_hidden_keeps_each_side_in_the_original_order() -> None:
 
 def test_merge_hidden_adds_back_the_lines_the_function_never_saw() -> None:
     original = Headers([("Host", "a.test"), ("X-Amz-Cf-Id", "id=="), ("Accept", "*/*")])
-    result = {"host": [{"key": "Host", "value": "b.test"}], "x-added": [{"value": "1"}]}
+    result: HeaderLines = {"host": [("Host", "b.test")], "x-added": [(None, "1")]}
     assert merge_hidden(result, original).items() == [
         ("Host", "b.test"),
         ("X-Added", "1"),
         ("X-Amz-Cf-Id", "id=="),
+    ]
+
+
+def test_header_lines_read_by_the_rules_become_headers_in_order() -> None:
+    lines: HeaderLines = {
+        "set-cookie": [("Set-Cookie", "a=1"), (None, "b=2")],
+        "x-amz-meta-id": [(None, "7")],
+    }
+    assert headers_from_lines(lines).items() == [
+        ("Set-Cookie", "a=1"),
+        ("Set-Cookie", "b=2"),
+        ("X-Amz-Meta-Id", "7"),
     ]

@@ -23,12 +23,12 @@ def origin_result(origin: OriginTarget) -> dict[str, Any]:
 
 
 def test_apply_origin_unchanged_or_absent_keeps_current() -> None:
-    assert apply_origin(origin_result(API), API, [API, SITE]) is API
-    assert apply_origin({"uri": "/"}, API, [API]) is API
+    assert apply_origin(origin_result(API)["origin"], API, [API, SITE]) is API
+    assert apply_origin(None, API, [API]) is API
 
 
 def test_apply_origin_to_a_configured_origin_returns_it() -> None:
-    assert apply_origin(origin_result(SITE), API, [API, SITE]) is SITE
+    assert apply_origin(origin_result(SITE)["origin"], API, [API, SITE]) is SITE
 
 
 def test_apply_origin_custom_change_borrows_local_address() -> None:
@@ -36,7 +36,7 @@ def test_apply_origin_custom_change_borrows_local_address() -> None:
     custom = result["origin"]["custom"]
     custom.update(path="/v2", readTimeout=10, sslProtocols=["TLSv1.1", "TLSv1.2"])
     custom["customHeaders"] = {"x-k": [{"value": "v"}]}
-    target = apply_origin(result, API, [API])
+    target = apply_origin(result["origin"], API, [API])
     assert (target.domain_name, target.port, target.protocol, target.path) == (
         "api.example.test",
         9000,
@@ -51,7 +51,7 @@ def test_apply_origin_custom_change_borrows_local_address() -> None:
 def test_apply_origin_unknown_custom_domain_is_dialled_by_name() -> None:
     result = origin_result(API)
     result["origin"]["custom"].update(domainName="other.example.org", port=443, protocol="https")
-    target = apply_origin(result, API, [API, SITE])
+    target = apply_origin(result["origin"], API, [API, SITE])
     assert (target.kind, target.domain_name, target.connect_host) == (
         "custom",
         "other.example.org",
@@ -70,7 +70,7 @@ def test_apply_origin_s3_maps_to_a_configured_folder() -> None:
             "region": "eu-west-1",
         }
     }
-    target = apply_origin(result, API, [API, SITE])
+    target = apply_origin(result["origin"], API, [API, SITE])
     assert target.local_root == SITE.local_root and target.kind == "s3"
     assert (target.path, target.region, target.auth_method) == (
         "/assets",
@@ -83,7 +83,7 @@ def test_apply_origin_unknown_s3_bucket_is_502() -> None:
     result = origin_result(SITE)
     result["origin"]["s3"]["domainName"] = "nope.s3.amazonaws.com"
     with pytest.raises(OriginError) as caught:
-        apply_origin(result, SITE, [SITE])
+        apply_origin(result["origin"], SITE, [SITE])
     assert caught.value.status == 502
     assert "nope.s3.amazonaws.com" in caught.value.reason
 

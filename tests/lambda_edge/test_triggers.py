@@ -16,11 +16,25 @@ from edgesim.runtime import FunctionRuntime
 from edgesim.trace import Trace
 from tests.e2e.conftest import FUNCTIONS
 
+# Returns ?status=N as a JSON number: a float in Python, so 200.0 reaches edgesim as 200.0.
+FLOAT_STATUS = """
+def handler(event, context):
+    cf = event["Records"][0]["cf"]
+    status = float(cf["request"]["querystring"].removeprefix("status="))
+    if "response" in cf:
+        cf["response"]["status"] = status
+        return cf["response"]
+    return {"status": status, "body": "floated"}
+"""
+
 
 @pytest.fixture
 async def triggers(tmp_path: Path) -> AsyncIterator[tuple[Triggers, list[list[str]]]]:
     site = tmp_path / "site"
     site.mkdir()
+    floats = tmp_path / "floats"
+    floats.mkdir()
+    (floats / "index.py").write_text(FLOAT_STATUS)
     path = tmp_path / "d.yaml"
     path.write_text(
         f"""
@@ -29,7 +43,11 @@ origins: {{site: {{s3: "{site}"}}}}
 functions:
   mutate: {{runtime: python3.12, code: "{FUNCTIONS}/mutate", handler: index.handler}}
   tag: {{runtime: python3.12, code: "{FUNCTIONS}/tag", handler: index.handler}}
+  floats: {{runtime: python3.12, code: "{floats}", handler: index.handler}}
 behaviors:
+  - path_pattern: /float/*
+    origin: site
+    functions: {{viewer-request: floats, origin-response: floats}}
   - path_pattern: /tag/*
     origin: site
     functions: {{viewer-response: tag}}
@@ -134,3 +152,35 @@ async def test_a_refusal_raised_while_applying_keeps_its_reason(
         )
     assert raised.value.response.status == 502
     assert b"The body is not valid base64." in raised.value.response.body
+
+
+@pytest.mark.parametrize(("sent", "status"), [("200.0", 200), ("404.0", 404)])
+async def test_a_whole_float_status_is_that_status(
+    triggers: tuple[Triggers, list[list[str]]], sent: str, status: int
+) -> None:
+    # JavaScript reads 200.0 as the number 200, so CloudFront sees no float; neither may edgesim.
+    runner, _ = triggers
+    behavior = _behavior(runner, "/float/*")
+    request = EdgeRequest("GET", "/float/a", f"status={sent}")
+    trace = Trace(request_id="r6")
+    generated = await runner.viewer_request(behavior, request, trace)
+    assert isinstance(generated, EdgeResponse)
+    assert (generated.status, generated.body) == (status, b"floated")
+    origin = EdgeResponse(200, Headers([("Content-Type", "text/plain")]), b"from origin")
+    changed = await runner.origin_response(behavior, request, runner._targets[0], origin, trace)
+    assert (changed.status, changed.body) == (status, b"from origin")
+    assert trace.steps == ["viewer-request:response", "origin-response:response"]
+
+
+async def test_a_fractional_status_is_refused(
+    triggers: tuple[Triggers, list[list[str]]],
+) -> None:
+    runner, logs = triggers
+    trace = Trace(request_id="r7")
+    with pytest.raises(EarlyResponse) as raised:
+        await runner.viewer_request(
+            _behavior(runner, "/float/*"), EdgeRequest("GET", "/float/a", "status=200.5"), trace
+        )
+    assert raised.value.response.status == 502
+    assert trace.steps == ["viewer-request:LambdaValidationError"]
+    assert "The status must be a number or a numeric string" in logs[-1][0]

@@ -4,8 +4,12 @@ from edgesim.lambda_edge.rules.validate import (
     DISALLOWED_HEADERS,
     MAX_URL_LENGTH,
     READ_ONLY_HEADERS,
+    ParsedRequest,
+    ParsedResponse,
+    ParsedResult,
     ResultKind,
     is_disallowed,
+    parse_result,
     validate_result,
 )
 
@@ -13,7 +17,11 @@ __all__ = [
     "DISALLOWED_HEADERS",
     "MAX_URL_LENGTH",
     "READ_ONLY_HEADERS",
+    "ParsedRequest",
+    "ParsedResponse",
+    "ParsedResult",
     "ResultKind",
     "is_disallowed",
+    "parse_result",
     "validate_result",
 ]

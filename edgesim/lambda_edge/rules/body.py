@@ -1,7 +1,7 @@
 """Body rules: the request body of Include Body associations and the body of returned responses.
 
-Sizes follow lambda-edge.md §2.2, §2.4 and §3.5, with KB = 1,024 bytes as everywhere in
-edgesim. Two measuring choices, since the documents give only the numbers:
+The sizes are each trigger's row of :data:`edgesim.quotas.LAMBDA_EDGE`. Two measuring choices,
+since the documents give only the numbers:
 
 - a replaced request body is measured as carried in the result: UTF-8 bytes of ``data`` for
   ``text``, characters of the base64 string for ``base64`` (the documented 53.2 KB / 1.33 MB
@@ -14,6 +14,9 @@ edgesim. Two measuring choices, since the documents give only the numbers:
 Request body with Include Body off: the event had no body, so the function has nothing to keep
 or replace; edgesim rejects any ``body`` in the result rather than silently ignoring a
 replacement the function expected to take effect. The message says to turn Include Body on.
+
+Each check returns the body it accepted, decoded to the bytes that will be sent, so the step that
+applies a result never reads ``data``, ``encoding`` or ``bodyEncoding`` again.
 """
 
 from __future__ import annotations
@@ -25,34 +28,11 @@ from typing import Any
 
 from edgesim.lambda_edge.rules.common import FAILED, json_type, reject, shown
 from edgesim.lambda_edge.rules.headers import HeaderLines, header_bytes
+from edgesim.quotas import LAMBDA_EDGE
 from edgesim.types import EventType
 
-__all__ = [
-    "BODY_REJECTED",
-    "REPLACE_BASE64_LIMIT",
-    "REPLACE_TEXT_LIMIT",
-    "RESPONSE_SIZE_LIMIT",
-    "check_request_body",
-    "check_response_body",
-]
+__all__ = ["BODY_REJECTED", "check_request_body", "check_response_body"]
 
-KB = 1024
-MB = 1024 * KB
-REPLACE_TEXT_LIMIT: Mapping[EventType, int] = {
-    EventType.VIEWER_REQUEST: 40 * KB,
-    EventType.ORIGIN_REQUEST: 1 * MB,
-}
-REPLACE_BASE64_LIMIT: Mapping[EventType, int] = {
-    EventType.VIEWER_REQUEST: int(53.2 * KB),  # 54,476
-    EventType.ORIGIN_REQUEST: int(1.33 * MB),  # 1,394,606
-}
-# generated responses (request triggers) and bodies set by response triggers
-RESPONSE_SIZE_LIMIT: Mapping[EventType, int] = {
-    EventType.VIEWER_REQUEST: 40 * KB,
-    EventType.ORIGIN_REQUEST: 1 * MB,
-    EventType.ORIGIN_RESPONSE: 1 * MB,
-    EventType.VIEWER_RESPONSE: 40 * KB,
-}
 # CloudFront's own sentence for every body problem
 BODY_REJECTED = f"{FAILED}The body is not a string, is not an object, or exceeds the maximum size. "
 _ACTIONS = ("read-only", "replace")
@@ -61,8 +41,11 @@ _ENCODINGS = ("base64", "text")
 
 def check_request_body(
     event_type: EventType, event_body: object, body: object, *, include_body: bool
-) -> None:
-    """Validate ``request.body`` in a request-trigger result (lambda-edge.md §1.3, §2.4)."""
+) -> bytes | None:
+    """Validate ``request.body`` in a request-trigger result (lambda-edge.md §1.3, §2.4).
+
+    Returns the replacement body, or None when the original body goes on (``read-only``).
+    """
     if not include_body:
         reject(
             f"{FAILED}The function returned a request body, but this function association does "
@@ -90,35 +73,41 @@ def check_request_body(
         )
     if "data" in body and not isinstance(body["data"], str):
         reject(f"{BODY_REJECTED}The body data must be a string, got {json_type(body['data'])}")
-    if action == "replace":
-        _check_replacement(event_type, body)
+    if action != "replace":
+        return None
+    return _replacement(event_type, body)
 
 
-def _check_replacement(event_type: EventType, body: Mapping[str, Any]) -> None:
+def _replacement(event_type: EventType, body: Mapping[str, Any]) -> bytes:
     for name in ("encoding", "data"):
         if name not in body:
             reject(f"{FAILED}A body with action replace needs the field body.{name}")
+    quotas = LAMBDA_EDGE[event_type]
     data: str = body["data"]
     if body["encoding"] == "base64":
-        _decode_base64(data, field="body.data")
-        size, limit, unit = len(data), REPLACE_BASE64_LIMIT[event_type], "base64 characters"
+        decoded = _decode_base64(data, field="body.data")
+        size, limit, unit = len(data), quotas.replace_base64_max_chars, "base64 characters"
     else:
-        size, limit, unit = len(data.encode("utf-8")), REPLACE_TEXT_LIMIT[event_type], "bytes"
+        decoded = _utf8(data, field="body.data")
+        size, limit, unit = len(decoded), quotas.replace_text_max_bytes, "bytes"
+    # Only request triggers reach here, and each has replacement limits.
+    assert limit is not None
     if size > limit:
         reject(
             f"{BODY_REJECTED}The replacement body is {size} {unit}, over the {limit} "
             f"{unit} limit of {event_type}, field : body.data"
         )
+    return decoded
 
 
 def check_response_body(
     event_type: EventType, result: Mapping[str, Any], lines: HeaderLines, *, generated: bool
-) -> int:
+) -> bytes | None:
     """Validate ``body`` / ``bodyEncoding`` of a returned response, and its size.
 
     A generated response is always measured; a response trigger's result only when it sets a
-    body (otherwise the origin's body passes through, outside these limits). Returns the body's
-    size as carried (0 without a body).
+    body (otherwise the origin's body passes through, outside these limits). Returns the decoded
+    body, or None when the result sets none.
     """
     encoding: Any = result.get("bodyEncoding", "text")
     if encoding not in _ENCODINGS:
@@ -126,27 +115,36 @@ def check_response_body(
             f"{FAILED}The bodyEncoding must be text or base64, "
             f"field : bodyEncoding, value : {shown(encoding)}"
         )
+    decoded: bytes | None = None
     size = 0
     if "body" in result:
         body: Any = result["body"]
         if not isinstance(body, str):
             reject(f"{BODY_REJECTED}The body of a response must be a string, got {json_type(body)}")
-        if encoding == "base64":
-            _decode_base64(body, field="body")
-        size = len(body.encode("utf-8"))
+        carried = _utf8(body, field="body")
+        decoded = _decode_base64(body, field="body") if encoding == "base64" else carried
+        size = len(carried)
     elif not generated:
-        return 0
-    total, limit = size + header_bytes(lines), RESPONSE_SIZE_LIMIT[event_type]
+        return None
+    total, limit = size + header_bytes(lines), LAMBDA_EDGE[event_type].response_max_bytes
     if total > limit:
         reject(
             f"{BODY_REJECTED}The response is {total} bytes with its headers, over the {limit} "
             f"byte limit of {event_type}"
         )
-    return size
+    return decoded
 
 
-def _decode_base64(data: str, *, field: str) -> None:
+def _decode_base64(data: str, *, field: str) -> bytes:
     try:
-        base64.b64decode(data, validate=True)
+        return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         reject(f"{BODY_REJECTED}The {field} is not valid base64, field : {field}")
+
+
+def _utf8(text: str, *, field: str) -> bytes:
+    # A lone surrogate survives JSON decoding but has no UTF-8 form, so it cannot be sent.
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        reject(f"{BODY_REJECTED}The {field} is not valid Unicode text, field : {field}")

@@ -1,10 +1,12 @@
 """Lambda@Edge result validation: does CloudFront accept what a function returned?
 
-The pipeline calls :func:`validate_result` with the trigger, the event exactly as the function
-received it, and the function's JSON result. It learns whether the result is a request (to carry
-on with) or a response (generated, or the modified response of a response trigger), or gets a
+The pipeline calls :func:`parse_result` with the trigger, the event exactly as the function
+received it, and the function's JSON result. It gets back the result as a typed value
+(:mod:`edgesim.lambda_edge.rules.result`): a request to carry on with, or a response (generated,
+or the modified response of a response trigger); or it gets a
 :class:`~edgesim.exceptions.LambdaValidationError` whose reason uses CloudFront's wording
 (lambda-edge.md §4.1) plus the detail CloudFront omits. That error becomes CloudFront's 502.
+Checking and reading are one pass, so whatever is accepted is exactly what gets applied.
 
 How CloudFront reads a result:
 
@@ -18,9 +20,11 @@ The rules themselves live next to their subject: header lists and header shape i
 
 Decisions where the sources leave room (see lambda-edge.md, DESIGN.md "Fidelity decisions"):
 
-- ``status`` may be a number or a numeric string; anything else fails.
+- ``status`` may be a number or a numeric string; anything else fails. A float with a whole value
+  (``200.0``, which a Python function's JSON can carry) is that integer, as it is to the
+  JavaScript that reads CloudFront's JSON; a fraction fails.
 - A viewer-response function that changes the status fails; it may set a body, held to the
-  40 KB generated-response limit.
+  trigger's generated-response quota (40 KB, :data:`edgesim.quotas.LAMBDA_EDGE`).
 - A generated response may not carry the trigger's read-only headers either: it has no
   "before", so any such header counts as added. Real origin-request functions returning a
   generated response with ``Content-Length`` got CloudFront's read-only-header 502 (reported
@@ -39,7 +43,6 @@ Decisions where the sources leave room (see lambda-edge.md, DESIGN.md "Fidelity 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import StrEnum
 from typing import Any
 
 from edgesim.lambda_edge.rules.body import BODY_REJECTED, check_request_body, check_response_body
@@ -64,26 +67,29 @@ from edgesim.lambda_edge.rules.headers import (
     is_disallowed,
 )
 from edgesim.lambda_edge.rules.origin import check_origin
+from edgesim.lambda_edge.rules.result import (
+    ParsedRequest,
+    ParsedResponse,
+    ParsedResult,
+    ResultKind,
+)
 from edgesim.types import EventType
 
 __all__ = [
     "DISALLOWED_HEADERS",
     "MAX_URL_LENGTH",
     "READ_ONLY_HEADERS",
+    "ParsedRequest",
+    "ParsedResponse",
+    "ParsedResult",
     "ResultKind",
     "is_disallowed",
+    "parse_result",
     "validate_result",
 ]
 
 # uri + querystring must be shorter than this (lambda-edge.md §3.4)
 MAX_URL_LENGTH = 8192
-
-
-class ResultKind(StrEnum):
-    """What a valid result is: a request to continue with, or a response."""
-
-    REQUEST = "request"
-    RESPONSE = "response"
 
 
 def validate_result(
@@ -93,13 +99,27 @@ def validate_result(
     *,
     include_body: bool = False,
 ) -> ResultKind:
-    """Check a function's result the way CloudFront does for ``event_type``.
+    """Check a function's result the way CloudFront does; only its kind is kept.
+
+    See :func:`parse_result`, which this calls, for the arguments and the errors.
+    """
+    return parse_result(event_type, event, result, include_body=include_body).kind
+
+
+def parse_result(
+    event_type: EventType,
+    event: dict[str, Any],
+    result: object,
+    *,
+    include_body: bool = False,
+) -> ParsedResult:
+    """Check a function's result the way CloudFront does for ``event_type``, and read it.
 
     ``event`` is the event exactly as it was sent to the function (``Records[0].cf``...);
-    ``include_body`` is the association's Include Body setting. Returns
-    :attr:`ResultKind.REQUEST` for a (possibly modified) request and :attr:`ResultKind.RESPONSE`
-    for a generated or modified response. Raises
-    :class:`~edgesim.exceptions.LambdaValidationError` naming the broken rule otherwise.
+    ``include_body`` is the association's Include Body setting. Returns a
+    :class:`ParsedRequest` for a (possibly modified) request and a :class:`ParsedResponse` for a
+    generated or modified response. Raises :class:`~edgesim.exceptions.LambdaValidationError`
+    naming the broken rule otherwise.
     """
     if not isinstance(result, dict):
         reject(
@@ -109,12 +129,9 @@ def validate_result(
     cf: Mapping[str, Any] = event["Records"][0]["cf"]
     if event_type.is_request:
         if "status" in result:
-            _check_generated_response(event_type, result)
-            return ResultKind.RESPONSE
-        _check_request(event_type, cf["request"], result, include_body=include_body)
-        return ResultKind.REQUEST
-    _check_response(event_type, cf["response"], result)
-    return ResultKind.RESPONSE
+            return _generated_response(event_type, result)
+        return _request(event_type, cf["request"], result, include_body=include_body)
+    return _response(event_type, cf["response"], result)
 
 
 def _whole_event_hint(result: Mapping[str, Any]) -> str:
@@ -123,13 +140,13 @@ def _whole_event_hint(result: Mapping[str, Any]) -> str:
     return ""
 
 
-def _check_request(
+def _request(
     event_type: EventType,
     request: Mapping[str, Any],
     result: dict[str, Any],
     *,
     include_body: bool,
-) -> None:
+) -> ParsedRequest:
     for name in ("uri", "method", "headers"):
         if name not in result:
             reject(
@@ -154,12 +171,22 @@ def _check_request(
     if "querystring" in result and result["querystring"] != request.get("querystring"):
         _check_querystring(result["querystring"])
 
+    body = None
     if "body" in result:
-        check_request_body(
+        body = check_request_body(
             event_type, request.get("body"), result["body"], include_body=include_body
         )
+    origin = None
     if event_type is EventType.ORIGIN_REQUEST and "origin" in result:
         check_origin(result["origin"], request.get("origin"), after)
+        origin = result["origin"]
+    return ParsedRequest(
+        uri=result["uri"],
+        querystring=result.get("querystring"),
+        headers=after,
+        body=body,
+        origin=origin,
+    )
 
 
 def _check_uri(uri: object, querystring: object) -> None:
@@ -214,8 +241,10 @@ def _check_status_range(value: object) -> int:
     return number
 
 
-def _check_response_fields(result: Mapping[str, Any]) -> None:
-    description = result.get("statusDescription", "")
+def _description(result: Mapping[str, Any]) -> str | None:
+    if "statusDescription" not in result:
+        return None
+    description = result["statusDescription"]
     if not isinstance(description, str):
         reject(
             f"{FAILED}The statusDescription must be a string, got {json_type(description)}, "
@@ -226,22 +255,24 @@ def _check_response_fields(result: Mapping[str, Any]) -> None:
         reject(
             f"{FAILED}The statusDescription contains the invalid character '{percent_encoded(bad)}'"
         )
+    return description
 
 
-def _check_generated_response(event_type: EventType, result: Mapping[str, Any]) -> None:
+def _generated_response(event_type: EventType, result: Mapping[str, Any]) -> ParsedResponse:
     status = _check_status_range(result["status"])
-    _check_response_fields(result)
+    description = _description(result)
     lines = check_header_map(result.get("headers", {}), field="headers")
     check_disallowed(lines)
     check_read_only(event_type, {}, lines)
-    body_size = check_response_body(event_type, result, lines, generated=True)
-    if event_type is EventType.VIEWER_REQUEST and status == 204 and body_size > 0:
+    body = check_response_body(event_type, result, lines, generated=True)
+    if event_type is EventType.VIEWER_REQUEST and status == 204 and body:
         reject(f"{BODY_REJECTED}A viewer request function cannot return a 204 with a body")
+    return ParsedResponse(status=status, description=description, headers=lines, body=body)
 
 
-def _check_response(
+def _response(
     event_type: EventType, response: Mapping[str, Any], result: Mapping[str, Any]
-) -> None:
+) -> ParsedResponse:
     for name in ("status", "headers"):
         if name not in result:
             reject(
@@ -257,10 +288,11 @@ def _check_response(
                 f"status : {shown(response.get('status'))} -> {shown(result['status'])}"
             )
     else:
-        _check_status_range(result["status"])
-    _check_response_fields(result)
+        status = _check_status_range(result["status"])
+    description = _description(result)
     before = event_header_lines(response.get("headers"))
     after = check_header_map(result["headers"], field="headers")
     check_disallowed(after)
     check_read_only(event_type, before, after)
-    check_response_body(event_type, result, after, generated=False)
+    body = check_response_body(event_type, result, after, generated=False)
+    return ParsedResponse(status=status, description=description, headers=after, body=body)
