@@ -27,9 +27,8 @@ from edgesim.lambda_edge import events
 from edgesim.lambda_edge.rules import ParsedResponse, ParsedResult, parse_result
 from edgesim.origins.targets import OriginTarget
 from edgesim.pages import EarlyResponse, error_response, function_error_page, origin_error_page
-from edgesim.runtime import FunctionRuntime, LogSink
 from edgesim.trace import FunctionOutcome, OriginOutcome, Stage, Trace, TraceRecord
-from edgesim.types import EventType
+from edgesim.types import EventType, FunctionInvoker, LogSink
 
 __all__ = ["Triggers", "elapsed_ms"]
 
@@ -40,7 +39,7 @@ class Triggers:
     def __init__(
         self,
         distribution: Distribution,
-        runtime: FunctionRuntime,
+        runtime: FunctionInvoker,
         targets: Sequence[OriginTarget],
         log_sink: LogSink | None = None,
     ) -> None:

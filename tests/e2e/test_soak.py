@@ -57,9 +57,9 @@ async def test_mixed_load_keeps_serving_and_leaks_nothing(
         if batch == 2:
             baseline_rss = me.memory_info().rss
             baseline_fds = me.num_fds()
-    runtime = edge.edge.runtime
-    assert isinstance(runtime, FunctionRuntime)
-    assert len(runtime.pool("faulty").worker_pids) <= 4
+    pools = edge.edge.runtime
+    assert isinstance(pools, FunctionRuntime)
+    assert len(pools.pool("faulty").worker_pids) <= 4
     assert me.num_fds() <= baseline_fds + 20
     assert me.memory_info().rss < baseline_rss + 64 * 1024 * 1024
     final = await edge.client.get("/echo")
