@@ -127,6 +127,18 @@ class Headers:
             out.append((name, value))
         self._items = out
 
+    def set_spelled(self, name: str, value: str) -> None:
+        """:meth:`set`, keeping the spelling of the line already there (CloudFront keeps the
+        sender's spelling of the fields it rewrites)."""
+        spelled = next((k for k, _ in self._items if k.lower() == name.lower()), name)
+        self.set(spelled, value)
+
+    def fit_length(self, body: bytes, *, add: bool = False) -> None:
+        """Keep ``Content-Length`` true to ``body``: an existing line is rewritten, and one is
+        added when ``add`` says the message must carry it. The one place lengths are fixed."""
+        if add or "content-length" in self:
+            self.set_spelled("Content-Length", str(len(body)))
+
     def remove(self, *names: str) -> None:
         """Drop every line of each of ``names``."""
         drop = {name.lower() for name in names}

@@ -103,3 +103,14 @@ async def test_a_cut_stream_raises_on_read_and_is_still_closed() -> None:
         await response.read()
     assert stream.closed == 1
     assert response.stream is None
+
+
+def test_fit_length_keeps_content_length_true_in_the_senders_spelling() -> None:
+    headers = Headers([("content-LENGTH", "99"), ("X-A", "1")])
+    headers.fit_length(b"abc")
+    assert headers.items() == [("content-LENGTH", "3"), ("X-A", "1")]
+    bare = Headers([("X-A", "1")])
+    bare.fit_length(b"abc")
+    assert "content-length" not in bare  # not added unless the message must carry one
+    bare.fit_length(b"", add=True)
+    assert bare.get("Content-Length") == "0"

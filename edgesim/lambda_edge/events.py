@@ -165,13 +165,7 @@ def viewer_response_event(
 
 def _fix_length(headers: Headers, body: bytes) -> None:
     # Content-Length is read-only to functions, so CloudFront keeps it true to a replaced body.
-    if "content-length" in headers:
-        headers.set(_spelling(headers, "content-length"), str(len(body)))
-
-
-def _spelling(headers: Headers, name: str) -> str:
-    lower = name.lower()
-    return next((k for k, _ in headers if k.lower() == lower), name)
+    headers.fit_length(body)
 
 
 def apply_request(result: ParsedRequest, request: EdgeRequest) -> EdgeRequest:

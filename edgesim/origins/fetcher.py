@@ -298,21 +298,15 @@ def _origin_headers(request: EdgeRequest, target: OriginTarget) -> Headers:
         # The body has not arrived yet: the viewer's own length (if any) is the one to keep.
         length = request.headers.get("content-length")
         if length is not None:
-            _set_keeping_spelling(headers, "Content-Length", length.strip())
+            headers.set_spelled("Content-Length", length.strip())
         else:
             headers.remove("content-length")
             headers.add("Transfer-Encoding", "chunked")
     else:
         body = request.body
-        if body or request.method in _BODY_METHODS or "content-length" in headers:
-            _set_keeping_spelling(headers, "Content-Length", str(len(body)))
+        headers.fit_length(body, add=bool(body) or request.method in _BODY_METHODS)
     headers.set("Connection", "Keep-Alive")
     return headers
-
-
-def _set_keeping_spelling(headers: Headers, name: str, value: str) -> None:
-    spelled = next((k for k, _ in headers if k.lower() == name.lower()), name)
-    headers.set(spelled, value)
 
 
 def _request_target(path: str, querystring: str) -> bytes:

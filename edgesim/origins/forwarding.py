@@ -234,7 +234,5 @@ def origin_wire_headers(request: EdgeRequest, origin: OriginTarget) -> Headers:
             headers.remove(name)
             for k, v in lines:
                 headers.add(k, v)
-    if "content-length" in headers:
-        spelled = next(k for k, _ in headers if k.lower() == "content-length")
-        headers.set(spelled, str(len(request.body)))  # as the request spelled it
+    headers.fit_length(request.body)
     return headers
