@@ -32,6 +32,8 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_runtime.py
+	$(BIN)/python bench/bench_cache.py
+	$(BIN)/python bench/bench_streaming.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache

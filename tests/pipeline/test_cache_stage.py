@@ -10,7 +10,7 @@ import pytest
 
 from edgesim.config import load_distribution
 from edgesim.http import EdgeRequest
-from edgesim.pipeline import Edge
+from edgesim.pipeline import Edge, EdgeResult
 from tests.e2e.conftest import FUNCTIONS, FakeClock, Origin, start_origin
 
 
@@ -168,11 +168,7 @@ custom_error_responses: [{{error_code: 503, error_caching_min_ttl: 0}}]
     built = Edge(load_distribution(path), clock=clock)
     url = "/cc/max-age%3D5/x"
     try:
-        await built.dispatch(EdgeRequest("GET", url))
-        clock.advance(6)
-        origin.override_status = 503
-        stale = await built.dispatch(EdgeRequest("GET", url))
-        assert stale.trace.steps[-1] == "cache:stale-served"
+        stale = await _stale_when_the_origin_fails(built, clock, origin, url)
         assert stale.response.status == 200
         # 0 s means the stale copy is not held: the next viewer asks the origin again.
         again = await built.dispatch(EdgeRequest("GET", url))
@@ -187,12 +183,21 @@ async def test_without_a_setting_the_stale_copy_is_held_for_ten_seconds(
 ) -> None:
     built, clock = edge
     url = "/cc/max-age%3D5/held"
-    await built.dispatch(EdgeRequest("GET", url))
-    clock.advance(6)
-    origin.override_status = 503
-    assert (await built.dispatch(EdgeRequest("GET", url))).trace.steps[-1] == "cache:stale-served"
+    await _stale_when_the_origin_fails(built, clock, origin, url)
     clock.advance(9)
     assert (await built.dispatch(EdgeRequest("GET", url))).trace.steps[-1] == "cache:hit"
     clock.advance(2)
     late = await built.dispatch(EdgeRequest("GET", url))
     assert late.trace.steps[1:3] == ["cache:stale", "origin:503"]
+
+
+async def _stale_when_the_origin_fails(
+    built: Edge, clock: FakeClock, origin: Origin, url: str
+) -> EdgeResult:
+    """Cache ``url`` for 5 s, let it go stale, and ask again while the origin answers 503."""
+    await built.dispatch(EdgeRequest("GET", url))
+    clock.advance(6)
+    origin.override_status = 503
+    stale = await built.dispatch(EdgeRequest("GET", url))
+    assert stale.trace.steps[-1] == "cache:stale-served"
+    return stale
