@@ -40,6 +40,7 @@ from edgesim.cache.ttl import (
     fields_not_stored,
 )
 from edgesim.config import BehaviorConfig, Distribution
+from edgesim.exceptions import IncompleteBodyError
 from edgesim.http import HOP_BY_HOP, BodyStream, EdgeRequest, EdgeResponse, Headers
 from edgesim.origins.forwarding import new_request_id
 from edgesim.pages import EarlyResponse, XCache
@@ -54,6 +55,7 @@ __all__ = [
     "OriginSide",
     "Served",
     "discard",
+    "drain",
 ]
 
 DEFAULT_MAX_OBJECT_BYTES = 64 * 1024 * 1024
@@ -235,7 +237,7 @@ class CacheStage:
             return
         with contextlib.suppress(EarlyResponse):
             fetched = await self._lead(look, obj)
-            await fetched.response.read()
+            await drain(fetched.response)
 
     async def _fetch_and_store(self, look: _Lookup) -> Fetched:
         fetched = await look.origin(look.request, Headers())
@@ -379,6 +381,21 @@ class _StoringBody:
         for callback in self._on_settled:
             callback()
         self._on_settled.clear()
+
+
+async def drain(response: EdgeResponse) -> None:
+    """Read a streamed body to its end without keeping it, so what it feeds (the cache's copy)
+    completes; a body cut short simply ends."""
+    if response.stream is None:
+        return
+    stream, response.stream = response.stream, None
+    try:
+        async for _ in stream:
+            pass
+    except IncompleteBodyError:
+        pass
+    finally:
+        await stream.aclose()
 
 
 async def discard(response: EdgeResponse) -> None:

@@ -52,6 +52,7 @@ from edgesim.pipeline.cache_stage import (
     OriginSide,
     Served,
     discard,
+    drain,
 )
 from edgesim.pipeline.routing import (
     MAX_REQUEST_SIZE,
@@ -330,7 +331,8 @@ class Edge:
         )
         if custom is None or custom.response_page_path is None or status < 400:
             return None
-        await discard(served.response)
+        # The origin's error is still stored as it would be; only the viewer sees the page.
+        await drain(served.response)
         page_behavior = match_behavior(self.distribution, custom.response_page_path)
         page_request = EdgeRequest(
             method="GET",

@@ -59,6 +59,8 @@ class _StreamingOrigin:
     requests: list[EdgeRequest] = field(default_factory=list)
     uploads: list[bytes] = field(default_factory=list)
     streamed: list[bool] = field(default_factory=list)
+    # paths answered at once with (status, whole body), still as a stream
+    ready: dict[str, tuple[int, bytes]] = field(default_factory=dict)
 
     async def fetch(self, request: EdgeRequest, target: OriginTarget) -> EdgeResponse:
         self.requests.append(request)
@@ -69,7 +71,11 @@ class _StreamingOrigin:
         headers = Headers([("Content-Type", "text/plain"), ("Cache-Control", "max-age=60")])
         if self.length is not None:
             headers.add("Content-Length", str(self.length))
-        return EdgeResponse(200, headers, stream=body)
+        status, whole = self.ready.get(request.uri, (200, None))
+        if whole is not None:
+            body.feed(whole)
+            body.end()
+        return EdgeResponse(status, headers, stream=body)
 
     async def aclose(self) -> None:
         pass
@@ -97,6 +103,7 @@ behaviors:
     allowed_methods: [GET, HEAD, OPTIONS, PUT, PATCH, POST, DELETE]
     functions: {{viewer-request: {{function: body, include_body: true}}}}
   - {{path_pattern: "*", origin: api, cache_policy: CachingOptimized}}
+custom_error_responses: [{{error_code: 404, response_page_path: /404.html, response_code: 404}}]
 """
     )
     built = Edge(load_distribution(path), origins=origin, max_object_bytes=1000)
@@ -245,3 +252,24 @@ async def test_uploads_stream_unless_a_function_reads_the_body(
     assert cf["request"]["body"]["inputTruncated"] is False
     assert not origin.streamed[1]  # buffered for the function, as CloudFront does
     assert origin.uploads[1] == b"hi there"
+
+
+async def test_an_error_behind_a_custom_page_is_still_cached(
+    edge: Edge, origin: _StreamingOrigin
+) -> None:
+    origin.ready = {"/missing": (404, b"no such key"), "/404.html": (200, b"our page")}
+    first = await edge.dispatch(EdgeRequest("GET", "/missing"))
+    assert (first.response.status, first.response.body) == (404, b"our page")
+    assert first.trace.steps == [
+        "behavior:matched",
+        "cache:miss",
+        "origin:404",
+        "cache:store",
+        "error-page:fetched",
+        "cache:miss",
+        "origin:200",
+        "cache:store",
+    ]
+    again = await edge.dispatch(EdgeRequest("GET", "/missing"))
+    assert (again.response.status, again.response.body) == (404, b"our page")
+    assert [r.uri for r in origin.requests] == ["/missing", "/404.html"]
