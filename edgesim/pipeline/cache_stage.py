@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 from edgesim.cache.conditional import not_modified, range_response
@@ -40,10 +40,10 @@ from edgesim.cache.ttl import (
     fields_not_stored,
 )
 from edgesim.config import BehaviorConfig, Distribution
-from edgesim.exceptions import IncompleteBodyError
-from edgesim.http import HOP_BY_HOP, BodyStream, EdgeRequest, EdgeResponse, Headers
+from edgesim.http import HOP_BY_HOP, EdgeRequest, EdgeResponse, Headers
 from edgesim.origins.forwarding import new_request_id
 from edgesim.pages import EarlyResponse, XCache
+from edgesim.pipeline.bodies import StoringBody, discard, drain
 from edgesim.tasks import spawn
 from edgesim.trace import CacheOutcome, Stage, Trace, TraceRecord
 from edgesim.types import CacheStore, Clock
@@ -54,8 +54,6 @@ __all__ = [
     "Fetched",
     "OriginSide",
     "Served",
-    "discard",
-    "drain",
 ]
 
 DEFAULT_MAX_OBJECT_BYTES = 64 * 1024 * 1024
@@ -225,7 +223,7 @@ class CacheStage:
             settle()
             raise
         inflight.headers = fetched.response.headers
-        if isinstance(fetched.response.stream, _StoringBody):
+        if isinstance(fetched.response.stream, StoringBody):
             fetched.response.stream.when_settled(settle)
         else:
             settle()
@@ -314,7 +312,7 @@ class CacheStage:
         declared = response.headers.get("Content-Length") or ""
         if declared.isdigit() and int(declared) > self._max_object_bytes:
             return response  # too large to keep: it only passes through
-        body = _StoringBody(response.stream, self._max_object_bytes, store)
+        body = StoringBody(response.stream, self._max_object_bytes, store)
         return replace(response, stream=body)
 
     def _freshness(self, look: _Lookup, response: EdgeResponse, now: float) -> Freshness | None:
@@ -327,82 +325,6 @@ class CacheStage:
             error_caching_min_ttl=self._error_min_ttls.get(response.status),
             cached_methods=look.behavior.cached_methods,
         )
-
-
-class _StoringBody:
-    """Passes a streamed body on while keeping a copy, and stores the copy if the body arrived
-    whole and within the size bound. Settles (wakes collapsed waiters) when it ends either way.
-    """
-
-    def __init__(
-        self, source: BodyStream, limit: int, store: Callable[[bytes], Awaitable[None]]
-    ) -> None:
-        self._source = source
-        self._limit = limit
-        self._store = store
-        self._chunks: list[bytes] = []
-        self._size = 0
-        self._settled = False
-        self._on_settled: list[Callable[[], None]] = []
-
-    def when_settled(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` once the body has ended, been cut or been abandoned."""
-        if self._settled:
-            callback()
-        else:
-            self._on_settled.append(callback)
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._relay()
-
-    async def _relay(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._source:
-                if self._size <= self._limit:
-                    self._size += len(chunk)
-                    self._chunks.append(chunk)
-                    if self._size > self._limit:
-                        self._chunks.clear()  # over the bound: pass the rest through only
-                yield chunk
-            if self._size <= self._limit:
-                await self._store(b"".join(self._chunks))
-        finally:
-            self._chunks.clear()
-            self._settle()
-
-    async def aclose(self) -> None:
-        await self._source.aclose()
-        self._settle()
-
-    def _settle(self) -> None:
-        if self._settled:
-            return
-        self._settled = True
-        for callback in self._on_settled:
-            callback()
-        self._on_settled.clear()
-
-
-async def drain(response: EdgeResponse) -> None:
-    """Read a streamed body to its end without keeping it, so what it feeds (the cache's copy)
-    completes; a body cut short simply ends."""
-    if response.stream is None:
-        return
-    stream, response.stream = response.stream, None
-    try:
-        async for _ in stream:
-            pass
-    except IncompleteBodyError:
-        pass
-    finally:
-        await stream.aclose()
-
-
-async def discard(response: EdgeResponse) -> None:
-    """Give up on a response's streamed body (its connection is not reused mid-body)."""
-    if response.stream is not None:
-        stream, response.stream = response.stream, None
-        await stream.aclose()
 
 
 def _deliver(obj: CachedObject, request: EdgeRequest, now: float, label: XCache) -> Served:

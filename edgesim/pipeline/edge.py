@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 
 from edgesim.cache.store import MemoryCacheStore
 from edgesim.cache.ttl import viewer_vary
 from edgesim.config import BehaviorConfig, Distribution
-from edgesim.exceptions import IncompleteBodyError, OriginError
+from edgesim.exceptions import OriginError
 from edgesim.http import EdgeRequest, EdgeResponse, Headers
 from edgesim.lambda_edge.triggers import Triggers
 from edgesim.origins.fetcher import OriginFetcher
@@ -45,14 +44,13 @@ from edgesim.pages import (
     error_response,
     origin_error_page,
 )
+from edgesim.pipeline.bodies import buffer_body_for, discard, drain, read_as_sent, replacing
 from edgesim.pipeline.cache_stage import (
     DEFAULT_MAX_OBJECT_BYTES,
     CacheStage,
     Fetched,
     OriginSide,
     Served,
-    discard,
-    drain,
 )
 from edgesim.pipeline.routing import (
     MAX_REQUEST_SIZE,
@@ -184,7 +182,7 @@ class Edge:
             x_cache = page.x_cache
         response = self._cloudfront_headers(response, x_cache, trace.request_id)
         if not stream:
-            await _read_as_sent(response, trace)
+            await read_as_sent(response, trace)
         return EdgeResult(response=response, trace=trace)
 
     async def _serve(self, viewer: EdgeRequest, trace: Trace) -> tuple[EdgeResponse, XCache]:
@@ -231,7 +229,7 @@ class Edge:
     ) -> EdgeRequest:
         """The request as the viewer-request function left it; a response it generated goes
         straight back (no cache, no viewer-response)."""
-        await _buffer_body_for(behavior, EventType.VIEWER_REQUEST, request)
+        await buffer_body_for(behavior, EventType.VIEWER_REQUEST, request)
         result = await self.triggers.viewer_request(behavior, request, trace)
         if isinstance(result, EdgeResponse):
             raise EarlyResponse(result, XCache.GENERATED)
@@ -274,7 +272,7 @@ class Edge:
                 edge_id=self.edge_id,
                 validators=validators,
             )
-            await _buffer_body_for(behavior, EventType.ORIGIN_REQUEST, outbound)
+            await buffer_body_for(behavior, EventType.ORIGIN_REQUEST, outbound)
             result = await self.triggers.origin_request(behavior, outbound, target, trace)
             if isinstance(result, EdgeResponse):
                 # Generated at origin-request: no origin, no origin-response; it may be cached.
@@ -294,7 +292,7 @@ class Edge:
                 response.headers.remove("Vary")
                 if vary is not None:
                     response.headers.add("Vary", vary)
-            response = await _replacing(
+            response = await replacing(
                 response, self.triggers.origin_response(behavior, outbound, target, response, trace)
             )
             if last or group is None or response.status not in group.status_codes:
@@ -360,7 +358,7 @@ class Edge:
         """The response as the viewer-response function left it; skipped for errors."""
         if served.response.status >= 400:
             return served.response
-        return await _replacing(
+        return await replacing(
             served.response,
             self.triggers.viewer_response(behavior, served.request, served.response, trace),
         )
@@ -382,46 +380,6 @@ class Edge:
         headers.add("X-Amz-Cf-Pop", self.distribution.settings.pop)
         headers.add("X-Amz-Cf-Id", request_id)
         return replace(response, headers=headers)
-
-
-async def _replacing(original: EdgeResponse, result: Awaitable[EdgeResponse]) -> EdgeResponse:
-    """A response trigger's result; a streamed body the function replaced is closed, and so is
-    one whose request ended in the function's error page."""
-    try:
-        response = await result
-    except EarlyResponse:
-        await discard(original)
-        raise
-    if original.stream is not None and response.stream is not original.stream:
-        await discard(original)
-    return response
-
-
-async def _buffer_body_for(
-    behavior: BehaviorConfig, trigger: EventType, request: EdgeRequest
-) -> None:
-    """A function with ``include_body`` sees the body, so CloudFront buffers it for that
-    trigger; otherwise it streams on to the origin."""
-    association = behavior.association(trigger)
-    if association is not None and association.include_body:
-        await request.read()
-
-
-async def _read_as_sent(response: EdgeResponse, trace: Trace) -> None:
-    """Buffer a streamed body; a body the origin cut short keeps the bytes that came, as the
-    viewer would have received them."""
-    if response.stream is None:
-        return
-    stream, response.stream = response.stream, None
-    chunks: list[bytes] = []
-    try:
-        async for chunk in stream:
-            chunks.append(chunk)
-    except IncompleteBodyError as cut:
-        trace.add(TraceRecord(Stage.ORIGIN, OriginOutcome.BODY_CUT, detail=str(cut)))
-    finally:
-        await stream.aclose()
-    response.body = b"".join(chunks)
 
 
 def _ms(started: float) -> float:
