@@ -159,5 +159,6 @@ def has_body(request: EdgeRequest) -> bool:
 
 
 def _request_size(request: EdgeRequest) -> int:
-    line = len(request.method) + len(request.target) + len(" HTTP/1.1\r\n")
+    """The request line and header lines as they came on the wire, CRLFs included."""
+    line = len(f"{request.method} {request.target} HTTP/1.1\r\n")
     return line + sum(len(name) + len(value) + 4 for name, value in request.headers)

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from edgesim.config import Distribution
+from edgesim.config import BehaviorConfig, Distribution
+from edgesim.http import EdgeRequest, Headers
 from edgesim.pipeline import routing
-from edgesim.pipeline.routing import match_behavior, normalize_path, pattern_matches
+from edgesim.pipeline.routing import match_behavior, normalize_path, pattern_matches, refusal
 
 
 @pytest.mark.parametrize(
@@ -142,3 +143,20 @@ def test_patterns_are_compiled_once(tmp_path: Path) -> None:
     after = routing._compile.cache_info()
     assert after.misses - before.misses <= 1
     assert after.hits - before.hits >= 4
+
+
+def _sized(total: int) -> EdgeRequest:
+    """A request whose request line plus header lines are exactly ``total`` bytes on the wire."""
+    line = len("GET /a HTTP/1.1\r\n")
+    filler = total - line - len("X-Pad: \r\n")
+    return EdgeRequest("GET", "/a", headers=Headers([("X-Pad", "p" * filler)]))
+
+
+@pytest.mark.parametrize(("total", "refused"), [(20480, False), (20481, True)])
+def test_the_request_size_limit_counts_every_byte(total: int, refused: bool) -> None:
+    # cloudfront-caching.md §5: request line + headers over 20,480 bytes is a 413.
+    behavior = BehaviorConfig.model_validate({"path_pattern": "*", "origin": "o"})
+    outcome = refusal(_sized(total), behavior, "d.cloudfront.net")
+    assert (outcome is not None) is refused
+    if refused:
+        assert outcome is not None and outcome.status == 413
