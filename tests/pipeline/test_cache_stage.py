@@ -201,3 +201,42 @@ async def _stale_when_the_origin_fails(
     stale = await built.dispatch(EdgeRequest("GET", url))
     assert stale.trace.steps[-1] == "cache:stale-served"
     return stale
+
+
+async def test_a_body_shorter_than_its_length_is_passed_on_and_never_cached(
+    tmp_path: Path,
+) -> None:
+    """cloudfront-caching.md §3.10: the bytes that came are forwarded, nothing is cached, and the
+    next request goes to the origin again (a real origin that closes mid-body)."""
+    served: list[bytes] = []
+
+    async def short_origin(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        served.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nCache-Control: max-age=60\r\n\r\npart"
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(short_origin, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    path = tmp_path / "d.yaml"
+    path.write_text(
+        f"""
+origins: {{api: {{url: "http://127.0.0.1:{port}"}}}}
+behaviors: [{{path_pattern: "*", origin: api, cache_policy: CachingOptimized}}]
+"""
+    )
+    built = Edge(load_distribution(path))
+    try:
+        first = await built.dispatch(EdgeRequest("GET", "/x"))
+        second = await built.dispatch(EdgeRequest("GET", "/x"))
+    finally:
+        await built.aclose()
+        server.close()
+        await server.wait_closed()
+    assert first.response.status == 200 and first.response.body == b"part"
+    assert first.trace.steps[-1] == "origin:body-cut"
+    assert "cache:store" not in first.trace.steps
+    assert second.trace.steps[1:3] == ["cache:miss", "origin:200"]
+    assert len(served) == 2
