@@ -150,6 +150,21 @@ def _hang_up(request: web.Request, sent: web.StreamResponse) -> None:
         request.transport.close()
 
 
+_SENT_NAMES = web.RequestKey("edgesim_sent_names", set[str])
+
+
+async def _without_library_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Drop the ``Server`` and ``Content-Type`` lines aiohttp invents when the edge's response
+    has none: CloudFront passes on the origin's (or says ``CloudFront`` on its own pages) and
+    never labels a body the origin left unlabelled."""
+    sent = request.get(_SENT_NAMES)
+    if sent is None:
+        return  # aiohttp's own answers (a parser error) are not the edge's
+    for name in ("Server", "Content-Type"):
+        if name.lower() not in sent:
+            response.headers.popall(name, None)
+
+
 @dataclass
 class _Listener:
     edge: Edge
@@ -180,6 +195,7 @@ class EdgeServer:
         for index, edge in enumerate(self._edges):
             app = web.Application()
             app.router.add_route("*", "/{tail:.*}", self._handler(edge))
+            app.on_response_prepare.append(_without_library_headers)
             # aiohttp's own line and field limits (8 KiB) would answer 400 before CloudFront's
             # limits (8,192-byte URL, 20,480-byte request) get their 413.
             runner = web.AppRunner(
@@ -217,6 +233,7 @@ class EdgeServer:
             started = time.perf_counter()
             edge_request = await to_edge_request(request)
             result = await edge.dispatch(edge_request, stream=True)
+            request[_SENT_NAMES] = {name.lower() for name, _ in result.response.headers}
             try:
                 return await send_response(request, result)
             finally:

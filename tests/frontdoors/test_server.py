@@ -278,3 +278,38 @@ async def test_a_request_without_a_body_has_no_stream(tmp_path: Path) -> None:
         assert captured[1].stream is not None
     finally:
         await server.aclose()
+
+
+async def test_nothing_of_the_http_library_shows(tmp_path: Path) -> None:
+    """No ``Server: Python/... aiohttp/...`` and no invented Content-Type: the viewer sees the
+    origin's lines, or none."""
+
+    async def bare_origin(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        if b"/named" in head.split(b"\r\n", 1)[0]:
+            writer.write(b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 2\r\n\r\nok")
+        else:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    origin = await asyncio.start_server(bare_origin, "127.0.0.1", 0)
+    port = origin.sockets[0].getsockname()[1]
+    path = tmp_path / "d.yaml"
+    path.write_text(
+        f'origins: {{api: {{url: "http://127.0.0.1:{port}"}}}}\n'
+        'behaviors: [{path_pattern: "*", origin: api}]\n'
+    )
+    server = EdgeServer([Edge(load_distribution(path))], port=0)
+    await server.start()
+    try:
+        async with httpx.AsyncClient() as client:
+            bare = await client.get(server.url() + "/bare")
+            named = await client.get(server.url() + "/named")
+    finally:
+        await server.aclose()
+        origin.close()
+        await origin.wait_closed()
+    assert bare.content == b"ok"
+    assert "server" not in bare.headers and "content-type" not in bare.headers
+    assert named.headers["server"] == "nginx"
