@@ -65,6 +65,7 @@ from edgesim.config.values import (
 from edgesim.http import Headers
 from edgesim.origins.targets import OriginTarget
 from edgesim.quotas import function_memory_mb, function_timeout_s
+from edgesim.runtime.spec import ACCOUNT_CONCURRENCY, DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_WORKERS
 from edgesim.types import EventType
 
 __all__ = [
@@ -108,8 +109,17 @@ class FunctionConfig(ConfigModel):
     # The widest any trigger allows; each association is then held to its trigger's quotas.
     memory: Annotated[StrictInt, in_range("memory", *function_memory_mb(), "MB")] = 128
     timeout: Annotated[StrictInt, in_range("timeout", *function_timeout_s(), "s")] = 3
-    concurrency: Annotated[StrictInt, in_range("concurrency", 1, 1000)] = 10
-    """Concurrent executions allowed before an invocation is throttled (an edgesim setting)."""
+    reserved_concurrency: (
+        Annotated[StrictInt, in_range("reserved_concurrency", 0, ACCOUNT_CONCURRENCY)] | None
+    ) = None
+    """Lambda's reserved concurrency: invocations beyond it are throttled. Unset, the function
+    shares the account's 1,000 unreserved concurrent executions, as in Lambda."""
+    workers: Annotated[StrictInt, in_range("workers", 1, ACCOUNT_CONCURRENCY)] = DEFAULT_MAX_WORKERS
+    """This machine's cap on the function's workers; invocations beyond it wait for one."""
+    idle_timeout: Annotated[StrictInt, in_range("idle_timeout", 1, 86400, "s")] = int(
+        DEFAULT_IDLE_TIMEOUT_S
+    )
+    """Seconds an idle worker is kept before it is retired."""
 
 
 class FunctionAssociation(ConfigModel):

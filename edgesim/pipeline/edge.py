@@ -110,7 +110,9 @@ def function_specs(distribution: Distribution) -> list[FunctionSpec]:
             handler=f.handler,
             memory_mb=f.memory,
             timeout_s=float(f.timeout),
-            max_concurrency=f.concurrency,
+            reserved_concurrency=f.reserved_concurrency,
+            max_workers=f.workers,
+            idle_timeout_s=float(f.idle_timeout),
         )
         for f in distribution.functions.values()
     ]

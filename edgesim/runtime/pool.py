@@ -2,8 +2,11 @@
 
 A :class:`FunctionPool` runs one function. Each invocation takes the most recently used idle
 worker, or starts one (a cold start, reported as ``Init Duration``). A worker serves one
-invocation at a time; when ``max_concurrency`` invocations are already running, the next is
-throttled at once, as Lambda throttles rather than queues. A worker whose function raised stays
+invocation at a time. Scaling follows Lambda: an invocation past the function's reserved
+concurrency (or, unreserved, past the account's 1,000) is throttled at once, with a log line
+naming the function and the setting; below that, an invocation past this machine's worker cap
+waits for a worker, and the wait counts toward neither its timeout nor its Duration. Idle
+workers retire after the idle timeout. A worker whose function raised stays
 warm; one that timed out, went over its memory or died is gone, and the next invocation gets a
 fresh one. :class:`FunctionRuntime` holds the pools of one edgesim process by function name.
 
@@ -15,6 +18,7 @@ sends its log lines, framed by ``START``/``END``/``REPORT``, to the pool's log s
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import math
@@ -41,6 +45,7 @@ from edgesim.runtime.protocol import (
     encode_invoke,
 )
 from edgesim.runtime.spec import (
+    ACCOUNT_CONCURRENCY,
     FunctionSpec,
     InvocationReport,
     InvocationResult,
@@ -92,6 +97,9 @@ class FunctionPool:
         self._workers: set[WorkerProcess] = set()
         self._in_flight = 0
         self._closed = False
+        # Lambda would start another execution environment; here an invocation waits for one.
+        self._workers_free = asyncio.Semaphore(spec.max_workers)
+        self._retirements: dict[WorkerProcess, asyncio.TimerHandle] = {}
 
     @property
     def worker_pids(self) -> list[int]:
@@ -108,24 +116,41 @@ class FunctionPool:
 
         Raises :class:`LambdaExecutionError` (the handler raised; the worker crashed, exited or
         went over its memory; the handler could not be loaded), :class:`LambdaLimitExceeded`
-        (timeout, or ``max_concurrency`` invocations already running),
+        (timeout, or the function's reserved concurrency, or the account's, already in use),
         :class:`LambdaValidationError` (the value is not JSON, or over 6 MB) and
         :class:`RuntimeUnavailableError` (no interpreter can start, or the pool is closed).
         """
         if self._closed:
             raise RuntimeUnavailableError(f"function {self.spec.name!r}: the pool is closed")
-        if self._in_flight >= self.spec.max_concurrency:
+        limit, setting = self._concurrency_limit()
+        if self._in_flight >= limit:
+            self._emit_lines(
+                [
+                    f"Throttled: function {self.spec.name!r} has {self._in_flight} invocations "
+                    f"running and {setting} is {limit} (503 LambdaLimitExceeded)"
+                ]
+            )
             raise LambdaLimitExceeded("Rate Exceeded.")
         self._in_flight += 1
         try:
-            return await self._invoke(event)
+            async with self._workers_free:
+                return await self._invoke(event)
         finally:
             self._in_flight -= 1
+
+    def _concurrency_limit(self) -> tuple[int, str]:
+        reserved = self.spec.reserved_concurrency
+        if reserved is not None:
+            return reserved, "reserved_concurrency"
+        return ACCOUNT_CONCURRENCY, "the account's unreserved concurrency"
 
     async def aclose(self) -> None:
         """Kill every worker, busy or idle, and wait until each one is reaped."""
         self._closed = True
         self._idle.clear()
+        for handle in self._retirements.values():
+            handle.cancel()
+        self._retirements.clear()
         workers = list(self._workers)
         for worker in workers:
             worker.kill()
@@ -285,8 +310,13 @@ class FunctionPool:
             logs.report_line(report),
             *after,
         ]
+        self._emit_lines(frame)
+
+    def _emit_lines(self, lines: list[str]) -> None:
+        if self._log_sink is None:
+            return
         try:
-            self._log_sink(self.spec.name, frame)
+            self._log_sink(self.spec.name, lines)
         except Exception:
             logger.exception("log sink failed for function %r", self.spec.name)
 
@@ -294,6 +324,9 @@ class FunctionPool:
         """The most recently used idle worker still alive (one may die while idle)."""
         while self._idle:
             worker = self._idle.pop()
+            handle = self._retirements.pop(worker, None)
+            if handle is not None:
+                handle.cancel()
             if worker.alive:
                 return worker
             self._discard_later(worker)
@@ -304,6 +337,17 @@ class FunctionPool:
             self._discard_later(worker)
         else:
             self._idle.append(worker)
+            loop = asyncio.get_running_loop()
+            self._retirements[worker] = loop.call_later(
+                self.spec.idle_timeout_s, self._retire, worker
+            )
+
+    def _retire(self, worker: WorkerProcess) -> None:
+        """An execution environment idle for the idle timeout is reclaimed."""
+        self._retirements.pop(worker, None)
+        if worker in self._idle:
+            self._idle.remove(worker)
+            self._discard_later(worker)
 
     def _discard_later(self, worker: WorkerProcess) -> None:
         """Kill now and reap in the background (``aclose`` still waits for it)."""

@@ -8,12 +8,24 @@ them without importing the process machinery.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgesim.types import LogSink
 
+# Lambda's default: 1,000 concurrent executions per Region, shared by unreserved functions.
+ACCOUNT_CONCURRENCY = 1000
+# Workers one function may run on this machine at once; further invocations wait for one
+# (Lambda would start more execution environments; a laptop has only so many cores).
+DEFAULT_MAX_WORKERS = max(4, 4 * (os.cpu_count() or 1))
+# Lambda keeps an idle execution environment for minutes, then reclaims it.
+DEFAULT_IDLE_TIMEOUT_S = 300.0
+
 __all__ = [
+    "ACCOUNT_CONCURRENCY",
+    "DEFAULT_IDLE_TIMEOUT_S",
+    "DEFAULT_MAX_WORKERS",
     "FunctionSpec",
     "InvocationReport",
     "InvocationResult",
@@ -29,6 +41,12 @@ class FunctionSpec:
     ``handler`` uses Lambda's ``module.function`` form; the module part may name a file in a
     sub-folder with slashes (``pkg/mod.fn``). ``code_dir`` is the unpacked deployment package;
     it becomes the worker's working directory and the first entry of its import path.
+
+    Scaling follows Lambda: a function without ``reserved_concurrency`` is throttled only past
+    the account's 1,000 concurrent executions; with it, past that number. ``max_workers`` is
+    this machine's cap on the function's workers: invocations beyond it wait for a worker, and
+    the wait counts toward neither the timeout nor Duration. A worker idle for
+    ``idle_timeout_s`` is retired, so pools shrink when a load ends.
     """
 
     name: str
@@ -37,7 +55,9 @@ class FunctionSpec:
     handler: str
     memory_mb: int
     timeout_s: float
-    max_concurrency: int = 10
+    reserved_concurrency: int | None = None
+    max_workers: int = DEFAULT_MAX_WORKERS
+    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
     region: str = "us-east-1"
     version: str = "1"
 

@@ -56,9 +56,10 @@ def test_the_design_example_loads_with_every_value_in_place(folder: Path) -> Non
     assert dist.origins["api"].custom_headers == {"X-Origin-Secret": "abc"}
     assert dist.origin_groups["site-with-backup"].status_codes == (500, 502, 503, 504)
     fn = dist.functions["rewrite-index"]
-    assert (fn.name, fn.runtime, fn.handler, fn.memory, fn.timeout, fn.concurrency) == (
-        "rewrite-index", "nodejs20.x", "index.handler", 128, 5, 10,
+    assert (fn.name, fn.runtime, fn.handler, fn.memory, fn.timeout) == (
+        "rewrite-index", "nodejs20.x", "index.handler", 128, 5,
     )  # fmt: skip
+    assert fn.reserved_concurrency is None  # unreserved unless the file reserves some
     assert fn.code == (folder / "functions/rewrite-index").resolve()
     assert dist.functions["security-headers"].timeout == 3  # Lambda's default
     api, backup, default = dist.behaviors

@@ -103,7 +103,10 @@ def test_an_origin_group_cannot_reuse_an_origin_id(folder: Path) -> None:
         ({"memory": 10241}, "memory: memory must be 128-10240 MB; got 10241 MB"),
         ({"timeout": 0}, "timeout: timeout must be 1-30 s; got 0 s"),
         ({"timeout": 31}, "timeout: timeout must be 1-30 s; got 31 s"),
-        ({"concurrency": 0}, "concurrency: concurrency must be 1-1000; got 0"),
+        (
+            {"reserved_concurrency": -1},
+            "reserved_concurrency: reserved_concurrency must be 0-1000; got -1",
+        ),
     ],
 )  # fmt: skip
 def test_function_settings_are_checked(

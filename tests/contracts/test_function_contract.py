@@ -32,7 +32,7 @@ functions:
   tag: {{runtime: {runtime}, code: "{{functions}}/tag", handler: index.handler}}
   mutate: {{runtime: {runtime}, code: "{{functions}}/mutate", handler: index.handler}}
   faulty: {{runtime: {runtime}, code: "{{functions}}/faulty", handler: index.handler,
-            memory: 128, timeout: 1, concurrency: 2}}
+            memory: 128, timeout: 1, reserved_concurrency: 2}}
 behaviors:
   - path_pattern: /faulty
     origin: api

@@ -23,7 +23,7 @@ origins:
   api: {{url: "{origin}"}}
 functions:
   faulty: {{runtime: {runtime}, code: "{{functions}}/faulty", handler: index.handler,
-            memory: 128, timeout: {timeout}, concurrency: 2}}
+            memory: 128, timeout: {timeout}, reserved_concurrency: 2}}
 behaviors:
   - path_pattern: "*"
     origin: api
@@ -44,7 +44,7 @@ origins:
   api: {{url: "{origin}"}}
 functions:
   gated: {{runtime: {runtime}, code: "{code}", handler: index.handler,
-           memory: 128, timeout: 5, concurrency: 2}}
+           memory: 128, timeout: 5, reserved_concurrency: 2}}
 behaviors:
   - path_pattern: "*"
     origin: api

@@ -19,7 +19,7 @@ origins:
   api: {{url: "{origin}"}}
 functions:
   faulty: {{runtime: {runtime}, code: "{{functions}}/faulty", handler: index.handler,
-            memory: 128, timeout: 1, concurrency: 4}}
+            memory: 128, timeout: 1, reserved_concurrency: 4}}
 behaviors:
   - path_pattern: /cached/*
     origin: api

@@ -173,12 +173,13 @@ def test_function_specs_follow_the_config(tmp_path: Path) -> None:
 origins: {{site: {{s3: "{site}"}}}}
 functions:
   tag: {{runtime: python3.12, code: "{FUNCTIONS}/tag", handler: index.handler,
-         memory: 512, timeout: 20, concurrency: 3}}
+         memory: 512, timeout: 20, reserved_concurrency: 3}}
 behaviors: [{{path_pattern: "*", origin: site, functions: {{origin-response: tag}}}}]
 """
     )
     (spec,) = function_specs(load_distribution(path))
-    assert (spec.name, spec.memory_mb, spec.timeout_s, spec.max_concurrency) == ("tag", 512, 20, 3)
+    assert (spec.name, spec.memory_mb, spec.timeout_s) == ("tag", 512, 20)
+    assert spec.reserved_concurrency == 3
     assert spec.code_dir == FUNCTIONS / "tag"
 
 

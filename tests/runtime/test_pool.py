@@ -173,9 +173,11 @@ async def test_timeout_kills_the_worker_and_the_next_invocation_is_cold(
     assert after.report.init_duration_ms is not None
 
 
-async def test_invocations_beyond_max_concurrency_are_throttled(make_pool: PoolFactory) -> None:
+async def test_invocations_beyond_the_reserved_concurrency_are_throttled(
+    make_pool: PoolFactory,
+) -> None:
     # Ample time for the two admitted sleeps: only the concurrency check may refuse one.
-    pool = make_pool("slow", max_concurrency=2, timeout_s=30.0)
+    pool = make_pool("slow", reserved_concurrency=2, timeout_s=30.0)
     outcomes = await asyncio.gather(
         *(pool.invoke({"sleep": 0.3}) for _ in range(3)), return_exceptions=True
     )
@@ -397,3 +399,52 @@ def test_the_package_exports_exactly_the_runtime_api() -> None:
         "LogSink",
     ]
     assert all(hasattr(runtime_package, name) for name in runtime_package.__all__)
+
+
+async def test_an_unreserved_burst_beyond_the_worker_cap_waits_and_is_served(
+    make_pool: PoolFactory,
+) -> None:
+    # Lambda's default is unreserved: a cold burst is served, never throttled at 10.
+    pool = make_pool("slow", max_workers=2, timeout_s=30.0)
+    outcomes = await asyncio.gather(*(pool.invoke({"sleep": 0.2}) for _ in range(6)))
+    pids = {o.value["pid"] for o in outcomes}  # type: ignore[index]
+    assert len(outcomes) == 6 and len(pids) <= 2
+    assert len(pool.worker_pids) <= 2
+
+
+async def test_the_wait_for_a_worker_is_neither_timeout_nor_duration(
+    make_pool: PoolFactory,
+) -> None:
+    # One worker, three invocations of 0.8 s each: the last waits 1.6 s, longer than the 1.5 s
+    # timeout; it is still served, because its time starts when it gets the worker.
+    pool = make_pool("slow", max_workers=1, timeout_s=1.5)
+    outcomes = await asyncio.gather(*(pool.invoke({"sleep": 0.8}) for _ in range(3)))
+    assert all(o.report.duration_ms < 1500 for o in outcomes)
+    assert len({o.value["pid"] for o in outcomes}) == 1  # type: ignore[index]
+
+
+async def test_a_throttle_names_the_function_and_the_setting(make_pool: PoolFactory) -> None:
+    log = LogRecorder()
+    pool = make_pool("slow", reserved_concurrency=1, timeout_s=30.0, log_sink=log)
+    outcomes = await asyncio.gather(
+        *(pool.invoke({"sleep": 0.3}) for _ in range(2)), return_exceptions=True
+    )
+    assert sum(isinstance(o, LambdaLimitExceeded) for o in outcomes) == 1
+    throttles = [lines for _, lines in log.frames if lines[0].startswith("Throttled")]
+    assert throttles == [
+        ["Throttled: function 'slow' has 1 invocations running and reserved_concurrency is 1 "
+         "(503 LambdaLimitExceeded)"]
+    ]  # fmt: skip
+
+
+async def test_idle_workers_retire_so_pools_shrink(make_pool: PoolFactory) -> None:
+    pool = make_pool("slow", idle_timeout_s=0.2)
+    first = await pool.invoke({"sleep": 0})
+    assert first.report.init_duration_ms is not None and len(pool.worker_pids) == 1
+    for _ in range(400):  # wait until the idle worker has been retired and reaped
+        if not pool.worker_pids:
+            break
+        await asyncio.sleep(0.05)
+    assert pool.worker_pids == []
+    again = await pool.invoke({"sleep": 0})
+    assert again.report.init_duration_ms is not None  # a cold start: the old worker is gone

@@ -53,7 +53,7 @@ def test_billed_duration_rounds_up_to_the_millisecond_with_a_minimum_of_one(
 
 def test_a_function_spec_defaults_to_lambda_edge_values() -> None:
     spec = make_spec()
-    assert spec.max_concurrency == 10
+    assert spec.reserved_concurrency is None  # unreserved, as in Lambda
     assert spec.region == "us-east-1"
     assert spec.version == "1"
 
