@@ -87,6 +87,7 @@ _PROBE_SCRIPT = "import sys; print(sys.executable); print(*sys.version_info[:2])
 _NODE_VERSION = re.compile(r"v(\d+)\.\d+\.\d+\S*")
 
 _resolved_pythons: dict[tuple[str, str, bool], str] = {}
+_python_lookups: dict[tuple[str, str, bool], asyncio.Task[str]] = {}
 # `node --version` by (path, mtime, size): asked once per binary for the life of the process.
 _node_versions: dict[tuple[str, int, int], str | None] = {}
 _warned_node: set[tuple[str, str]] = set()
@@ -200,6 +201,29 @@ async def resolve_python(
     cached = _resolved_pythons.get(key)
     if cached is not None:
         return cached
+    # Simultaneous first cold starts share one lookup instead of each probing every candidate.
+    loop = asyncio.get_running_loop()
+    pending = _python_lookups.get(key)
+    if pending is not None and pending.get_loop() is loop:
+        return await asyncio.shield(pending)
+    lookup = loop.create_task(_lookup_python(runtime, key, path, function_name, search_path))
+    _python_lookups[key] = lookup
+
+    def forget(done: asyncio.Task[str]) -> None:
+        if _python_lookups.get(key) is done:
+            del _python_lookups[key]
+
+    lookup.add_done_callback(forget)
+    return await asyncio.shield(lookup)
+
+
+async def _lookup_python(
+    runtime: str,
+    key: tuple[str, str, bool],
+    path: str,
+    function_name: str,
+    search_path: str | None,
+) -> str:
     major, minor = PYTHON_RUNTIMES[runtime]
     command = f"python{major}.{minor}"
     tried: list[str] = []

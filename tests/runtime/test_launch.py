@@ -7,6 +7,7 @@ installations.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -391,6 +392,22 @@ async def test_the_choice_is_made_once_per_runtime_and_path(tmp_path: Path) -> N
     fake.unlink()
     again = await resolve_python("python3.12", function_name="fn", search_path=str(fake.parent))
     assert first == again == "/opt/cached/python3.12"
+
+
+async def test_simultaneous_first_cold_starts_share_one_lookup(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    count = bin_dir / "runs"
+    script = f"#!/bin/sh\necho run >> \"{count}\"\nprintf '/opt/once/python3.12\\n3 12\\n'\n"
+    _fake_python(bin_dir, "python3.12", script)
+    found = await asyncio.gather(
+        *(
+            resolve_python("python3.12", function_name=f"fn-{i}", search_path=str(bin_dir))
+            for i in range(10)
+        )
+    )
+    assert found == ["/opt/once/python3.12"] * 10
+    assert count.read_text().splitlines() == ["run"]  # probed once, not ten times
 
 
 async def test_pyenv_interpreters_are_tried_after_path(
