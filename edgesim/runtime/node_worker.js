@@ -49,7 +49,15 @@ const { loadHandler } = require(path.join(__dirname, 'node_loader.js'));
 const EXIT_UNCAUGHT_EXCEPTION = 129;
 const EXIT_UNHANDLED_REJECTION = 128;
 
+// VmHWM is this program's own peak; maxRSS (getrusage) carries the parent's peak over from fork.
 function maxRssBytes() {
+  try {
+    const status = fs.readFileSync('/proc/self/status', 'latin1');
+    const match = /^VmHWM:\s+(\d+) kB/m.exec(status);
+    if (match) return Number(match[1]) * 1024;
+  } catch (_) {
+    // not Linux: fall back to getrusage
+  }
   return process.resourceUsage().maxRSS * 1024;
 }
 

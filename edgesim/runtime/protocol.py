@@ -35,8 +35,8 @@ Messages, worker -> pool
       the runtime's own: ``Runtime.MarshalError`` (the value is not JSON) and
       ``Function.ResponseSizeTooLarge`` (the JSON is over 6 MB).
 
-    ``maxRssBytes`` is optional: the worker process's peak resident memory so far (``getrusage``
-    ``ru_maxrss`` in bytes). It covers spikes between the pool's own memory samples.
+    ``maxRssBytes`` is optional: the worker process's own peak resident memory so far, in bytes
+    (``VmHWM`` on Linux, ``getrusage`` elsewhere). It covers spikes between the pool's samples.
 
 Messages, pool -> worker
     - ``{"type": "invoke", "requestId", "deadlineMs", "invokedFunctionArn", "event"}``:

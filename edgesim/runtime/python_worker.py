@@ -188,7 +188,18 @@ def write_log_mark(mark_id: str) -> None:
 
 
 def max_rss_bytes() -> int | None:
-    """This process's peak resident memory so far."""
+    """This process's own peak resident memory so far.
+
+    On Linux ``VmHWM`` belongs to this program's address space; ``ru_maxrss`` would carry the
+    parent's high-water mark over from the fork, so a worker of a large edgesim would look large.
+    """
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         import resource
     except ImportError:

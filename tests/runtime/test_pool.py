@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import subprocess
+import sys
+import textwrap
 import time
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -23,6 +27,9 @@ from edgesim.runtime.pool import INVALID_JSON
 from edgesim.runtime.worker import WorkerProcess
 from edgesim.tasks import spawn
 from tests.runtime.helpers import FIXTURES, UUID, LogRecorder, PoolFactory, exits, spec_for
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE_ECHO = ROOT / "tests" / "fixtures" / "node" / "echo"
 
 
 async def test_invoke_returns_the_value_and_a_report(make_pool: PoolFactory) -> None:
@@ -448,3 +455,39 @@ async def test_idle_workers_retire_so_pools_shrink(make_pool: PoolFactory) -> No
     assert pool.worker_pids == []
     again = await pool.invoke({"sleep": 0})
     assert again.report.init_duration_ms is not None  # a cold start: the old worker is gone
+
+
+@pytest.mark.parametrize("runtime", ["python3.12", "nodejs20.x"])
+def test_a_worker_is_measured_alone_whatever_the_parent_holds(runtime: str) -> None:
+    """A parent holding far more than 128 MB cold-starts a 128 MB function: the worker's own
+    peak is what counts, not the high-water mark the fork would carry over."""
+    folder = FIXTURES / "echo" if runtime.startswith("python") else NODE_ECHO
+    script = textwrap.dedent(
+        f"""
+        import asyncio, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from pathlib import Path
+        from edgesim.runtime import FunctionPool, FunctionSpec
+
+        held = bytearray(400 * 1024 * 1024)
+        for i in range(0, len(held), 4096):
+            held[i] = 1  # touch every page: the parent's peak is now over 400 MB
+
+        async def main():
+            spec = FunctionSpec(name="echo", runtime={runtime!r}, code_dir=Path({str(folder)!r}),
+                                handler="index.handler", memory_mb=128, timeout_s=30.0)
+            pool = FunctionPool(spec)
+            try:
+                result = await pool.invoke({{"a": 1}})
+                print(result.report.max_memory_used_mb)
+            finally:
+                await pool.aclose()
+
+        asyncio.run(main())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[-1]) < 128
