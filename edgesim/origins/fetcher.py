@@ -1,6 +1,7 @@
 """Sending the request CloudFront forwards to an origin, and bringing back what it answered.
 
-Two kinds of origin: a custom origin reached over HTTP/1.1 (httpx), and an S3 origin whose
+Two kinds of origin: a custom origin reached over HTTP/1.1
+(:mod:`edgesim.origins.http_client`), and an S3 origin whose
 bucket is a local folder (:mod:`edgesim.origins.s3folder`). An S3 origin without a local folder is
 reached over HTTP like a custom one, at its ``protocol://domain_name:port``.
 
@@ -16,7 +17,10 @@ hop-by-hop lines dropped) and, as soon as the headers are in, a
 :class:`~edgesim.http.BodyStream` of the body bytes as they were on the wire (chunked framing
 removed, nothing decompressed); redirects are not followed. The pooled connection is released
 when the stream ends, and closed when it is given up (``aclose``) before the end. HEAD answers,
-204 and 304 carry no stream.
+204 and 304 carry no stream. A connection is reused only when the answer ended exactly where its
+framing said and the origin sent nothing more: surplus bytes (a body longer than its
+``Content-Length``, a body on a HEAD answer, an answer nobody asked for) are never taken as the
+answer to the next request (RFC 9112 §6.3); the connection is closed instead.
 
 Failures up to and including the response headers become
 :class:`~edgesim.exceptions.OriginError` with CloudFront's status:
@@ -47,11 +51,20 @@ import socket
 import ssl
 from collections.abc import AsyncIterator
 
-import httpx
-
 from edgesim.exceptions import IncompleteBodyError, OriginError
 from edgesim.http import BodyStream, EdgeRequest, EdgeResponse, Headers
 from edgesim.origins.forwarding import origin_wire_headers
+from edgesim.origins.http_client import (
+    BrokenExchange,
+    ConnectFailed,
+    ConnectTimedOut,
+    OriginBody,
+    OriginPool,
+    OriginResponse,
+    ReadTimedOut,
+    RequestNotSendable,
+    TransportError,
+)
 from edgesim.origins.s3folder import S3Folder
 from edgesim.origins.targets import OriginTarget
 
@@ -62,8 +75,6 @@ _RETRIED_ON_TIMEOUT = frozenset({"GET", "HEAD"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # Bytes a request line may not hold (RFC 9112 §3.2: VCHAR only).
 _NOT_VCHAR = re.compile(rb"[^\x21-\x7e]")
-# Statuses whose response never has a body (RFC 9110 §6.4.1).
-_NO_BODY_STATUSES = frozenset({204, 304})
 
 
 class OriginFetcher:
@@ -85,7 +96,8 @@ class OriginFetcher:
             raise ValueError("connection_attempts must be at least 1")
         self._connect_timeout = connect_timeout
         self._attempts = connection_attempts
-        self._pools: dict[int, httpx.AsyncHTTPTransport] = {}
+        self._pools: dict[int, OriginPool] = {}
+        self._tls = ssl.create_default_context()
         self._s3 = S3Folder()
 
     async def fetch(self, request: EdgeRequest, target: OriginTarget) -> EdgeResponse:
@@ -124,10 +136,6 @@ class OriginFetcher:
         where: str,
         upload: _Upload | None,
     ) -> EdgeResponse:
-        try:
-            outgoing = self._outgoing(request, target, host, upload)
-        except (httpx.InvalidURL, UnicodeError) as exc:
-            raise OriginError(502, f"invalid origin address {where}: {exc}") from exc
         pool = self._pool(target.keepalive_timeout)
         may_retry = request.method in _RETRIED_ON_TIMEOUT
         attempts = target.connection_attempts if self._attempts is None else self._attempts
@@ -137,118 +145,95 @@ class OriginFetcher:
                 # Part of the body is gone and cannot be sent again.
                 break
             try:
-                return await _exchange(pool, outgoing, where, head=request.method == "HEAD")
+                answer = await self._send(pool, request, target, host, upload)
             except IncompleteBodyError as exc:
                 # The viewer's upload stopped short: nothing whole can reach the origin.
                 raise OriginError(502, f"the request body for {where} ended early: {exc}") from exc
-            except httpx.ConnectError as exc:
+            except ConnectFailed as exc:
                 if _caused_by(exc, socket.gaierror):
                     raise OriginError(502, f"cannot resolve {host}: {exc}") from exc
                 if _caused_by(exc, ssl.SSLError):
                     raise OriginError(502, f"TLS failure with {where}: {exc}") from exc
+                if _caused_by(exc, UnicodeError):
+                    raise OriginError(502, f"invalid origin address {where}: {exc}") from exc
                 failure = _chained(OriginError(504, f"cannot connect to {where}: {exc}"), exc)
-            except httpx.ConnectTimeout as exc:
+            except ConnectTimedOut as exc:
                 failure = _chained(OriginError(504, f"connecting to {where} timed out"), exc)
-            except httpx.TimeoutException as exc:
+            except ReadTimedOut as exc:
                 failure = _chained(
                     OriginError(504, f"{where} did not answer within {target.read_timeout} s"), exc
                 )
                 if not may_retry:
                     raise failure from exc
-            except httpx.LocalProtocolError as exc:
+            except RequestNotSendable as exc:
                 # The request itself cannot be written (a header HTTP/1.1 forbids): no retry helps.
                 raise OriginError(502, f"cannot send the request to {where}: {exc}") from exc
-            except httpx.TransportError as exc:
+            except BrokenExchange as exc:
                 failure = _chained(
                     OriginError(502, f"invalid or broken response from {where}: {exc}"), exc
                 )
                 if not may_retry:
                     raise failure from exc
+            else:
+                return _edge_response(answer, where)
         raise failure
 
-    def _outgoing(
-        self, request: EdgeRequest, target: OriginTarget, host: str, upload: _Upload | None
-    ) -> httpx.Request:
+    async def _send(
+        self,
+        pool: OriginPool,
+        request: EdgeRequest,
+        target: OriginTarget,
+        host: str,
+        upload: _Upload | None,
+    ) -> OriginResponse:
         headers = _origin_headers(request, target)
         connect = self._connect_timeout
-        timeout = {
-            "connect": float(target.connection_timeout) if connect is None else connect,
-            "read": float(target.read_timeout),
-            "write": float(target.read_timeout),
-            "pool": None,
-        }
-        extensions: dict[str, object] = {
-            "timeout": timeout,
-            # Sent verbatim instead of httpx's normalised form of the URL.
-            "target": _request_target(target.path + request.uri, request.querystring),
-        }
-        if target.protocol == "https" and host != target.domain_name:
+        tls = target.protocol == "https"
+        length = headers.get("content-length")
+        return await pool.send(
+            scheme=target.protocol,
+            host=host,
+            port=target.port,
             # The certificate must name the origin's domain, wherever we actually connect.
-            extensions["sni_hostname"] = target.domain_name
-        url = httpx.URL(scheme=target.protocol, host=host, port=target.port, path="/")
-        lines = [(_encode(k), _encode(v)) for k, v in headers]
-        if upload is not None:
-            # Given as ``stream``, httpx adds no framing header of its own: _origin_headers did.
-            return httpx.Request(
-                request.method, url, headers=lines, stream=upload, extensions=extensions
-            )
-        return httpx.Request(
-            request.method, url, headers=lines, content=request.body, extensions=extensions
+            sni_hostname=target.domain_name if tls else None,
+            tls=self._tls if tls else None,
+            method=_encode(request.method),
+            # Sent verbatim, not a normalised form of the URL.
+            target=_request_target(target.path + request.uri, request.querystring),
+            headers=[(_encode(k), _encode(v)) for k, v in headers],
+            body=request.body if upload is None else upload,
+            chunked=upload is not None and length is None,
+            length=int(length) if length is not None and length.strip().isdigit() else None,
+            connect_timeout=float(target.connection_timeout) if connect is None else connect,
+            read_timeout=float(target.read_timeout),
         )
 
-    def _pool(self, keepalive: int) -> httpx.AsyncHTTPTransport:
+    def _pool(self, keepalive: int) -> OriginPool:
         pool = self._pools.get(keepalive)
         if pool is None:
-            # A bare transport, not an AsyncClient: a client would add its default headers
-            # and keep a cookie jar across origins, neither of which CloudFront has.
-            pool = httpx.AsyncHTTPTransport(
-                verify=ssl.create_default_context(),
-                trust_env=False,
-                http1=True,
-                http2=False,
-                limits=httpx.Limits(
-                    max_connections=None,
-                    max_keepalive_connections=None,
-                    keepalive_expiry=float(keepalive),
-                ),
-            )
-            self._pools[keepalive] = pool
+            pool = self._pools[keepalive] = OriginPool(float(keepalive))
         return pool
 
 
-async def _exchange(
-    pool: httpx.AsyncHTTPTransport, outgoing: httpx.Request, where: str, *, head: bool
-) -> EdgeResponse:
-    response = await pool.handle_async_request(outgoing)
-    reason = response.extensions.get("reason_phrase", b"")
-    headers = Headers((_decode(k), _decode(v)) for k, v in response.headers.raw)
-    stream: BodyStream | None = None
-    if head or response.status_code in _NO_BODY_STATUSES or response.status_code < 200:
-        # Reading the (empty) rest completes the exchange, so the connection goes back to the pool.
-        try:
-            async for _ in response.aiter_raw():
-                pass
-        finally:
-            await response.aclose()
-    else:
-        stream = _OriginBody(response, where)
+def _edge_response(answer: OriginResponse, where: str) -> EdgeResponse:
+    headers = Headers((_decode(k), _decode(v)) for k, v in answer.headers)
     return EdgeResponse(
-        status=response.status_code,
+        status=answer.status,
         headers=headers.without_hop_by_hop(),
-        reason=reason.decode("latin-1") if isinstance(reason, bytes) else "",
-        stream=stream,
+        reason=answer.reason.decode("latin-1"),
+        stream=None if answer.body is None else _OriginBody(answer.body, where),
     )
 
 
 class _OriginBody:
     """An origin's response body, as it arrives; owns the pooled connection until it ends.
 
-    httpcore hands a connection back to the pool only when its exchange is complete, so closing
-    this early closes the connection instead of leaving a half-read one for the next request.
+    The connection goes back to the pool only at the body's clean end, so closing this early
+    closes the connection instead of leaving a half-read one for the next request.
     """
 
-    def __init__(self, response: httpx.Response, where: str) -> None:
-        self._response = response
+    def __init__(self, body: OriginBody, where: str) -> None:
+        self._body = body
         self._where = where
 
     def __aiter__(self) -> AsyncIterator[bytes]:
@@ -256,19 +241,19 @@ class _OriginBody:
 
     async def _relay(self) -> AsyncIterator[bytes]:
         try:
-            # Raw bytes: chunked framing removed, content codings (gzip, br) left alone.
-            async for chunk in self._response.aiter_raw():
+            # Chunked framing removed, content codings (gzip, br) left alone.
+            async for chunk in self._body:
                 yield chunk
-        except httpx.TransportError as exc:
+        except TransportError as exc:
             raise IncompleteBodyError(f"the body from {self._where} ended early: {exc}") from exc
         finally:
-            await self._response.aclose()
+            await self._body.aclose()
 
     async def aclose(self) -> None:
-        await self._response.aclose()
+        await self._body.aclose()
 
 
-class _Upload(httpx.AsyncByteStream):
+class _Upload:
     """A viewer's streamed body, sent on to the origin chunk by chunk.
 
     ``started`` tells the retry loop whether any of it has been taken, since those bytes cannot
@@ -279,7 +264,10 @@ class _Upload(httpx.AsyncByteStream):
         self._source = source
         self.started = False
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
         self.started = True
         async for chunk in self._source:
             if chunk:

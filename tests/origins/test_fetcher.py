@@ -20,6 +20,7 @@ from edgesim.exceptions import IncompleteBodyError, OriginError
 from edgesim.http import EdgeRequest, EdgeResponse, Headers
 from edgesim.origins.fetcher import OriginFetcher
 from edgesim.origins.targets import OriginTarget
+from edgesim.tasks import spawn
 
 BIG = os.urandom(5 * 1024 * 1024)
 CLOUDFRONT_HEADERS = [
@@ -618,3 +619,137 @@ async def test_upload_to_a_refused_port_is_tried_again_before_any_byte_left(dial
     assert caught.value.status == 504
     assert dials.count == 3
     assert isinstance(outgoing.stream, Upload) and outgoing.stream.taken == 0
+
+
+# -- framing: nothing beyond an answer is ever taken for the next one -------------------------
+
+EVIL = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nEVIL!"
+
+
+@dataclass
+class KeepAliveOrigin:
+    """A raw HTTP/1.1 origin serving many requests per connection, some with crafted bytes.
+
+    ``scripted`` maps a path to the exact bytes written for it; any other path gets its own
+    true answer. ``seen`` records (connection number, method, path) of every request read.
+    """
+
+    scripted: dict[str, bytes] = field(default_factory=dict)
+    seen: list[tuple[int, str, str]] = field(default_factory=list)
+    connections: int = 0
+    port: int = 0
+    # Once set, the first connection is sent an answer nobody asked for.
+    unasked: asyncio.Event = field(default_factory=asyncio.Event)
+    unasked_sent: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        number = self.connections
+        if number == 1:
+            sender = spawn(self._send_unasked(writer), name="unasked answer")
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                method, path, _ = head.split(b"\r\n", 1)[0].decode().split(" ")
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                await reader.readexactly(length)
+                self.seen.append((number, method, path))
+                reply = self.scripted.get(path)
+                if reply is None:
+                    body = f"true {path}".encode()
+                    reply = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+                    reply += b"" if method == "HEAD" else body
+                # One write: the surplus arrives with the answer, as from a real broken origin.
+                writer.write(reply)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            if number == 1:
+                sender.cancel()
+            writer.close()
+
+    async def _send_unasked(self, writer: asyncio.StreamWriter) -> None:
+        await self.unasked.wait()
+        writer.write(EVIL)
+        await writer.drain()
+        self.unasked_sent.set()
+
+    def target(self) -> OriginTarget:
+        return OriginTarget(
+            kind="custom", domain_name="origin.example", protocol="http", port=self.port,
+            connect_host="127.0.0.1",
+        )  # fmt: skip
+
+
+@pytest.fixture
+async def keep_alive() -> AsyncIterator[KeepAliveOrigin]:
+    origin = KeepAliveOrigin()
+    server = await asyncio.start_server(origin.handle, "127.0.0.1", 0)
+    origin.port = server.sockets[0].getsockname()[1]
+    yield origin
+    server.close()
+    await server.wait_closed()
+
+
+async def _answer(fetcher: OriginFetcher, origin: KeepAliveOrigin, method: str, path: str) -> Any:
+    body = b"form" if method == "POST" else b""
+    result = await fetcher.fetch(request(method, uri=path, body=body), origin.target())
+    return result.status, await result.read()
+
+
+async def test_clean_answers_share_one_raw_connection(keep_alive, fetcher) -> None:
+    assert await _answer(fetcher, keep_alive, "GET", "/a") == (200, b"true /a")
+    assert await _answer(fetcher, keep_alive, "GET", "/b") == (200, b"true /b")
+    assert keep_alive.seen == [(1, "GET", "/a"), (1, "GET", "/b")]
+
+
+LEFTOVERS = {
+    "longer-than-content-length": (
+        "GET",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlong" + EVIL,
+        b"long",
+    ),
+    "stray-crlf-after-the-body": ("GET", OK + b"\r\n", b"ok"),
+    "body-on-a-head-answer": ("HEAD", EVIL, b""),
+    "second-answer-unasked": ("GET", OK + EVIL, b"ok"),
+}
+
+
+@pytest.mark.parametrize("then", ["GET", "POST"])
+@pytest.mark.parametrize("case", list(LEFTOVERS))
+async def test_bytes_beyond_an_answer_close_its_connection(
+    keep_alive, fetcher, case: str, then: str
+) -> None:
+    method, reply, first_body = LEFTOVERS[case]
+    keep_alive.scripted["/c/first"] = reply
+    assert await _answer(fetcher, keep_alive, method, "/c/first") == (200, first_body)
+    # The next request, for another path, gets the origin's own answer on a fresh connection:
+    # never the surplus, never a 502, and it reaches the origin exactly once.
+    assert await _answer(fetcher, keep_alive, then, "/c/victim") == (200, b"true /c/victim")
+    assert keep_alive.seen == [(1, method, "/c/first"), (2, then, "/c/victim")]
+
+
+async def test_surplus_answer_is_never_cached_as_another_urls(keep_alive, fetcher) -> None:
+    keep_alive.scripted["/c/long"] = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlong" + EVIL
+    assert await _answer(fetcher, keep_alive, "GET", "/c/long") == (200, b"long")
+    for _ in range(3):
+        assert await _answer(fetcher, keep_alive, "GET", "/c/victim") == (200, b"true /c/victim")
+    # After the poisoned connection, the clean one is kept for every later request.
+    assert [s[0] for s in keep_alive.seen] == [1, 2, 2, 2]
+
+
+async def test_an_answer_arriving_while_idle_closes_the_connection(keep_alive, fetcher) -> None:
+    # The unasked answer comes only once the first one was read whole and its connection pooled.
+    assert await _answer(fetcher, keep_alive, "GET", "/c/first") == (200, b"true /c/first")
+    keep_alive.unasked.set()
+    await keep_alive.unasked_sent.wait()
+    for _ in range(10):
+        # Loopback bytes are in the socket once sent; a few loop turns deliver them.
+        await asyncio.sleep(0)
+    assert await _answer(fetcher, keep_alive, "GET", "/c/victim") == (200, b"true /c/victim")
+    assert keep_alive.seen == [(1, "GET", "/c/first"), (2, "GET", "/c/victim")]
