@@ -67,7 +67,9 @@ __all__ = ["INIT_TIMEOUT_S", "INVALID_JSON", "FunctionPool", "FunctionRuntime"]
 
 logger = logging.getLogger(__name__)
 
-# Lambda gives the init phase (interpreter start and module import) 10 seconds of its own.
+# Lambda gives the init phase (interpreter start and module import) 10 seconds of its own; an
+# init that does not finish in them is run again inside the first invocation, bounded by the
+# function's timeout (and its time then counts toward that invocation's timeout).
 INIT_TIMEOUT_S = 10.0
 INVALID_JSON = "The Lambda function returned invalid JSON: The JSON output is not parsable."
 # Worker errors that mean CloudFront never got JSON it could parse.
@@ -82,6 +84,8 @@ class _Invocation:
     request_id: str
     init_lines: list[str] = field(default_factory=list)
     init_duration_ms: float | None = None
+    # a second try of the init, run inside the invocation, uses up part of its timeout
+    counted_init_ms: float = 0.0
 
 
 class FunctionPool:
@@ -160,11 +164,12 @@ class FunctionPool:
     async def _invoke(self, event: dict[str, object]) -> InvocationResult:
         invocation = _Invocation(request_id=str(uuid.uuid4()))
         worker = self._take_idle() or await self._cold_start(invocation)
+        left_s = max(0.0, self.spec.timeout_s - invocation.counted_init_ms / 1000)
         try:
-            deadline_ms = int((time.time() + self.spec.timeout_s) * 1000)
+            deadline_ms = int((time.time() + left_s) * 1000)
             request = encode_invoke(invocation.request_id, deadline_ms, self._arn, event)
             started = time.perf_counter()
-            outcome = await worker.exchange(request, self.spec.timeout_s)
+            outcome = await worker.exchange(request, left_s)
             duration_ms = (time.perf_counter() - started) * 1000
         except ProtocolError as exc:
             self._release(worker)
@@ -195,8 +200,13 @@ class FunctionPool:
         error = await self._failure(worker, invocation, report, outcome)
         raise error
 
-    async def _cold_start(self, invocation: _Invocation) -> WorkerProcess:
+    async def _cold_start(
+        self, invocation: _Invocation, *, suppressed: bool = False
+    ) -> WorkerProcess:
+        """A new worker past its init phase; ``suppressed`` is Lambda's second try of an init
+        that outlived the init phase, bounded by the function's timeout."""
         spec = self.spec
+        init_limit = spec.timeout_s if suppressed else INIT_TIMEOUT_S
         command = await launch.worker_command(spec)
         env = launch.worker_environment(spec, launch.new_log_stream_name(spec))
         try:
@@ -212,14 +222,16 @@ class FunctionPool:
             ) from exc
         self._workers.add(worker)
         try:
-            outcome = await worker.exchange(None, INIT_TIMEOUT_S)
+            outcome = await worker.exchange(None, init_limit)
         except BaseException:
             self._discard_later(worker)
             raise
         init_ms = (time.perf_counter() - worker.started) * 1000
         if isinstance(outcome, Reply) and isinstance(outcome.message, Ready):
-            invocation.init_lines = await worker.log.phase(INIT_MARK_ID)
+            invocation.init_lines = [*invocation.init_lines, *await worker.log.phase(INIT_MARK_ID)]
             invocation.init_duration_ms = init_ms
+            if suppressed:
+                invocation.counted_init_ms = init_ms
             if self._closed:
                 await self._discard(worker)
                 raise RuntimeUnavailableError(f"function {spec.name!r}: the pool is closed")
@@ -234,7 +246,13 @@ class FunctionPool:
             raise LambdaExecutionError(f"{failure.error_type}: {failure.error_message}")
         if isinstance(outcome, Reply):
             outcome = Broken(f"unexpected {type(outcome.message).__name__} message at start")
-        raise await self._failure(worker, invocation, report, outcome, during_init=True)
+        if isinstance(outcome, TimedOut) and not suppressed:
+            await self._discard(worker)
+            invocation.init_lines = worker.log.rest()
+            return await self._cold_start(invocation, suppressed=True)
+        raise await self._failure(
+            worker, invocation, report, outcome, during_init=True, limit=init_limit
+        )
 
     async def _failure(
         self,
@@ -244,18 +262,19 @@ class FunctionPool:
         outcome: Outcome,
         *,
         during_init: bool = False,
+        limit: float | None = None,
     ) -> FunctionError:
         """Discard a worker that failed, log the invocation and build its error."""
         await self._discard(worker)
         lines = worker.log.rest()
         if during_init:
             # Output of a failed start belongs to the init phase, before START.
-            invocation.init_lines, lines = lines, []
+            invocation.init_lines, lines = [*invocation.init_lines, *lines], []
         request_id = invocation.request_id
         error: FunctionError
         match outcome:
             case TimedOut():
-                limit = INIT_TIMEOUT_S if during_init else self.spec.timeout_s
+                limit = self.spec.timeout_s if limit is None else limit
                 after = [logs.timeout_line(request_id, limit, time.time())]
                 error = LambdaLimitExceeded(f"Task timed out after {limit:.2f} seconds")
             case OutOfMemory():
