@@ -58,7 +58,9 @@ async def to_edge_request(request: web.Request) -> EdgeRequest:
     raw = request.raw_path
     uri, _, query = raw.partition("?")
     headers = Headers(
-        (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.raw_headers
+        # As the request line is decoded, so the origin client can send the same bytes back.
+        (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+        for name, value in request.raw_headers
     )
     sockname = request.transport.get_extra_info("sockname") if request.transport else None
     return EdgeRequest(

@@ -313,3 +313,41 @@ async def test_nothing_of_the_http_library_shows(tmp_path: Path) -> None:
     assert bare.content == b"ok"
     assert "server" not in bare.headers and "content-type" not in bare.headers
     assert named.headers["server"] == "nginx"
+
+
+@pytest.mark.parametrize(
+    "raw", ["café".encode(), "café".encode("latin-1"), b"plain"], ids=["utf-8", "latin-1", "ascii"]
+)
+async def test_header_bytes_reach_the_origin_byte_for_byte(tmp_path: Path, raw: bytes) -> None:
+    seen: list[bytes] = []
+
+    async def recording_origin(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        seen.extend(line for line in head.split(b"\r\n") if line.lower().startswith(b"x-name:"))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    origin = await asyncio.start_server(recording_origin, "127.0.0.1", 0)
+    port = origin.sockets[0].getsockname()[1]
+    path = tmp_path / "d.yaml"
+    path.write_text(
+        f'origins: {{api: {{url: "http://127.0.0.1:{port}"}}}}\n'
+        'behaviors: [{path_pattern: "*", origin: api}]\n'
+    )
+    server = EdgeServer([Edge(load_distribution(path))], port=0)
+    await server.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.listeners[0].port)
+        writer.write(
+            b"GET /x HTTP/1.1\r\nHost: a.test\r\nX-Name: " + raw + b"\r\nConnection: close\r\n\r\n"
+        )
+        await writer.drain()
+        answer = await reader.read()
+        writer.close()
+    finally:
+        await server.aclose()
+        origin.close()
+        await origin.wait_closed()
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert seen == [b"X-Name: " + raw]
