@@ -22,10 +22,21 @@ from types import MappingProxyType
 
 from edgesim.types import EventType
 
-__all__ = ["KB", "LAMBDA_EDGE", "MB", "TriggerQuotas", "function_memory_mb", "function_timeout_s"]
+__all__ = [
+    "HEADERS_MAX_BYTES",
+    "KB",
+    "LAMBDA_EDGE",
+    "MB",
+    "TriggerQuotas",
+    "function_memory_mb",
+    "function_timeout_s",
+]
 
 KB = 1024
 MB = 1024 * KB
+# CloudFront's own quota (spec cloudfront-caching.md §5): a viewer request's line and headers,
+# and an origin response's headers, may total at most this many bytes.
+HEADERS_MAX_BYTES = 20480
 
 
 @dataclass(frozen=True)

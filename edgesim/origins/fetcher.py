@@ -49,7 +49,7 @@ from __future__ import annotations
 import re
 import socket
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from edgesim.exceptions import IncompleteBodyError, OriginError
 from edgesim.http import BodyStream, EdgeRequest, EdgeResponse, Headers
@@ -67,6 +67,7 @@ from edgesim.origins.http_client import (
 )
 from edgesim.origins.s3folder import S3Folder
 from edgesim.origins.targets import OriginTarget
+from edgesim.quotas import HEADERS_MAX_BYTES
 
 __all__ = ["OriginFetcher"]
 
@@ -75,6 +76,8 @@ _RETRIED_ON_TIMEOUT = frozenset({"GET", "HEAD"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # Bytes a request line may not hold (RFC 9112 §3.2: VCHAR only).
 _NOT_VCHAR = re.compile(rb"[^\x21-\x7e]")
+# RFC 9110 §5.5: a field value holds no control byte but HTAB.
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class OriginFetcher:
@@ -175,7 +178,7 @@ class OriginFetcher:
                 if not may_retry:
                     raise failure from exc
             else:
-                return _edge_response(answer, where)
+                return await _edge_response(answer, where)
         raise failure
 
     async def _send(
@@ -215,7 +218,13 @@ class OriginFetcher:
         return pool
 
 
-def _edge_response(answer: OriginResponse, where: str) -> EdgeResponse:
+async def _edge_response(answer: OriginResponse, where: str) -> EdgeResponse:
+    problem = _header_problem(answer.headers)
+    if problem is not None:
+        # CloudFront answers 502 for headers it will not pass on; the connection is not reused.
+        if answer.body is not None:
+            await answer.body.aclose()
+        raise OriginError(502, f"invalid response headers from {where}: {problem}")
     headers = Headers((_decode(k), _decode(v)) for k, v in answer.headers)
     return EdgeResponse(
         status=answer.status,
@@ -223,6 +232,17 @@ def _edge_response(answer: OriginResponse, where: str) -> EdgeResponse:
         reason=answer.reason.decode("latin-1"),
         stream=None if answer.body is None else _OriginBody(answer.body, where),
     )
+
+
+def _header_problem(lines: Sequence[tuple[bytes, bytes]]) -> str | None:
+    """Why CloudFront would refuse these origin header lines, or None."""
+    size = sum(len(name) + len(value) + 4 for name, value in lines)
+    if size > HEADERS_MAX_BYTES:
+        return f"{size} bytes of headers, over CloudFront's {HEADERS_MAX_BYTES}"
+    for name, value in lines:
+        if _CONTROL.search(value) or _CONTROL.search(name):
+            return f"a control byte in the {name.decode('latin-1')!r} header"
+    return None
 
 
 class _OriginBody:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from edgesim.http import EdgeRequest
 from edgesim.pages import METHOD_NOT_ALLOWED_MESSAGE
+from edgesim.quotas import HEADERS_MAX_BYTES
 from edgesim.trace import RedirectOutcome, RefusalOutcome
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ __all__ = [
 
 # CloudFront's request limits (spec cloudfront-caching.md §5): over them the viewer gets 413.
 MAX_URL_LENGTH = 8192
-MAX_REQUEST_SIZE = 20480  # request line and headers, the query included, the body not
+MAX_REQUEST_SIZE = HEADERS_MAX_BYTES  # request line and headers, the query included, no body
 
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")

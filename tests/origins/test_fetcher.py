@@ -753,3 +753,65 @@ async def test_an_answer_arriving_while_idle_closes_the_connection(keep_alive, f
         await asyncio.sleep(0)
     assert await _answer(fetcher, keep_alive, "GET", "/c/victim") == (200, b"true /c/victim")
     assert keep_alive.seen == [(1, "GET", "/c/first"), (2, "GET", "/c/victim")]
+
+
+def _answer_with(headers: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\n" + headers + b"Content-Length: 2\r\n\r\nok"
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        (_answer_with(b"X-Bad: a\x01b\r\n"), "control byte"),
+        (_answer_with(b"X-Bad: a\x7fb\r\n"), "control byte"),
+        (
+            _answer_with(b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 1000) for i in range(21))),
+            "over CloudFront's 20480",
+        ),
+    ],
+    ids=["x01", "x7f", "over-the-limit"],
+)
+async def test_origin_headers_cloudfront_refuses_are_a_502(answer: bytes, problem: str) -> None:
+    async def origin(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(origin, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    target = OriginTarget(
+        kind="custom", domain_name="127.0.0.1", port=port, protocol="http", connection_attempts=1
+    )
+    fetcher = OriginFetcher()
+    try:
+        with pytest.raises(OriginError) as refused:
+            await fetcher.fetch(EdgeRequest("GET", "/x"), target)
+    finally:
+        await fetcher.aclose()
+        server.close()
+        await server.wait_closed()
+    assert refused.value.status == 502 and problem in refused.value.reason
+
+
+async def test_headers_within_the_limit_and_tabs_pass() -> None:
+    lines = b"X-Tab: a\tb\r\n" + b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 1000) for i in range(19))
+
+    async def origin(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(_answer_with(lines))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(origin, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    target = OriginTarget(kind="custom", domain_name="127.0.0.1", port=port, protocol="http")
+    fetcher = OriginFetcher()
+    try:
+        response = await fetcher.fetch(EdgeRequest("GET", "/x"), target)
+        assert await response.read() == b"ok"
+    finally:
+        await fetcher.aclose()
+        server.close()
+        await server.wait_closed()
+    assert response.headers.get("X-Tab") == "a\tb"
