@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import re
 import signal
 import sys
@@ -17,7 +18,7 @@ from edgesim.cache.store import DEFAULT_CACHE_SIZE, MemoryCacheStore, check_inva
 from edgesim.config import load_distributions
 from edgesim.exceptions import ConfigError, EdgesimError
 from edgesim.frontdoors.admin import AdminServer
-from edgesim.frontdoors.server import EdgeServer
+from edgesim.frontdoors.server import DEFAULT_SHUTDOWN_GRACE, EdgeServer
 from edgesim.http import EdgeRequest
 from edgesim.pages import XCache
 from edgesim.pipeline import Edge, EdgeResult
@@ -59,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     admin_port=args.admin_port,
                     cache_size=args.cache_size,
                     max_object_size=args.max_object_size,
+                    shutdown_grace=args.shutdown_grace,
                 )
             )
         if args.command == "invalidate":
@@ -102,6 +104,13 @@ def _parser() -> argparse.ArgumentParser:
         type=_size,
         default=DEFAULT_CACHE_SIZE,
         help="cache bound in bytes; suffixes KB, KiB, MB, MiB, GB, GiB (default 256MiB)",
+    )
+    serve.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=DEFAULT_SHUTDOWN_GRACE,
+        help="seconds in-flight requests get to finish on SIGINT/SIGTERM; a second signal "
+        "exits at once (default 5)",
     )
     serve.add_argument(
         "--max-object-size",
@@ -196,6 +205,7 @@ async def _serve(
     admin_port: int,
     cache_size: int,
     max_object_size: int,
+    shutdown_grace: float,
 ) -> int:
     paths = list(files) or [DEFAULT_DISTRIBUTION]
     distributions = load_distributions(paths)
@@ -204,7 +214,9 @@ async def _serve(
         Edge(d, log_sink=_print_function_log, store=store, max_object_bytes=max_object_size)
         for d in distributions
     ]
-    server = EdgeServer(edges, host=host, port=port, access_log=_print_access)
+    server = EdgeServer(
+        edges, host=host, port=port, access_log=_print_access, shutdown_grace=shutdown_grace
+    )
     try:
         await server.start()
     except OSError as error:
@@ -236,13 +248,26 @@ async def _serve(
         print(f"edgesim: admin API (invalidations) on {admin.url}/", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            # A second signal: the user will not wait. Workers die with this process (they
+            # watch their parent), so nothing is left behind.
+            print("edgesim: stopping now", flush=True)
+            os._exit(130)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
     try:
         await stop.wait()
     finally:
-        print("edgesim: shutting down", flush=True)
+        print(
+            f"edgesim: shutting down (in-flight requests get {shutdown_grace:g} s; "
+            "signal again to stop at once)",
+            flush=True,
+        )
         await admin.aclose()
         await server.aclose()
     return 0

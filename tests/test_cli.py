@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import socket
 import sys
@@ -123,3 +124,69 @@ async def _serve_example(admin_port: str) -> asyncio.subprocess.Process:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
+
+
+async def _serve_with_a_stuck_origin(
+    tmp_path: Path, grace: str, reached: asyncio.Event
+) -> tuple[asyncio.subprocess.Process, str, asyncio.Server]:
+    """`edgesim serve` in front of an origin that never answers; returns its viewer URL."""
+
+    async def stuck(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        reached.set()
+        try:
+            await reader.read()  # holds the request until edgesim lets go of it
+        finally:
+            writer.close()
+
+    origin = await asyncio.start_server(stuck, "127.0.0.1", 0)
+    port = origin.sockets[0].getsockname()[1]
+    path = tmp_path / "d.yaml"
+    path.write_text(
+        f'origins: {{api: {{url: "http://127.0.0.1:{port}", read_timeout: 60}}}}\n'
+        'behaviors: [{path_pattern: "*", origin: api}]\n'
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "edgesim", "serve", str(path), "--port", "0",
+        "--admin-port", "0", "--shutdown-grace", grace,
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert process.stdout is not None
+    banner = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+    return process, banner.split(" on ")[1].strip(), origin
+
+
+@pytest.mark.parametrize(("grace", "signals"), [("0.5", 1), ("600", 2)])
+async def test_a_stuck_request_does_not_keep_the_server_up(
+    tmp_path: Path, grace: str, signals: int
+) -> None:
+    # One signal: the stuck request gets the grace period, then is cut. With a grace longer than
+    # anyone waits, a second signal stops the server at once.
+    reached = asyncio.Event()
+    process, url, origin = await _serve_with_a_stuck_origin(tmp_path, grace, reached)
+    assert process.stdout is not None
+    async with httpx.AsyncClient(timeout=60) as client:
+        request = asyncio.ensure_future(client.get(url + "stuck"))
+        await asyncio.wait_for(reached.wait(), 20)  # the request is in flight at the origin
+        process.send_signal(signal.SIGINT)
+        if signals == 2:
+            assert process.stdout is not None
+            line = b""
+            while b"shutting down" not in line:  # the first signal is taken; now the second
+                line = await asyncio.wait_for(process.stdout.readline(), 20)
+                assert line, "edgesim serve ended before it took the first signal"
+            process.send_signal(signal.SIGINT)
+        try:
+            code = await asyncio.wait_for(process.wait(), 60)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        with contextlib.suppress(httpx.HTTPError):
+            await request
+    origin.close()
+    await origin.wait_closed()
+    rest = (await process.stdout.read()).decode()
+    if signals == 2:
+        assert code == 130 and "stopping now" in rest
+    else:
+        assert code == 0 and "shutting down" in rest

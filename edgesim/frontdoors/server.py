@@ -19,7 +19,14 @@ from edgesim.http import EdgeRequest, EdgeResponse, Headers
 from edgesim.pipeline import Edge, EdgeResult
 from edgesim.trace import OriginOutcome, Stage, TraceRecord
 
-__all__ = ["AccessLog", "EdgeServer", "send_response", "to_edge_request", "to_web_response"]
+__all__ = [
+    "DEFAULT_SHUTDOWN_GRACE",
+    "AccessLog",
+    "EdgeServer",
+    "send_response",
+    "to_edge_request",
+    "to_web_response",
+]
 
 AccessLog = Callable[[EdgeRequest, EdgeResult, float], None]
 
@@ -152,6 +159,7 @@ def _hang_up(request: web.Request, sent: web.StreamResponse) -> None:
         request.transport.close()
 
 
+DEFAULT_SHUTDOWN_GRACE = 5.0
 _SENT_NAMES = web.RequestKey("edgesim_sent_names", set[str])
 
 
@@ -183,8 +191,10 @@ class EdgeServer:
         host: str = "127.0.0.1",
         port: int = 8080,
         access_log: AccessLog | None = None,
+        shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE,
     ) -> None:
         self._edges = list(edges)
+        self._shutdown_grace = shutdown_grace
         self.host = host
         self._first_port = port
         self._access_log = access_log
@@ -204,6 +214,8 @@ class EdgeServer:
                 app,
                 access_log=None,
                 handle_signals=False,
+                # In-flight requests get this long to finish at shutdown, then are cut.
+                shutdown_timeout=self._shutdown_grace,
                 max_line_size=65536,
                 max_field_size=65536,
             )
