@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -280,6 +280,25 @@ async def test_a_request_without_a_body_has_no_stream(tmp_path: Path) -> None:
         await server.aclose()
 
 
+RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def _serve_in_front_of(
+    tmp_path: Path, handler: RawHandler
+) -> tuple[asyncio.Server, EdgeServer]:
+    """A raw origin on 127.0.0.1 answering with ``handler``, and a started edge in front of it."""
+    origin = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = origin.sockets[0].getsockname()[1]
+    path = tmp_path / "d.yaml"
+    path.write_text(
+        f'origins: {{api: {{url: "http://127.0.0.1:{port}"}}}}\n'
+        'behaviors: [{path_pattern: "*", origin: api}]\n'
+    )
+    server = EdgeServer([Edge(load_distribution(path))], port=0)
+    await server.start()
+    return origin, server
+
+
 async def test_nothing_of_the_http_library_shows(tmp_path: Path) -> None:
     """No ``Server: Python/... aiohttp/...`` and no invented Content-Type: the viewer sees the
     origin's lines, or none."""
@@ -293,15 +312,7 @@ async def test_nothing_of_the_http_library_shows(tmp_path: Path) -> None:
         await writer.drain()
         writer.close()
 
-    origin = await asyncio.start_server(bare_origin, "127.0.0.1", 0)
-    port = origin.sockets[0].getsockname()[1]
-    path = tmp_path / "d.yaml"
-    path.write_text(
-        f'origins: {{api: {{url: "http://127.0.0.1:{port}"}}}}\n'
-        'behaviors: [{path_pattern: "*", origin: api}]\n'
-    )
-    server = EdgeServer([Edge(load_distribution(path))], port=0)
-    await server.start()
+    origin, server = await _serve_in_front_of(tmp_path, bare_origin)
     try:
         async with httpx.AsyncClient() as client:
             bare = await client.get(server.url() + "/bare")
@@ -328,15 +339,7 @@ async def test_header_bytes_reach_the_origin_byte_for_byte(tmp_path: Path, raw: 
         await writer.drain()
         writer.close()
 
-    origin = await asyncio.start_server(recording_origin, "127.0.0.1", 0)
-    port = origin.sockets[0].getsockname()[1]
-    path = tmp_path / "d.yaml"
-    path.write_text(
-        f'origins: {{api: {{url: "http://127.0.0.1:{port}"}}}}\n'
-        'behaviors: [{path_pattern: "*", origin: api}]\n'
-    )
-    server = EdgeServer([Edge(load_distribution(path))], port=0)
-    await server.start()
+    origin, server = await _serve_in_front_of(tmp_path, recording_origin)
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.listeners[0].port)
         writer.write(
