@@ -7,7 +7,8 @@ reuse, throttling, timeouts, memory quota, crashes) and reports each invocation 
 protocol of :mod:`edgesim.runtime.protocol`.
 """
 
-from edgesim.runtime.pool import FunctionPool, FunctionRuntime
+from edgesim.runtime.functions import FunctionRuntime
+from edgesim.runtime.pool import FunctionPool
 from edgesim.runtime.spec import FunctionSpec, InvocationReport, InvocationResult, LogSink
 
 __all__ = [

@@ -19,6 +19,7 @@ __all__ = [
     "LOG_CAP_BYTES",
     "LogCapture",
     "end_line",
+    "exit_detail",
     "exit_error_lines",
     "report_line",
     "start_line",
@@ -215,3 +216,27 @@ def timeout_line(request_id: str, timeout_s: float, epoch_s: float) -> str:
 def exit_error_lines(request_id: str, detail: str) -> list[str]:
     """The lines Lambda logs after ``REPORT`` when the runtime process died."""
     return [f"RequestId: {request_id} Error: {detail}", "Runtime.ExitError"]
+
+
+_SIGNAL_NAMES = {
+    1: "hangup",
+    2: "interrupt",
+    4: "illegal instruction",
+    6: "aborted",
+    7: "bus error",
+    8: "floating point exception",
+    9: "killed",
+    11: "segmentation fault",
+    13: "broken pipe",
+    15: "terminated",
+}
+
+
+def exit_detail(returncode: int) -> str:
+    """Lambda's wording for how the runtime process ended."""
+    if returncode == 0:
+        return "Runtime exited without providing a reason"
+    if returncode < 0:
+        name = _SIGNAL_NAMES.get(-returncode, f"signal {-returncode}")
+        return f"Runtime exited with error: signal: {name}"
+    return f"Runtime exited with error: exit status {returncode}"

@@ -8,7 +8,7 @@ naming the function and the setting; below that, an invocation past this machine
 waits for a worker, and the wait counts toward neither its timeout nor its Duration. Idle
 workers retire after the idle timeout. A worker whose function raised stays
 warm; one that timed out, went over its memory or died is gone, and the next invocation gets a
-fresh one. :class:`FunctionRuntime` holds the pools of one edgesim process by function name.
+fresh one.
 
 Errors follow CloudFront's classes (see ``edgesim.exceptions``): the function's own failures
 are :class:`LambdaExecutionError`, timeouts and throttling :class:`LambdaLimitExceeded`, and a
@@ -63,7 +63,7 @@ from edgesim.runtime.worker import (
 )
 from edgesim.tasks import spawn
 
-__all__ = ["INIT_TIMEOUT_S", "INVALID_JSON", "FunctionPool", "FunctionRuntime"]
+__all__ = ["INIT_TIMEOUT_S", "INVALID_JSON", "FunctionPool"]
 
 logger = logging.getLogger(__name__)
 
@@ -286,7 +286,7 @@ class FunctionPool:
                     f"{detail} (Runtime.ExitError); memory quota {self.spec.memory_mb} MB exceeded"
                 )
             case Exited(returncode=code):
-                detail = _exit_detail(code)
+                detail = logs.exit_detail(code)
                 after = logs.exit_error_lines(request_id, detail)
                 error = LambdaExecutionError(f"{detail} (Runtime.ExitError)")
             case Broken(reason=reason):
@@ -380,61 +380,3 @@ class FunctionPool:
             self._workers.discard(worker)
             if worker in self._idle:
                 self._idle.remove(worker)
-
-
-class FunctionRuntime:
-    """The pools of every function of one edgesim process, by function name."""
-
-    def __init__(self, specs: Iterable[FunctionSpec], *, log_sink: LogSink | None = None) -> None:
-        """Raises :class:`RuntimeUnavailableError` for a runtime that cannot run here and
-        :class:`ValueError` for two functions with one name."""
-        self._pools: dict[str, FunctionPool] = {}
-        for spec in specs:
-            if spec.name in self._pools:
-                raise ValueError(f"two functions are named {spec.name!r}")
-            self._pools[spec.name] = FunctionPool(spec, log_sink=log_sink)
-
-    @property
-    def names(self) -> list[str]:
-        """The function names, in the order they were given."""
-        return list(self._pools)
-
-    def pool(self, name: str) -> FunctionPool:
-        """The pool of function ``name``; :class:`KeyError` if there is none."""
-        try:
-            return self._pools[name]
-        except KeyError:
-            raise KeyError(f"no function named {name!r}") from None
-
-    async def invoke(self, name: str, event: dict[str, object]) -> InvocationResult:
-        """Invoke function ``name``; see :meth:`FunctionPool.invoke`."""
-        return await self.pool(name).invoke(event)
-
-    async def aclose(self) -> None:
-        """Close every pool."""
-        for pool in self._pools.values():
-            await pool.aclose()
-
-
-_SIGNAL_NAMES = {
-    1: "hangup",
-    2: "interrupt",
-    4: "illegal instruction",
-    6: "aborted",
-    7: "bus error",
-    8: "floating point exception",
-    9: "killed",
-    11: "segmentation fault",
-    13: "broken pipe",
-    15: "terminated",
-}
-
-
-def _exit_detail(returncode: int) -> str:
-    """Lambda's wording for how the runtime process ended."""
-    if returncode == 0:
-        return "Runtime exited without providing a reason"
-    if returncode < 0:
-        name = _SIGNAL_NAMES.get(-returncode, f"signal {-returncode}")
-        return f"Runtime exited with error: signal: {name}"
-    return f"Runtime exited with error: exit status {returncode}"

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from edgesim.runtime import logs
 from edgesim.runtime.logs import (
     LogCapture,
     end_line,
@@ -255,3 +256,10 @@ def test_exit_error_lines_name_the_request_and_the_runtime_error() -> None:
         "RequestId: rid-4 Error: Runtime exited with error: exit status 3",
         "Runtime.ExitError",
     ]
+
+
+def test_exit_details_use_lambdas_wording() -> None:
+    assert logs.exit_detail(0) == "Runtime exited without providing a reason"
+    assert logs.exit_detail(3) == "Runtime exited with error: exit status 3"
+    assert logs.exit_detail(-9) == "Runtime exited with error: signal: killed"
+    assert logs.exit_detail(-64) == "Runtime exited with error: signal: signal 64"

@@ -21,7 +21,7 @@ from edgesim.exceptions import (
     LambdaValidationError,
     RuntimeUnavailableError,
 )
-from edgesim.runtime import FunctionPool, FunctionRuntime
+from edgesim.runtime import FunctionPool
 from edgesim.runtime import pool as pool_module
 from edgesim.runtime.pool import INVALID_JSON
 from edgesim.runtime.worker import WorkerProcess
@@ -376,28 +376,6 @@ async def test_a_failing_log_sink_does_not_fail_the_invocation(
         await pool.aclose()
     assert isinstance(result.value, dict) and result.value["event"] == {"a": 1}
     assert "log sink failed for function 'echo'" in caplog.text
-
-
-async def test_function_runtime_routes_by_name_and_closes_every_pool() -> None:
-    runtime = FunctionRuntime([spec_for("echo"), spec_for("context")])
-    try:
-        assert runtime.names == ["echo", "context"]
-        echoed = await runtime.invoke("echo", {"x": 1})
-        assert isinstance(echoed.value, dict) and echoed.value["event"] == {"x": 1}
-        context = await runtime.invoke("context", {})
-        assert isinstance(context.value, dict) and context.value["function_name"] == "context"
-        with pytest.raises(KeyError, match="no function named 'nope'"):
-            runtime.pool("nope")
-        pids = runtime.pool("echo").worker_pids + runtime.pool("context").worker_pids
-        assert len(pids) == 2
-    finally:
-        await runtime.aclose()
-    assert not [pid for pid in pids if psutil.pid_exists(pid)]
-
-
-def test_function_runtime_refuses_two_functions_with_one_name() -> None:
-    with pytest.raises(ValueError, match="two functions are named 'echo'"):
-        FunctionRuntime([spec_for("echo"), spec_for("echo", handler="index.other")])
 
 
 def test_the_package_exports_exactly_the_runtime_api() -> None:
