@@ -188,7 +188,8 @@ def _print_function_log(function: str, lines: list[str]) -> None:
 def _print_access(request: EdgeRequest, result: EdgeResult, elapsed_ms: float) -> None:
     response = result.response
     label = response.headers.get("X-Cache") or ""
-    x_cache = XCache(label).short if label in XCache._value2member_map_ else label
+    known = XCache.parse(label)
+    x_cache = known.short if known is not None else label
     print(
         f"{request.client_ip} {request.method} {request.target} {response.status} "
         f"{x_cache} {elapsed_ms:.1f}ms",

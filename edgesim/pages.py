@@ -64,6 +64,11 @@ class XCache(StrEnum):
     LAMBDA_EXECUTION_ERROR = "LambdaExecutionError from cloudfront"
     LAMBDA_LIMIT_EXCEEDED = "LambdaLimitExceeded from cloudfront"
 
+    @classmethod
+    def parse(cls, label: str | None) -> XCache | None:
+        """The value a response's ``X-Cache`` line names, or None for any other text."""
+        return cls._value2member_map_.get(label or "")  # type: ignore[return-value]
+
     @property
     def short(self) -> str:
         """The value without `` from cloudfront`` (``Hit``), as access logs show it."""
@@ -158,6 +163,5 @@ class EarlyResponse(Exception):
         super().__init__(response.status)
         self.response = response
         if x_cache is None:
-            label = response.headers.get("X-Cache") or ""
-            x_cache = XCache(label) if label in XCache._value2member_map_ else XCache.GENERATED
+            x_cache = XCache.parse(response.headers.get("X-Cache")) or XCache.GENERATED
         self.x_cache = x_cache

@@ -57,3 +57,12 @@ def test_origin_errors_and_head() -> None:
     head = error_response(origin_error_page(OriginError(502, "dns")), REQUEST_ID, head=True)
     assert head.body == b""
     assert head.headers.get("Content-Length") != "0"
+
+
+def test_x_cache_labels_parse_back_to_their_value() -> None:
+    from edgesim.pages import XCache
+
+    assert XCache.parse("Hit from cloudfront") is XCache.HIT
+    assert XCache.parse("Redirect from cloudfront") is XCache.REDIRECT
+    assert XCache.parse("something else") is None and XCache.parse(None) is None
+    assert XCache.LAMBDA_LIMIT_EXCEEDED.short == "LambdaLimitExceeded"

@@ -54,8 +54,8 @@ async def test_one_port_per_distribution_and_access_log(tmp_path: Path) -> None:
         await server.aclose()  # closing twice is harmless
 
 
-async def test_raw_target_and_header_case_reach_the_pipeline(tmp_path: Path) -> None:
-    edge = _site_edge(tmp_path)
+def _record_dispatched(edge: Edge) -> list[EdgeRequest]:
+    """Every request the front door hands ``edge``, in order."""
     captured: list[EdgeRequest] = []
     original = edge.dispatch
 
@@ -64,6 +64,12 @@ async def test_raw_target_and_header_case_reach_the_pipeline(tmp_path: Path) -> 
         return await original(request, stream=stream)
 
     edge.dispatch = spy  # type: ignore[method-assign]
+    return captured
+
+
+async def test_raw_target_and_header_case_reach_the_pipeline(tmp_path: Path) -> None:
+    edge = _site_edge(tmp_path)
+    captured = _record_dispatched(edge)
     server = EdgeServer([edge], port=0)
     await server.start()
     try:
@@ -260,14 +266,7 @@ async def test_an_upload_reaches_the_origin_whole(proxy, streaming_origin, chunk
 
 async def test_a_request_without_a_body_has_no_stream(tmp_path: Path) -> None:
     edge = _site_edge(tmp_path)
-    captured: list[EdgeRequest] = []
-    original = edge.dispatch
-
-    async def spy(request: EdgeRequest, *, stream: bool = False) -> EdgeResult:
-        captured.append(request)
-        return await original(request, stream=stream)
-
-    edge.dispatch = spy  # type: ignore[method-assign]
+    captured = _record_dispatched(edge)
     server = EdgeServer([edge], port=0)
     await server.start()
     try:
