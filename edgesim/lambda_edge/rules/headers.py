@@ -224,7 +224,8 @@ def _check_entry(name: str, entry: object, *, prefix: str, where: str) -> tuple[
                 f"{prefix}The key of a header entry must be a string, headerName : {name}{where}, "
                 f"got {json_type(key)}"
             )
-        if key.lower() != name:
+        # ASCII first: the Kelvin sign lowercases to "k", yet it is no header name.
+        if not key.isascii() or key.lower() != name:
             reject(
                 f"{prefix}The key of a header entry must match its header name ignoring case, "
                 f"headerName : {name}{where}, key : {key}"
@@ -248,7 +249,21 @@ def _check_entry(name: str, entry: object, *, prefix: str, where: str) -> tuple[
             f"{opening}invalid character : '{percent_encoded(bad)}' in header value, "
             f"headerName : {key or name}{where}"
         )
+    if not header_value.isascii() and not _has_utf8(header_value):
+        reject(
+            f"{prefix}The value of a header entry is not valid Unicode text (a lone surrogate), "
+            f"headerName : {key or name}{where}"
+        )
     return key, header_value
+
+
+def _has_utf8(text: str) -> bool:
+    # A lone surrogate survives JSON decoding but cannot be encoded, so it could not be sent.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_disallowed(lines: HeaderLines) -> None:

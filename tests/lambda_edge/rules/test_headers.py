@@ -122,6 +122,20 @@ INVALID_SHAPE = {
         "must match its header name ignoring case",
         "headerName : x-a, key : X-B",
     ),
+    # a key must be a token too: the Kelvin sign lowercases to "k"
+    "key non-ASCII": (
+        VRS,
+        put("headers.k", header("\u212a", "1")),
+        "must match its header name ignoring case",
+        "headerName : k",
+    ),
+    # a lone surrogate survives JSON decoding but has no UTF-8 form to send
+    "value a lone surrogate": (
+        ORS,
+        put("headers.x-a", header("X-A", "a\ud800")),
+        "not valid Unicode text",
+        "headerName : X-A",
+    ),
     "name uppercase": (
         VR,
         put("headers.X-A", header("X-A", "1")),
