@@ -17,6 +17,8 @@ How CloudFront reads a result:
 The rules themselves live next to their subject: header lists and header shape in
 :mod:`edgesim.lambda_edge.rules.headers`, bodies and size limits in
 :mod:`edgesim.lambda_edge.rules.body`, the origin object in :mod:`edgesim.lambda_edge.rules.origin`.
+Header-size limits (:mod:`edgesim.lambda_edge.rules.limits`) are checked before the headers are
+read line by line, so a result with a huge headers object is refused at little cost.
 
 Decisions where the sources leave room (see lambda-edge.md, DESIGN.md "Fidelity decisions"):
 
@@ -65,6 +67,10 @@ from edgesim.lambda_edge.rules.headers import (
     check_viewer_headers_not_added,
     event_header_lines,
     is_disallowed,
+)
+from edgesim.lambda_edge.rules.limits import (
+    check_generated_headers_size,
+    check_response_headers_size,
 )
 from edgesim.lambda_edge.rules.origin import check_origin
 from edgesim.lambda_edge.rules.result import (
@@ -261,6 +267,7 @@ def _description(result: Mapping[str, Any]) -> str | None:
 def _generated_response(event_type: EventType, result: Mapping[str, Any]) -> ParsedResponse:
     status = _check_status_range(result["status"])
     description = _description(result)
+    check_generated_headers_size(event_type, result.get("headers"))
     lines = check_header_map(result.get("headers", {}), field="headers")
     check_disallowed(lines)
     check_read_only(event_type, {}, lines)
@@ -290,6 +297,7 @@ def _response(
     else:
         status = _check_status_range(result["status"])
     description = _description(result)
+    check_response_headers_size(event_type, result["headers"])
     before = event_header_lines(response.get("headers"))
     after = check_header_map(result["headers"], field="headers")
     check_disallowed(after)
