@@ -31,9 +31,11 @@ from typing import Any
 
 from edgesim.http import EdgeRequest, EdgeResponse, Headers, reason_phrase
 from edgesim.lambda_edge.headers import (
+    as_utf8,
     headers_from_cf,
     headers_from_lines,
     headers_to_cf,
+    kept_or_changed,
     merge_hidden,
     visible_cf,
 )
@@ -100,8 +102,8 @@ def _request_cf(
     cf["method"] = request.method
     if origin is not None:
         cf["origin"] = origin_to_cf(origin)
-    cf["querystring"] = request.querystring
-    cf["uri"] = request.uri
+    cf["querystring"] = as_utf8(request.querystring)
+    cf["uri"] = as_utf8(request.uri)
     return cf
 
 
@@ -180,8 +182,11 @@ def apply_request(result: ParsedRequest, request: EdgeRequest) -> EdgeRequest:
     if result.body is not None:
         body = result.body
         _fix_length(headers, body)
-    querystring = request.querystring if result.querystring is None else result.querystring
-    return replace(request, uri=result.uri, querystring=querystring, headers=headers, body=body)
+    querystring = request.querystring
+    if result.querystring is not None:
+        querystring = kept_or_changed(request.querystring, result.querystring)
+    uri = kept_or_changed(request.uri, result.uri)
+    return replace(request, uri=uri, querystring=querystring, headers=headers, body=body)
 
 
 def generated_response(result: ParsedResponse) -> EdgeResponse:

@@ -22,6 +22,8 @@ from edgesim.lambda_edge.rules import is_disallowed
 from edgesim.lambda_edge.rules.headers import HeaderLines
 
 __all__ = [
+    "as_utf8",
+    "kept_or_changed",
     "headers_from_cf",
     "headers_from_lines",
     "headers_to_cf",
@@ -31,6 +33,29 @@ __all__ = [
 ]
 
 
+def as_utf8(raw: str) -> str:
+    """Viewer or origin text as a function receives it: always UTF-8.
+
+    Bytes from the wire are kept as text decoded from UTF-8, with undecodable bytes as surrogate
+    escapes, so they can go on byte for byte. CloudFront hands functions UTF-8 and converts
+    anything else assuming ISO-8859-1 (spec lambda-edge.md §3.4), so text holding such bytes is
+    read again, whole, as ISO-8859-1.
+    """
+    if raw.isascii():
+        return raw
+    data = raw.encode("utf-8", "surrogateescape")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def kept_or_changed(original: str, returned: str) -> str:
+    """What goes on for a value a function was shown as :func:`as_utf8` of ``original``: the
+    original bytes when it returned that unchanged, else the UTF-8 it returned (§3.4)."""
+    return original if returned == as_utf8(original) else returned
+
+
 def headers_to_cf(headers: Headers) -> dict[str, list[dict[str, str]]]:
     """CloudFront's header map: lowercase name -> one ``{key, value}`` per line, in order.
 
@@ -38,7 +63,7 @@ def headers_to_cf(headers: Headers) -> dict[str, list[dict[str, str]]]:
     """
     cf: dict[str, list[dict[str, str]]] = {}
     for name, value in headers:
-        cf.setdefault(name.lower(), []).append({"key": name, "value": value})
+        cf.setdefault(name.lower(), []).append({"key": name, "value": as_utf8(value)})
     return cf
 
 
@@ -86,8 +111,19 @@ def visible_cf(headers: Headers) -> dict[str, list[dict[str, str]]]:
 
 
 def merge_hidden(result_headers: HeaderLines, original: Headers) -> Headers:
-    """The function's headers plus the original lines it was never shown."""
+    """The function's headers plus the original lines it was never shown.
+
+    A line the function returned as it was shown keeps its original bytes (see
+    :func:`kept_or_changed`).
+    """
     merged = headers_from_lines(result_headers)
+    converted = {
+        (name.lower(), as_utf8(value)): value for name, value in original if not value.isascii()
+    }
+    if converted:
+        merged = Headers(
+            (name, converted.get((name.lower(), value), value)) for name, value in merged
+        )
     for name, value in split_hidden(original)[1]:
         merged.add(name, value)
     return merged

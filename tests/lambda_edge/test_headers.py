@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from edgesim.http import EdgeRequest, Headers
-from edgesim.lambda_edge.events import viewer_request_event
+from edgesim.lambda_edge.events import apply_request, viewer_request_event
 from edgesim.lambda_edge.headers import (
+    as_utf8,
     headers_from_cf,
     headers_from_lines,
     headers_to_cf,
+    kept_or_changed,
     merge_hidden,
     split_hidden,
 )
+from edgesim.lambda_edge.rules import ParsedRequest, parse_result
 from edgesim.lambda_edge.rules.headers import HeaderLines
+from edgesim.types import EventType
 from tests.lambda_edge.test_events import CTX, cf
 
 
@@ -114,3 +118,55 @@ def test_header_lines_read_by_the_rules_become_headers_in_order() -> None:
         ("Set-Cookie", "b=2"),
         ("X-Amz-Meta-Id", "7"),
     ]
+
+
+# Wire bytes as the front door keeps them: UTF-8 decoded, other bytes as surrogate escapes.
+LATIN1 = "café".encode("latin-1").decode("utf-8", "surrogateescape")
+UTF8 = "café"
+
+
+def test_functions_see_utf8_and_iso_8859_1_converted_to_it() -> None:
+    """spec lambda-edge.md §3.4: values reach functions as UTF-8; CloudFront converts other
+    encodings assuming ISO-8859-1."""
+    assert as_utf8(UTF8) == "café"
+    assert as_utf8(LATIN1) == "café"
+    assert as_utf8("plain") == "plain"
+    mixed = ("é".encode() + b"\xe9").decode("utf-8", "surrogateescape")
+    assert as_utf8(mixed) == "Ã©é"  # the whole value is read as ISO-8859-1
+
+
+def test_unchanged_values_keep_their_original_bytes() -> None:
+    """spec lambda-edge.md §3.4: what a function did not change goes on as the original bytes;
+    what it changed goes on as the UTF-8 it returned."""
+    assert kept_or_changed(LATIN1, "café") == LATIN1
+    assert kept_or_changed(LATIN1, "cafe") == "cafe"
+    assert kept_or_changed(UTF8, "café") == UTF8
+
+
+def _round_trip(request: EdgeRequest, change: dict[str, object] | None = None) -> EdgeRequest:
+    event = viewer_request_event(CTX, request, include_body=False)
+    shown = cf(event)["request"]
+    result = {**shown, **(change or {})}
+    parsed = parse_result(EventType.VIEWER_REQUEST, event, result)
+    assert isinstance(parsed, ParsedRequest)
+    return apply_request(parsed, request)
+
+
+def test_an_iso_8859_1_request_reaches_the_function_as_utf8_and_the_origin_as_sent() -> None:
+    request = EdgeRequest(
+        method="GET",
+        uri="/" + LATIN1,
+        querystring="q=" + LATIN1,
+        headers=Headers([("Host", "h"), ("X-Name", LATIN1)]),
+    )
+    shown = cf(viewer_request_event(CTX, request, include_body=False))["request"]
+    assert shown["uri"] == "/café"
+    assert shown["querystring"] == "q=café"
+    assert shown["headers"]["x-name"] == [{"key": "X-Name", "value": "café"}]
+    unchanged = _round_trip(request)
+    assert (unchanged.uri, unchanged.querystring) == (request.uri, request.querystring)
+    assert unchanged.headers.get("X-Name") == LATIN1
+    headers = {**shown["headers"], "x-name": [{"key": "X-Name", "value": "né"}]}
+    changed = _round_trip(request, {"uri": "/new-é", "headers": headers})
+    assert changed.uri == "/new-é"
+    assert changed.headers.get("X-Name") == "né"
