@@ -12,12 +12,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import httpx
-
 from edgesim.cache.store import DEFAULT_CACHE_SIZE, MemoryCacheStore, check_invalidation_path
 from edgesim.config import load_distributions
 from edgesim.exceptions import ConfigError, EdgesimError
 from edgesim.frontdoors.admin import AdminServer
+from edgesim.frontdoors.admin_auth import TOKEN_ENV
+from edgesim.frontdoors.admin_client import find_token, invalidate
 from edgesim.frontdoors.server import DEFAULT_SHUTDOWN_GRACE, EdgeServer
 from edgesim.http import EdgeRequest
 from edgesim.pages import XCache
@@ -64,7 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             )
         if args.command == "invalidate":
-            return _invalidate(args.paths, admin=args.admin, distribution=args.distribution)
+            return _invalidate(
+                args.paths, admin=args.admin, distribution=args.distribution, token=args.admin_token
+            )
     except ConfigError as error:
         print(f"edgesim: {error}", file=sys.stderr)
         return 1
@@ -130,6 +132,12 @@ def _parser() -> argparse.ArgumentParser:
     invalidate.add_argument(
         "--distribution", default=None, help="distribution id (default: every one served)"
     )
+    invalidate.add_argument(
+        "--admin-token",
+        default=None,
+        help=f"the admin API's token (default: ${TOKEN_ENV}, else the file `edgesim serve` "
+        "writes for the admin port, readable only by its user)",
+    )
     return parser
 
 
@@ -140,28 +148,21 @@ def _size(text: str) -> int:
     return int(match.group(1)) * _UNITS[(match.group(2) or "b").lower()]
 
 
-def _invalidate(paths: Sequence[str], *, admin: str, distribution: str | None) -> int:
+def _invalidate(
+    paths: Sequence[str], *, admin: str, distribution: str | None, token: str | None
+) -> int:
     for path in paths:
         try:
             check_invalidation_path(path)
         except ValueError as problem:
             print(f"edgesim: {problem}", file=sys.stderr)
             return 1
-    body: dict[str, object] = {"paths": list(paths)}
-    if distribution is not None:
-        body["distribution_id"] = distribution
-    try:
-        response = httpx.post(f"{admin.rstrip('/')}/invalidations", json=body, timeout=10)
-    except httpx.HTTPError as error:
-        print(f"edgesim: cannot reach the admin API at {admin}: {error}", file=sys.stderr)
-        return 1
-    answer = response.json()
-    if response.status_code != 201:
-        print(f"edgesim: {answer.get('error', response.text)}", file=sys.stderr)
-        return 1
+    answer = invalidate(
+        admin, paths, distribution=distribution, token=find_token(admin, explicit=token)
+    )
     print(
-        f"invalidated {answer['invalidated']} objects for {', '.join(answer['paths'])} "
-        f"in {', '.join(answer['distributions'])}"
+        f"invalidated {answer.invalidated} objects for {', '.join(answer.paths)} "
+        f"in {', '.join(answer.distributions)}"
     )
     return 0
 
@@ -233,7 +234,13 @@ async def _serve(
             f"{settings.domain_name}) on http://{host}:{listener.port}/",
             flush=True,
         )
-    admin = AdminServer(edges, host=admin_host, port=admin_port)
+    admin = AdminServer(
+        edges,
+        host=admin_host,
+        port=admin_port,
+        token=os.environ.get(TOKEN_ENV) or None,
+        publish_token=True,
+    )
     try:
         await admin.start()
     except OSError as error:
@@ -246,7 +253,10 @@ async def _serve(
             flush=True,
         )
     else:
-        print(f"edgesim: admin API (invalidations) on {admin.url}/", flush=True)
+        print(
+            f"edgesim: admin API (invalidations) on {admin.url}/, token in {admin.token_file}",
+            flush=True,
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiohttp import web
 
 from edgesim.cli import main
 
@@ -55,6 +56,13 @@ def test_missing_file_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> No
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "serve" in capsys.readouterr().out
+
+
+@pytest.fixture(autouse=True)
+def _private_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Admin token files go to this test's folder, and no token comes from the environment."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.delenv("EDGESIM_ADMIN_TOKEN", raising=False)
 
 
 async def test_serve_runs_the_example_until_sigterm() -> None:
@@ -124,6 +132,157 @@ async def _serve_example(admin_port: str) -> asyncio.subprocess.Process:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
+
+
+async def _invalidate(*args: str) -> tuple[int, str, str]:
+    """`edgesim invalidate ARGS` in a process of its own: exit status, stdout, stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "edgesim", "invalidate", *args,
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def _assert_one_line_error(code: int, err: str) -> None:
+    assert code != 0
+    assert "Traceback" not in err
+    assert err.startswith("edgesim: ") and err.endswith("\n") and err.count("\n") == 1, err
+
+
+async def test_invalidate_against_a_closed_port_says_nothing_answers() -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    code, _, err = await _invalidate("/*", "--admin", f"http://127.0.0.1:{port}")
+    _assert_one_line_error(code, err)
+    assert "nothing answers" in err and "edgesim serve" in err
+
+
+@pytest.mark.parametrize("status", [200, 404])
+async def test_invalidate_against_a_plain_web_server_says_it_is_not_edgesim(status: int) -> None:
+    async def html(request: web.Request) -> web.Response:
+        return web.Response(
+            status=status, text="<html><body>hi</body></html>", content_type="text/html"
+        )
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", html)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        code, _, err = await _invalidate("/*", "--admin", f"http://127.0.0.1:{port}")
+    finally:
+        await runner.cleanup()
+    _assert_one_line_error(code, err)
+    assert "not edgesim's admin API" in err and str(status) in err
+
+
+async def test_invalidate_against_a_port_speaking_garbage_says_it_is_not_edgesim() -> None:
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        writer.write(b"\x00\xff\x13garbage\r\n\r\nmore garbage\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(garbage, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        code, _, err = await _invalidate("/*", "--admin", f"http://127.0.0.1:{port}")
+    finally:
+        server.close()
+        await server.wait_closed()
+    _assert_one_line_error(code, err)
+    assert "not edgesim's admin API" in err
+
+
+@pytest.mark.parametrize("admin", ["127.0.0.1:9080", "ftp://127.0.0.1:9080", "http://[::1"])
+async def test_invalidate_with_an_admin_that_is_not_an_http_url(admin: str) -> None:
+    code, _, err = await _invalidate("/*", "--admin", admin)
+    _assert_one_line_error(code, err)
+    assert "--admin" in err
+
+
+async def _serve_with_admin(tmp_path: Path) -> tuple[asyncio.subprocess.Process, str, str]:
+    """`edgesim serve` on the example, admin on a free port: the process, viewer and admin URL."""
+    process = await _serve_example("0")
+    assert process.stdout is not None
+    banner = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+    admin_line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+    assert "admin API (invalidations) on " in admin_line, admin_line
+    admin = admin_line.split(" on ")[1].split("/,")[0]
+    return process, banner.split(" on ")[1].strip(), admin
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    assert process.stdout is not None
+    process.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(process.stdout.read(), 20)
+    assert await process.wait() == 0
+
+
+async def test_serve_and_invalidate_share_the_token_file(tmp_path: Path) -> None:
+    process, url, admin = await _serve_with_admin(tmp_path)
+    port = admin.rsplit(":", 1)[1]
+    token_file = tmp_path / "edgesim" / f"admin-{port}.token"
+    try:
+        assert token_file.stat().st_mode & 0o777 == 0o600
+        async with httpx.AsyncClient(timeout=20) as client:
+            await client.get(url + "style.css")
+            assert (await client.get(url + "style.css")).headers["x-cache"].startswith("Hit")
+            code, out, err = await _invalidate("/style.css", "--admin", admin)
+            assert (code, err) == (0, "")
+            assert out == "invalidated 1 objects for /style.css in EDFDVBD6EXAMPLE\n"
+            assert (await client.get(url + "style.css")).headers["x-cache"].startswith("Miss")
+            # Without the token a request is refused, even one that names the admin API right.
+            refused = await client.post(admin + "/invalidations", json={"paths": ["/*"]})
+            assert refused.status_code == 403
+    finally:
+        await _stop(process)
+    assert not token_file.exists()
+
+
+async def test_invalidate_without_the_token_says_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    process, _, admin = await _serve_with_admin(tmp_path)
+    try:
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "elsewhere"))  # no token file there
+        code, _, err = await _invalidate("/*", "--admin", admin)
+        _assert_one_line_error(code, err)
+        assert "needs its token" in err and "--admin-token" in err
+        assert "EDGESIM_ADMIN_TOKEN" in err
+        code, _, err = await _invalidate("/*", "--admin", admin, "--admin-token", "wrong")
+        _assert_one_line_error(code, err)
+        assert "refused the token from --admin-token" in err
+        monkeypatch.setenv("EDGESIM_ADMIN_TOKEN", "wrong")
+        code, _, err = await _invalidate("/*", "--admin", admin)
+        _assert_one_line_error(code, err)
+        assert "refused the token from EDGESIM_ADMIN_TOKEN" in err
+    finally:
+        await _stop(process)
+
+
+async def test_serve_takes_the_token_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EDGESIM_ADMIN_TOKEN", "a-token-for-ci-0123456789")
+    process, _, admin = await _serve_with_admin(tmp_path)
+    try:
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "elsewhere"))
+        code, out, err = await _invalidate("/*", "--admin", admin)
+        assert (code, err) == (0, "")
+        monkeypatch.delenv("EDGESIM_ADMIN_TOKEN")
+        explicit = ("--admin-token", "a-token-for-ci-0123456789")
+        code, out, err = await _invalidate("/*", "--admin", admin, *explicit)
+        assert (code, err) == (0, "")
+    finally:
+        await _stop(process)
 
 
 async def _serve_with_a_stuck_origin(
