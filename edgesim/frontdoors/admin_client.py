@@ -142,8 +142,9 @@ def _answer(response: httpx.Response, url: _AdminURL, token: AdminToken) -> Inva
                 f"{token.source} (is `edgesim serve` running as this user?); {_FIX_TOKEN}"
             )
         raise AdminClientError(
-            f"the admin API at {url.url} refused the token from {token.source} (it belongs "
-            f"to another server); {_FIX_TOKEN} with that server's token"
+            f"the admin API at {url.url} refused the token from {token.source} (not this "
+            f"server's); {_FIX_TOKEN} with the token its `edgesim serve` wrote to "
+            f"{token_file(url.port)}"
         )
     raise AdminClientError(f"{url.url}: {error}")
 
