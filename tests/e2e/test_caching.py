@@ -165,7 +165,8 @@ async def test_invalidation_through_the_admin_api_and_cli(
         await edge.client.get("/images/1.png")
         await edge.client.get("/images/2.png")
         assert len(origin.seen) == 3
-        async with httpx.AsyncClient(base_url=admin.url) as client:
+        token = {"Authorization": f"Bearer {admin.token}"}
+        async with httpx.AsyncClient(base_url=admin.url, headers=token) as client:
             answer = await client.post("/invalidations", json={"paths": ["/images/*"]})
             assert answer.status_code == 201
             assert answer.json()["invalidated"] == 2
@@ -173,7 +174,10 @@ async def test_invalidation_through_the_admin_api_and_cli(
             assert bad.status_code == 400
         assert (await edge.client.get("/a.html")).headers["x-cache"] == "Hit from cloudfront"
         assert (await edge.client.get("/images/1.png")).headers["x-cache"] == "Miss from cloudfront"
-        code = await asyncio.to_thread(main, ["invalidate", "/a.html", "--admin", admin.url])
+        code = await asyncio.to_thread(
+            main,
+            ["invalidate", "/a.html", "--admin", admin.url, "--admin-token", admin.token],
+        )
         assert code == 0
         assert (await edge.client.get("/a.html")).headers["x-cache"] == "Miss from cloudfront"
     finally:
