@@ -55,6 +55,7 @@ class RefusalOutcome(StrEnum):
     """CloudFront refused the request itself, before any function ran."""
 
     REQUEST_TOO_LARGE = "request-too-large"
+    MALFORMED = "malformed-request"
     METHOD_NOT_ALLOWED = "method-not-allowed"
     GET_WITH_BODY = "get-with-body"
     HTTPS_ONLY = "https-only"

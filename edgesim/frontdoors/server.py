@@ -7,6 +7,7 @@ edgesim's :class:`EdgeRequest` / :class:`EdgeResponse`; every decision is :meth:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -15,9 +16,19 @@ from aiohttp import StreamReader, http_exceptions, web
 from multidict import CIMultiDict
 
 from edgesim.exceptions import IncompleteBodyError
-from edgesim.http import EdgeRequest, EdgeResponse, Headers
+from edgesim.frontdoors.viewer_connection import (
+    DEFAULT_LIMITS,
+    ConnectionBudget,
+    Rejecter,
+    ViewerConnection,
+    ViewerLimits,
+    default_max_connections,
+    parser_limits,
+)
+from edgesim.http import EdgeRequest, EdgeResponse, Headers, reason_phrase
 from edgesim.pipeline import Edge, EdgeResult
-from edgesim.trace import OriginOutcome, Stage, TraceRecord
+from edgesim.pipeline.routing import MAX_REQUEST_BODY
+from edgesim.trace import OriginOutcome, RefusalOutcome, Stage, TraceRecord
 
 __all__ = [
     "DEFAULT_SHUTDOWN_GRACE",
@@ -35,32 +46,60 @@ _NO_BODY_STATUSES = frozenset({204, 304})
 
 
 class _ViewerBody:
-    """A viewer's upload as aiohttp receives it, chunk by chunk as the socket delivers them."""
+    """A viewer's upload as aiohttp receives it, chunk by chunk as the socket delivers them.
 
-    def __init__(self, content: StreamReader) -> None:
-        self._content = content
+    A viewer that goes silent for ``gap`` seconds mid-body, or sends more than CloudFront
+    accepts, is cut off: the body ends with :class:`IncompleteBodyError` and the connection
+    closes, so a slow upload cannot hold the edge.
+    """
+
+    def __init__(self, request: web.BaseRequest, gap: float) -> None:
+        self._request = request
+        self._content: StreamReader = request.content
+        self._gap = gap
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._relay()
 
     async def _relay(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._content.iter_any():
-                yield chunk
-        except (ConnectionError, http_exceptions.HttpProcessingError) as exc:
-            # The viewer hung up, or its framing (length, chunks) broke mid-body.
-            raise IncompleteBodyError(f"the viewer's body ended early: {exc}") from exc
+        received = 0
+        while True:
+            try:
+                async with asyncio.timeout(self._gap):
+                    chunk = await self._content.readany()
+            except TimeoutError:
+                self._hang_up()
+                raise IncompleteBodyError(
+                    f"the viewer sent no body bytes for {self._gap:g} s"
+                ) from None
+            except (ConnectionError, http_exceptions.HttpProcessingError) as exc:
+                # The viewer hung up, or its framing (length, chunks) broke mid-body.
+                raise IncompleteBodyError(f"the viewer's body ended early: {exc}") from exc
+            if not chunk:
+                return
+            received += len(chunk)
+            if received > MAX_REQUEST_BODY:
+                self._hang_up()
+                raise IncompleteBodyError("the viewer's body is over CloudFront's maximum")
+            yield chunk
+
+    def _hang_up(self) -> None:
+        if self._request.transport is not None:
+            self._request.transport.close()
 
     async def aclose(self) -> None:
         # Nothing to free: aiohttp discards what is left unread once the response is sent.
         return None
 
 
-async def to_edge_request(request: web.Request) -> EdgeRequest:
+async def to_edge_request(
+    request: web.BaseRequest, *, body_timeout: float = DEFAULT_LIMITS.body_timeout
+) -> EdgeRequest:
     """An aiohttp request as the edge sees it: raw target, header lines as sent, body streamed.
 
     A request with a body carries it as :attr:`EdgeRequest.stream`, read from the socket only as
-    the pipeline asks for it; one without has neither stream nor body.
+    the pipeline asks for it (``body_timeout`` being the longest gap allowed between its
+    chunks); one without has neither stream nor body.
     """
     raw = request.raw_path
     uri, _, query = raw.partition("?")
@@ -79,7 +118,7 @@ async def to_edge_request(request: web.Request) -> EdgeRequest:
         http_version=f"{request.version.major}.{request.version.minor}",
         scheme=request.scheme,
         local_port=int(sockname[1]) if sockname else 0,
-        stream=_ViewerBody(request.content) if request.body_exists else None,
+        stream=_ViewerBody(request, body_timeout) if request.body_exists else None,
     )
 
 
@@ -112,7 +151,7 @@ def to_web_response(response: EdgeResponse, *, head: bool) -> web.Response:
     )
 
 
-async def send_response(request: web.Request, result: EdgeResult) -> web.StreamResponse:
+async def send_response(request: web.BaseRequest, result: EdgeResult) -> web.StreamResponse:
     """Send ``result``'s response to the viewer, its streamed body chunk by chunk as it comes.
 
     A streamed body keeps the ``Content-Length`` it was announced with (chunked without one).
@@ -151,7 +190,7 @@ async def send_response(request: web.Request, result: EdgeResult) -> web.StreamR
     return sent
 
 
-def _hang_up(request: web.Request, sent: web.StreamResponse) -> None:
+def _hang_up(request: web.BaseRequest, sent: web.StreamResponse) -> None:
     """Close the viewer's connection once what was written has gone out, so it sees a short
     body rather than a complete one (aiohttp's own ``write_eof`` then meets a closed socket)."""
     sent.force_close()
@@ -181,8 +220,53 @@ class _Listener:
     port: int
 
 
+class _ViewerSite(web.BaseSite):
+    """A listening socket whose connections are :class:`ViewerConnection` objects."""
+
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        factory: Callable[[], ViewerConnection],
+    ) -> None:
+        super().__init__(runner, backlog=1024)
+        self._host = host
+        self._port = port
+        self._factory = factory
+
+    @property
+    def name(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    async def start(self) -> None:
+        await super().start()
+        self._server = await asyncio.get_running_loop().create_server(
+            self._factory, self._host, self._port, backlog=self._backlog, reuse_address=True
+        )
+
+
+def _closes_connection(result: EdgeResult) -> bool:
+    refused = result.trace.find(Stage.REFUSAL)
+    return refused is not None and refused.outcome is RefusalOutcome.REQUEST_TOO_LARGE
+
+
+def wire_bytes(response: EdgeResponse) -> bytes:
+    """A buffered response as HTTP/1.1 bytes, closing the connection after it."""
+    lines = [f"HTTP/1.1 {response.status} {response.reason or reason_phrase(response.status)}"]
+    lines += [
+        f"{name}: {value}" for name, value in response.headers if name.lower() != "connection"
+    ]
+    lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace") + response.body
+
+
 class EdgeServer:
-    """Serves one or more edges on consecutive ports until :meth:`aclose`."""
+    """Serves one or more edges on consecutive ports until :meth:`aclose`.
+
+    ``limits`` bounds what one viewer connection may take (see :class:`ViewerLimits`); the
+    connection budget is shared by every port, as open files are the process's.
+    """
 
     def __init__(
         self,
@@ -192,37 +276,54 @@ class EdgeServer:
         port: int = 8080,
         access_log: AccessLog | None = None,
         shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE,
+        limits: ViewerLimits = DEFAULT_LIMITS,
     ) -> None:
         self._edges = list(edges)
         self._shutdown_grace = shutdown_grace
         self.host = host
         self._first_port = port
         self._access_log = access_log
+        self._limits = limits
+        self.budget = ConnectionBudget(limits.max_connections or default_max_connections())
         self._runners: list[web.AppRunner] = []
         self.listeners: list[_Listener] = []
         self._closed = False
 
     async def start(self) -> None:
         """Bind every port; port 0 picks free ports (tests use it)."""
+        loop = asyncio.get_running_loop()
         for index, edge in enumerate(self._edges):
             app = web.Application()
             app.router.add_route("*", "/{tail:.*}", self._handler(edge))
             app.on_response_prepare.append(_without_library_headers)
-            # aiohttp's own line and field limits (8 KiB) would answer 400 before CloudFront's
-            # limits (8,192-byte URL, 20,480-byte request) get their 413.
             runner = web.AppRunner(
                 app,
                 access_log=None,
                 handle_signals=False,
                 # In-flight requests get this long to finish at shutdown, then are cut.
                 shutdown_timeout=self._shutdown_grace,
-                max_line_size=65536,
-                max_field_size=65536,
             )
             await runner.setup()
-            port = self._first_port + index if self._first_port else 0
             self._runners.append(runner)  # cleaned up by aclose() even if binding fails
-            site = web.TCPSite(runner, self.host, port, reuse_address=True)
+            manager = runner.server
+            assert manager is not None
+            rejecter = self._rejecter(edge)
+
+            def factory(
+                manager: web.Server = manager, rejecter: Rejecter = rejecter
+            ) -> ViewerConnection:
+                return ViewerConnection(
+                    manager,
+                    loop=loop,
+                    limits=self._limits,
+                    budget=self.budget,
+                    rejecter=rejecter,
+                    access_log=None,
+                    **parser_limits(),
+                )
+
+            port = self._first_port + index if self._first_port else 0
+            site = _ViewerSite(runner, self.host, port, factory)
             await site.start()
             bound = runner.addresses[0][1]
             self.listeners.append(_Listener(edge=edge, port=int(bound)))
@@ -242,17 +343,49 @@ class EdgeServer:
         for edge in self._edges:
             await edge.aclose()
 
+    def _rejecter(self, edge: Edge) -> Rejecter:
+        """CloudFront's answer, as bytes, to a request ``edge``'s port could not parse."""
+
+        def reject(status: int, client_ip: str) -> bytes:
+            result = edge.refuse_unparsed(too_large=status == 413)
+            if self._access_log is not None:
+                self._access_log(EdgeRequest(method="-", uri="-", client_ip=client_ip), result, 0.0)
+            return wire_bytes(result.response)
+
+        return reject
+
     def _handler(self, edge: Edge) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        body_timeout = self._limits.body_timeout
+
         async def handle(request: web.Request) -> web.StreamResponse:
             started = time.perf_counter()
-            edge_request = await to_edge_request(request)
-            result = await edge.dispatch(edge_request, stream=True)
-            request[_SENT_NAMES] = {name.lower() for name, _ in result.response.headers}
+            connection = request.protocol
+            if isinstance(connection, ViewerConnection):
+                if request.version.major < 1:
+                    # HTTP/0.9 has no status line or headers; CloudFront answers it as a bad
+                    # HTTP/1.1 request rather than in kind.
+                    connection.reject(400)
+                    return web.Response(status=400)
+                connection.request_started()
             try:
-                return await send_response(request, result)
+                edge_request = await to_edge_request(request, body_timeout=body_timeout)
+                result = await edge.dispatch(edge_request, stream=True)
+                request[_SENT_NAMES] = {name.lower() for name, _ in result.response.headers}
+                try:
+                    if _closes_connection(result) and isinstance(connection, ViewerConnection):
+                        # CloudFront closes the connection after its 413 (spec
+                        # cloudfront-caching.md §4.3): nothing more is read, not even the body.
+                        await result.response.read()
+                        connection.send_and_close(wire_bytes(result.response))
+                        return web.Response(status=result.response.status)
+                    return await send_response(request, result)
+                finally:
+                    # Logged once the body has gone out, so the time and the trace cover it.
+                    if self._access_log is not None:
+                        elapsed = (time.perf_counter() - started) * 1000
+                        self._access_log(edge_request, result, elapsed)
             finally:
-                # Logged once the body has gone out, so the time and the trace cover it.
-                if self._access_log is not None:
-                    self._access_log(edge_request, result, (time.perf_counter() - started) * 1000)
+                if isinstance(connection, ViewerConnection):
+                    connection.request_finished()
 
         return handle

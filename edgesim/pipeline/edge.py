@@ -58,6 +58,7 @@ from edgesim.pipeline.routing import (
     Redirect,
     match_behavior,
     refusal,
+    unparsed_refusal,
 )
 from edgesim.runtime import FunctionRuntime, FunctionSpec
 from edgesim.trace import (
@@ -186,6 +187,16 @@ class Edge:
         if not stream:
             await read_as_sent(response, trace)
         return EdgeResult(response=response, trace=trace)
+
+    def refuse_unparsed(self, *, too_large: bool) -> EdgeResult:
+        """CloudFront's own page for a request a front door could not read as HTTP (413 when it
+        broke a size limit first, else 400), with CloudFront's headers; no stage runs."""
+        trace = Trace(request_id=new_request_id())
+        refused = unparsed_refusal(too_large=too_large)
+        trace.add(TraceRecord(Stage.REFUSAL, refused.outcome))
+        page = ErrorPage(status=refused.status, x_cache=XCache.ERROR, message=refused.message)
+        response = error_response(page, trace.request_id)
+        return EdgeResult(self._cloudfront_headers(response, XCache.ERROR, trace.request_id), trace)
 
     async def _serve(self, viewer: EdgeRequest, trace: Trace) -> tuple[EdgeResponse, XCache]:
         """Every stage, in CloudFront's order; a stage that ends the request raises

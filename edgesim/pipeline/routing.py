@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from edgesim.config import BehaviorConfig, Distribution
 
 __all__ = [
+    "MAX_REQUEST_BODY",
     "MAX_REQUEST_SIZE",
     "MAX_URL_LENGTH",
     "Redirect",
@@ -38,11 +39,16 @@ __all__ = [
     "normalize_path",
     "pattern_matches",
     "refusal",
+    "unparsed_refusal",
 ]
 
 # CloudFront's request limits (spec cloudfront-caching.md §5): over them the viewer gets 413.
 MAX_URL_LENGTH = 8192
 MAX_REQUEST_SIZE = HEADERS_MAX_BYTES  # request line and headers, the query included, no body
+# "Maximum file size for HTTP GET, POST, and PUT requests" (spec cloudfront-caching.md §5, AWS2023:
+# 30 GB): an upload announced beyond it is refused with the same 413.
+MAX_REQUEST_BODY = 30 * 1024**3
+_TOO_LARGE = "Bad request. The request is too large."
 
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
@@ -128,10 +134,12 @@ def refusal(
     request: EdgeRequest, behavior: BehaviorConfig, default_host: str
 ) -> Refusal | Redirect | None:
     """What CloudFront answers itself before any function runs, in the order it checks."""
-    if len(request.target) > MAX_URL_LENGTH or _request_size(request) > MAX_REQUEST_SIZE:
-        return Refusal(
-            RefusalOutcome.REQUEST_TOO_LARGE, 413, "Bad request. The request is too large."
-        )
+    if (
+        len(request.target) > MAX_URL_LENGTH
+        or _request_size(request) > MAX_REQUEST_SIZE
+        or _announced_length(request) > MAX_REQUEST_BODY
+    ):
+        return Refusal(RefusalOutcome.REQUEST_TOO_LARGE, 413, _TOO_LARGE)
     if request.method not in behavior.allowed_methods:
         return Refusal(RefusalOutcome.METHOD_NOT_ALLOWED, 403, METHOD_NOT_ALLOWED_MESSAGE)
     if request.method == "GET" and has_body(request):
@@ -145,6 +153,21 @@ def refusal(
             location = f"https://{host.split(':')[0]}{request.target}"
             return Redirect(RedirectOutcome.TO_HTTPS, status, location)
     return None
+
+
+def unparsed_refusal(*, too_large: bool) -> Refusal:
+    """CloudFront's answer to bytes that are not an HTTP request it accepts: 413 when they broke
+    a size limit before they could be read, 400 otherwise."""
+    if too_large:
+        return Refusal(RefusalOutcome.REQUEST_TOO_LARGE, 413, _TOO_LARGE)
+    return Refusal(RefusalOutcome.MALFORMED, 400, "Bad request.")
+
+
+def _announced_length(request: EdgeRequest) -> int:
+    length = request.headers.get("Content-Length")
+    if length is None or not length.strip().isdigit():
+        return 0
+    return int(length)
 
 
 def has_body(request: EdgeRequest) -> bool:
