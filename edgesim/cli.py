@@ -19,6 +19,11 @@ from edgesim.frontdoors.admin import AdminServer
 from edgesim.frontdoors.admin_auth import TOKEN_ENV
 from edgesim.frontdoors.admin_client import find_token, invalidate
 from edgesim.frontdoors.server import DEFAULT_SHUTDOWN_GRACE, EdgeServer
+from edgesim.frontdoors.viewer_connection import (
+    DEFAULT_LIMITS,
+    ViewerLimits,
+    raise_open_files_limit,
+)
 from edgesim.http import EdgeRequest
 from edgesim.pages import XCache
 from edgesim.pipeline import Edge, EdgeResult
@@ -61,6 +66,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     cache_size=args.cache_size,
                     max_object_size=args.max_object_size,
                     shutdown_grace=args.shutdown_grace,
+                    limits=ViewerLimits(
+                        header_timeout=args.header_timeout,
+                        body_timeout=args.body_timeout,
+                        keepalive_timeout=args.keepalive_timeout,
+                        max_connections=args.max_connections,
+                    ),
                 )
             )
         if args.command == "invalidate":
@@ -120,6 +131,34 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_OBJECT_BYTES,
         help="largest object the cache keeps; larger answers stream through (default 64MiB)",
     )
+    serve.add_argument(
+        "--header-timeout",
+        type=_seconds,
+        default=DEFAULT_LIMITS.header_timeout,
+        help="seconds a viewer gets to send a request line and headers "
+        f"(default {DEFAULT_LIMITS.header_timeout:g})",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=_seconds,
+        default=DEFAULT_LIMITS.body_timeout,
+        help="longest silence allowed between a request body's chunks "
+        f"(default {DEFAULT_LIMITS.body_timeout:g})",
+    )
+    serve.add_argument(
+        "--keepalive-timeout",
+        type=_seconds,
+        default=DEFAULT_LIMITS.keepalive_timeout,
+        help="seconds an idle viewer connection stays open "
+        f"(default {DEFAULT_LIMITS.keepalive_timeout:g})",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=0,
+        help="viewer connections open at once; past it the longest-idle one is closed "
+        "(default: what the open-files limit leaves room for)",
+    )
     validate = commands.add_parser("validate", help="check distribution files and exit")
     validate.add_argument("files", nargs="+", type=Path, help="distribution files")
     invalidate = commands.add_parser(
@@ -139,6 +178,16 @@ def _parser() -> argparse.ArgumentParser:
         "writes for the admin port, readable only by its user)",
     )
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
 
 
 def _size(text: str) -> int:
@@ -208,8 +257,10 @@ async def _serve(
     cache_size: int,
     max_object_size: int,
     shutdown_grace: float,
+    limits: ViewerLimits = DEFAULT_LIMITS,
 ) -> int:
     paths = list(files) or [DEFAULT_DISTRIBUTION]
+    raise_open_files_limit()
     distributions = load_distributions(paths)
     store = MemoryCacheStore(cache_size)  # one edge location: one cache for every distribution
     edges = [
@@ -217,7 +268,12 @@ async def _serve(
         for d in distributions
     ]
     server = EdgeServer(
-        edges, host=host, port=port, access_log=_print_access, shutdown_grace=shutdown_grace
+        edges,
+        host=host,
+        port=port,
+        access_log=_print_access,
+        shutdown_grace=shutdown_grace,
+        limits=limits,
     )
     try:
         await server.start()

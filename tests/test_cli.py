@@ -96,6 +96,30 @@ def test_cache_size_accepts_units() -> None:
         _size("lots")
 
 
+@pytest.mark.parametrize("bad", ["0", "-1", "soon", "inf", "nan"])
+def test_viewer_timeouts_must_be_positive_seconds(
+    bad: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--header-timeout", bad])
+    assert exit_.value.code == 2
+    assert "--header-timeout" in capsys.readouterr().err
+
+
+async def test_serve_closes_a_silent_viewer_after_its_header_timeout() -> None:
+    process = await _serve_example("0", "--header-timeout", "0.3")
+    assert process.stdout is not None
+    try:
+        banner = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        port = int(banner.split(" on ")[1].strip().rstrip("/").rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HT")
+        assert await asyncio.wait_for(reader.read(), 20) == b""
+        writer.close()
+    finally:
+        await _stop(process)
+
+
 async def test_serve_keeps_serving_when_the_admin_port_is_taken() -> None:
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
@@ -117,7 +141,7 @@ async def test_serve_keeps_serving_when_the_admin_port_is_taken() -> None:
         taken.close()
 
 
-async def _serve_example(admin_port: str) -> asyncio.subprocess.Process:
+async def _serve_example(admin_port: str, *options: str) -> asyncio.subprocess.Process:
     """`edgesim serve` on the bundled example, any free viewer port, output on stdout."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -128,6 +152,7 @@ async def _serve_example(admin_port: str) -> asyncio.subprocess.Process:
         "0",
         "--admin-port",
         admin_port,
+        *options,
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

@@ -43,6 +43,7 @@ __all__ = [
     "ViewerLimits",
     "default_max_connections",
     "parser_limits",
+    "raise_open_files_limit",
 ]
 
 # Builds the bytes of CloudFront's answer to an unparsable request (400, or 413 when too large),
