@@ -184,5 +184,15 @@ def has_body(request: EdgeRequest) -> bool:
 
 def _request_size(request: EdgeRequest) -> int:
     """The request line and header lines as they came on the wire, CRLFs included."""
-    line = len(f"{request.method} {request.target} HTTP/1.1\r\n")
-    return line + sum(len(name) + len(value) + 4 for name, value in request.headers)
+    line = f"{request.method} {request.target} HTTP/1.1\r\n"
+    size = len(line) + sum(len(name) + len(value) + 4 for name, value in request.headers)
+    if line.isascii() and all(value.isascii() for _, value in request.headers):
+        return size
+    # Non-ASCII text stands for more than one byte each: count the bytes as they came.
+    return len(_wire(line)) + sum(
+        len(_wire(name)) + len(_wire(value)) + 4 for name, value in request.headers
+    )
+
+
+def _wire(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")

@@ -160,3 +160,14 @@ def test_the_request_size_limit_counts_every_byte(total: int, refused: bool) -> 
     assert (outcome is not None) is refused
     if refused:
         assert outcome is not None and outcome.status == 413
+
+
+@pytest.mark.parametrize(("total", "refused"), [(20480, False), (20481, True)])
+def test_the_request_size_limit_counts_bytes_not_characters(total: int, refused: bool) -> None:
+    # "é" is two bytes in UTF-8; a Latin-1 byte kept as a surrogate escape is one.
+    behavior = BehaviorConfig.model_validate({"path_pattern": "*", "origin": "o"})
+    latin1 = b"\xe9".decode("utf-8", "surrogateescape")
+    line = len("GET /a HTTP/1.1\r\n")
+    filler = total - line - len("X-Pad: \r\n") - 2 - 1
+    request = EdgeRequest("GET", "/a", headers=Headers([("X-Pad", "é" + latin1 + "p" * filler)]))
+    assert (refusal(request, behavior, "d.cloudfront.net") is not None) is refused
