@@ -9,23 +9,24 @@ for how sections refer to each other (references, quotas per trigger, the defaul
 in :mod:`edgesim.config.values`, and :class:`Distribution` runs the latter once it is complete.
 A behavior's cache and origin request policies are read and checked by :mod:`edgesim.cache.policies`
 (the inline form by :mod:`edgesim.cache.policy_fields`); a problem there names its key path inside
-the policy, e.g. ``behaviors[1].cache_policy.min_ttl``.
+the policy, e.g. ``behaviors[1].cache_policy.min_ttl``. The file is read into plain data by
+:mod:`edgesim.config.reading`, within the bounds of :mod:`edgesim.config.bounds`, so a file far
+beyond any real one is refused before a model is built.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
 from edgesim.cache.policy_fields import shown
+from edgesim.config.bounds import check_section_sizes, key_path
 from edgesim.config.models import (
     BehaviorConfig,
     ConfigModel,
@@ -36,6 +37,7 @@ from edgesim.config.models import (
     OriginConfig,
     OriginGroupConfig,
 )
+from edgesim.config.reading import read_data
 from edgesim.config.values import (
     FUNCTION_NAME,
     RUNTIMES,
@@ -148,23 +150,7 @@ def load_distribution(path: str | Path) -> Distribution:
     """
     file = str(path)
     source = Path(path).expanduser()
-    try:
-        text = source.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(file, "", "file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(file, "", "is a folder; a distribution file is needed") from None
-    except UnicodeDecodeError:
-        raise ConfigError(file, "", "not UTF-8 text") from None
-    except OSError as error:
-        raise ConfigError(file, "", f"cannot be read: {error.strerror}") from None
-    suffix = source.suffix.lower()
-    if suffix == ".json":
-        data = _read_json(text, file)
-    elif suffix in (".yaml", ".yml"):
-        data = _read_yaml(text, file)
-    else:
-        raise ConfigError(file, "", f"unknown file type {suffix!r}; use .yaml, .yml or .json")
+    data = read_data(source, file)
     if data is None:
         raise ConfigError(file, "", "the file is empty; it needs at least origins and behaviors")
     if not isinstance(data, dict):
@@ -176,6 +162,7 @@ def load_distribution(path: str | Path) -> Distribution:
     for key in data:
         if key not in TOP_LEVEL_KEYS:
             raise ConfigError(file, str(key), f"unknown key; allowed: {', '.join(TOP_LEVEL_KEYS)}")
+    check_section_sizes(data, file)
     resolved = source.resolve()
     try:
         return Distribution.model_validate(
@@ -206,103 +193,6 @@ def load_distributions(paths: Sequence[str | Path]) -> list[Distribution]:
             owners[(kind, value)] = str(path)
         loaded.append(distribution)
     return loaded
-
-
-def _read_yaml(text: str, file: str) -> Any:
-    try:
-        loader = yaml.SafeLoader(text)  # refuses non-printable characters right away
-        try:
-            node = loader.get_single_node()
-            if node is None:
-                return None
-            _reject_duplicate_keys(node, (), file, set())
-            return loader.construct_document(node)
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        what = "; ".join(part for part in (error.context, error.problem) if part)
-        raise ConfigError(file, "", f"not valid YAML{where}: {what}") from None
-    except yaml.reader.ReaderError as error:
-        line = text.count("\n", 0, error.position) + 1
-        column = error.position - text.rfind("\n", 0, error.position)
-        raise ConfigError(
-            file,
-            "",
-            f"not valid YAML at line {line}, column {column}: character "
-            f"#x{error.character:04x} is not allowed",
-        ) from None
-    except yaml.YAMLError as error:
-        raise ConfigError(file, "", f"not valid YAML: {error}") from None
-
-
-_NAMED_BY_KEY = {"functions": "function name", "origins": "origin id", "origin_groups": "group id"}
-
-
-def _reject_duplicate_keys(
-    node: yaml.Node, at: tuple[str | int, ...], file: str, visited: set[int]
-) -> None:
-    """YAML keeps the last of two equal keys silently; a distribution file must not."""
-    if id(node) in visited:  # anchors can make the node graph cyclic
-        return
-    visited.add(id(node))
-    if isinstance(node, yaml.MappingNode):
-        first_line: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
-            if key_node.tag != "tag:yaml.org,2002:merge" and key != "?":
-                line = key_node.start_mark.line + 1
-                if key in first_line:
-                    what = _NAMED_BY_KEY.get(str(at[0])) if len(at) == 1 else None
-                    raise ConfigError(
-                        file,
-                        _key_path((*at, key)),
-                        f"duplicate "
-                        f"{what or 'key'} {key!r} at line {line} (first at line "
-                        f"{first_line[key]}); each may appear only once",
-                    )
-                first_line[key] = line
-            _reject_duplicate_keys(value_node, (*at, key), file, visited)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _reject_duplicate_keys(item, (*at, index), file, visited)
-
-
-class _JsonObject(dict[str, Any]):
-    duplicate: str | None = None
-
-
-def _json_object(pairs: list[tuple[str, Any]]) -> _JsonObject:
-    obj = _JsonObject()
-    for key, value in pairs:
-        if key in obj and obj.duplicate is None:
-            obj.duplicate = key
-        obj[key] = value
-    return obj
-
-
-def _read_json(text: str, file: str) -> Any:
-    try:
-        data = json.loads(text, object_pairs_hook=_json_object)
-    except json.JSONDecodeError as error:
-        raise ConfigError(
-            file, "", f"not valid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
-        ) from None
-    pending: list[tuple[tuple[str | int, ...], Any]] = [((), data)]
-    while pending:
-        at, value = pending.pop(0)
-        if isinstance(value, _JsonObject):
-            if value.duplicate is not None:
-                raise ConfigError(
-                    file,
-                    _key_path((*at, value.duplicate)),
-                    "duplicate key; each may appear only once",
-                )
-            pending += [((*at, k), v) for k, v in value.items()]
-        elif isinstance(value, list):
-            pending += [((*at, i), v) for i, v in enumerate(value)]
-    return data
 
 
 # --- pydantic errors in the file's terms ------------------------------------------------------
@@ -347,11 +237,4 @@ def _config_error(file: str, error: ErrorDetails) -> ConfigError:
             problem = f"{text}; got {shown(error['input'])}"
     if loc and loc[0] == "settings":
         loc[0] = "distribution"
-    return ConfigError(file, _key_path(loc), problem)
-
-
-def _key_path(parts: Sequence[str | int]) -> str:
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+    return ConfigError(file, key_path(loc), problem)

@@ -131,10 +131,10 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
 
 
 def test_invalid_yaml_names_line_and_column(folder: Path) -> None:
-    assert problem(folder, "origins:\n  site: {s3: site\nbehaviors: []\n") == (
-        "not valid YAML at line 3, column 10: while parsing a flow mapping; expected ',' or '}', "
-        "but got ':'"
-    )
+    # libyaml and PyYAML's own parser word the problem differently
+    message = problem(folder, "origins:\n  site: {s3: site\nbehaviors: []\n")
+    assert message.startswith("not valid YAML at line 3, column 10: while parsing a flow mapping; ")
+    assert "expected ',' or '}'" in message
 
 
 def test_control_characters_are_invalid_yaml(folder: Path) -> None:
