@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test lint format bench clean
+.PHONY: install serve test lint format bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ test: lint
 format: $(STAMP)
 	$(BIN)/ruff check --fix edgesim tests bench
 	$(BIN)/ruff format edgesim tests bench
+
+# The slow soaks: mixed load against a real `edgesim serve` while functions and origins
+# misbehave; prints a table. EDGESIM_SOAK_REQUESTS=2000 make soak for a short one.
+soak: $(STAMP)
+	$(BIN)/python -m pytest -m slow -s -q tests/e2e/test_soak.py tests/e2e/test_fault_soak.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_runtime.py
