@@ -27,9 +27,9 @@ FAULTS = ("longer", "crlf", "headbody", "second", "short", "reset", "ctl", "bigh
 POISON = "/poison/0"
 # Body sizes by request number: one packet, a few, and more than one read of the edge's client.
 SIZES = (200, 1_500, 16_000, 70_000)
-# A real origin closes keep-alive connections that stay idle (nginx: 75 s); the soak settles
-# well within this, so what the edge keeps open afterwards is the edge's doing.
-IDLE_CLOSE_S = 60.0
+# An origin closes keep-alive connections idle this long: past the end of any soak, so a
+# connection still open when the soak has settled is one the edge kept.
+IDLE_CLOSE_S = 600.0
 _MAX_HEAD = 64 * 1024
 
 
@@ -70,14 +70,18 @@ class RawOrigin:
     port: int = 0
     requests: Counter[str] = field(default_factory=Counter)
     connections: int = 0
-    open_connections: int = 0
     _server: asyncio.Server | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
+    # Each open connection's last exchange: ``good``, a fault, or ``new`` (none yet).
+    _last: dict[asyncio.StreamWriter, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def open_connections(self) -> Counter[str]:
+        """The connections open now, by their last exchange."""
+        return Counter(self._last.values())
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(
@@ -89,7 +93,7 @@ class RawOrigin:
         if self._server is not None:
             self._server.close()
         # Hanging up ends every handler on its own; cancelling them upsets asyncio's streams.
-        for writer in list(self._writers):
+        for writer in list(self._last):
             writer.transport.abort()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
@@ -100,20 +104,23 @@ class RawOrigin:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
-        self._writers.add(writer)
+        self._last[writer] = "new"
         self.connections += 1
-        self.open_connections += 1
         try:
             while await self._exchange(reader, writer):
                 pass
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        except (
+            ConnectionError,
+            ValueError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+        ):
             pass
         except TimeoutError:
             pass  # idle past IDLE_CLOSE_S
         finally:
-            self.open_connections -= 1
             self._tasks.discard(task)
-            self._writers.discard(writer)
+            del self._last[writer]
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
@@ -131,6 +138,7 @@ class RawOrigin:
         parts = target.split("/")
         fault = parts[2] if len(parts) > 3 and parts[1] == "o" else "good"
         self.requests["silent" if self.silent else fault] += 1
+        self._last[writer] = fault
         if self.silent:
             await reader.read()  # until the edge gives up and hangs up
             return False

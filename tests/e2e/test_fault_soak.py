@@ -218,7 +218,8 @@ class Soak:
     peak_rss_mb: float = 0.0
     elapsed_s: float = 0.0
     client_cpu_s: float = 0.0
-    held: dict[str, int] = field(default_factory=dict)  # origin connections open when settled
+    # Origin connections open once settled, by their last exchange.
+    held: dict[str, Counter[str]] = field(default_factory=dict)
 
     def table(self, origins: dict[str, RawOrigin]) -> str:
         tallies = self.tallies.values()
@@ -254,9 +255,10 @@ class Soak:
         stalls = Counter((v.sent, v.state()) for v in self.stalled)
         rows += [f"{n} stalled viewer(s) {sent!r}: {state}" for (sent, state), n in stalls.items()]
         for name, origin in origins.items():
+            held = self.held.get(name, Counter())
             rows.append(
-                f"origin {name}: {origin.connections} connections, {self.held.get(name, '?')} "
-                f"open when settled; requests {dict(sorted(origin.requests.items()))}"
+                f"origin {name}: {origin.connections} connections, {held.total()} open when "
+                f"settled {dict(held)}; requests {dict(sorted(origin.requests.items()))}"
             )
         return "\n".join(rows)
 
@@ -326,7 +328,7 @@ async def _run(edge: EdgeProcess, origins: dict[str, RawOrigin], soak: Soak) -> 
         lambda c: c.workers <= before.workers and c.fds <= before.fds + FD_SLACK, SETTLE_S
     )
     soak.peak_rss_mb = edge.memory_mb("VmHWM")
-    soak.held = {name: origin.open_connections for name, origin in origins.items()}
+    soak.held = {name: origin.open_connections() for name, origin in origins.items()}
 
 
 @pytest.mark.slow
