@@ -45,7 +45,7 @@ IDLE_S = 2
 SETTLE_S = 30.0
 # Descriptors the server may hold beyond its warm-up count once settled (none leak per request).
 FD_SLACK = 4
-RSS_LIMIT_MB = 400
+RSS_LIMIT_MB = 192
 # An edge must not hold a connection whose request line never ends (or never starts) for long.
 STALL_LIMIT_S = 60.0
 HOST = "127.0.0.1"
