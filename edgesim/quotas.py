@@ -23,6 +23,7 @@ from types import MappingProxyType
 from edgesim.types import EventType
 
 __all__ = [
+    "FUNCTION_RESULT_MAX_BYTES",
     "HEADERS_MAX_BYTES",
     "KB",
     "LAMBDA_EDGE",
@@ -37,6 +38,10 @@ MB = 1024 * KB
 # CloudFront's own quota (spec cloudfront-caching.md §5): a viewer request's line and headers,
 # and an origin response's headers, may total at most this many bytes.
 HEADERS_MAX_BYTES = 20480
+# No result CloudFront accepts from a function is larger, as the JSON a runtime sends: the largest
+# are origin-side bodies of 1 MB (base64: 1.33 MB) with their headers (20,480 bytes of lines, a
+# few times that as JSON). A result bigger than this is refused as too large before it is decoded.
+FUNCTION_RESULT_MAX_BYTES = 2 * MB
 
 
 @dataclass(frozen=True)

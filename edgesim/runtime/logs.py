@@ -125,6 +125,20 @@ class LogCapture(asyncio.Protocol):
         lines.extend(self._take_partial())
         return lines
 
+    def drop_last_line(self, prefix: bytes) -> bool:
+        """Remove the last line of the output not yet handed out if it starts with ``prefix``.
+
+        For a line that the process around the worker wrote as it ended (see ``containment``).
+        """
+        self._flush_pending()
+        data = b"".join(self._phase)
+        start = data.rstrip(b"\n").rfind(b"\n") + 1
+        if not data[start:].startswith(prefix):
+            return False
+        self._phase = [data[:start]] if start else []
+        self._phase_size = start
+        return True
+
     def _flush_pending(self) -> None:
         """Treat held-back bytes as output: no more data is awaited for this phase."""
         self._keep(bytes(self._pending))

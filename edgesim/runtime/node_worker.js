@@ -63,13 +63,13 @@ function maxRssBytes() {
 
 /* ---- invocations ----------------------------------------------------------------------- */
 
-function resultBody(requestId, value) {
+function resultBody(requestId, invocationId, value) {
   let json;
   try {
     json = JSON.stringify(value === undefined ? null : value);
   } catch (error) {
     logError('Invoke Error', error);
-    return errorBody(requestId, {
+    return errorBody(requestId, invocationId, {
       errorType: 'Runtime.MarshalError',
       errorMessage: `Unable to stringify response body: ${error.message}`,
       stackTrace: [],
@@ -77,7 +77,7 @@ function resultBody(requestId, value) {
   }
   const body = Buffer.from(json === undefined ? 'null' : json, 'utf8');
   if (body.length > MAX_PAYLOAD_BYTES) {
-    return errorBody(requestId, {
+    return errorBody(requestId, invocationId, {
       errorType: 'Function.ResponseSizeTooLarge',
       errorMessage:
         `Response payload size (${body.length} bytes) exceeded maximum allowed payload ` +
@@ -85,13 +85,24 @@ function resultBody(requestId, value) {
       stackTrace: [],
     });
   }
-  const envelope = JSON.stringify({ type: 'result', requestId, maxRssBytes: maxRssBytes() });
+  const envelope = JSON.stringify({
+    type: 'result',
+    requestId,
+    invocationId,
+    maxRssBytes: maxRssBytes(),
+  });
   // Splice the value in rather than encoding it a second time.
   return Buffer.concat([Buffer.from(envelope.slice(0, -1) + ',"value":'), body, Buffer.from('}')]);
 }
 
-function errorBody(requestId, described) {
-  const message = { type: 'error', requestId, ...described, maxRssBytes: maxRssBytes() };
+function errorBody(requestId, invocationId, described) {
+  const message = {
+    type: 'error',
+    requestId,
+    invocationId,
+    ...described,
+    maxRssBytes: maxRssBytes(),
+  };
   return Buffer.from(JSON.stringify(message), 'utf8');
 }
 
@@ -130,6 +141,8 @@ class Invoker {
 
   run(request) {
     const requestId = String(request.requestId);
+    // The pool accepts only a reply echoing this id; the function is not handed it.
+    const invocationId = request.invocationId;
     const deadlineMs = Number(request.deadlineMs);
     globalThis[REQUEST_ID] = requestId;
     let reported = false;
@@ -143,10 +156,10 @@ class Invoker {
       this.channel.release();
       this.next();
     };
-    const succeed = (value) => report(resultBody(requestId, value));
+    const succeed = (value) => report(resultBody(requestId, invocationId, value));
     const fail = (error) => {
       logError('Invoke Error', error);
-      report(errorBody(requestId, describe(error)));
+      report(errorBody(requestId, invocationId, describe(error)));
     };
     const isError = (error) => error !== undefined && error !== null;
     const done = (error, value) => (isError(error) ? fail(error) : succeed(value));

@@ -22,6 +22,7 @@ import asyncio
 import dataclasses
 import logging
 import math
+import secrets
 import time
 import uuid
 from collections.abc import Iterable
@@ -34,7 +35,9 @@ from edgesim.exceptions import (
     LambdaValidationError,
     RuntimeUnavailableError,
 )
+from edgesim.quotas import FUNCTION_RESULT_MAX_BYTES
 from edgesim.runtime import launch, logs
+from edgesim.runtime.idle import IdleWorkers
 from edgesim.runtime.protocol import (
     INIT_MARK_ID,
     InitError,
@@ -59,6 +62,7 @@ from edgesim.runtime.worker import (
     OutOfMemory,
     Reply,
     TimedOut,
+    TooLarge,
     WorkerProcess,
 )
 from edgesim.tasks import spawn
@@ -74,6 +78,10 @@ INIT_TIMEOUT_S = 10.0
 INVALID_JSON = "The Lambda function returned invalid JSON: The JSON output is not parsable."
 # Worker errors that mean CloudFront never got JSON it could parse.
 _INVALID_RESULT_ERRORS = frozenset({"Runtime.MarshalError", "Function.ResponseSizeTooLarge"})
+TOO_LARGE = (
+    "The Lambda function returned a response that exceeded the size limit: {size} bytes of JSON, "
+    f"and no result CloudFront accepts is over {FUNCTION_RESULT_MAX_BYTES} bytes."
+)
 _MIB = 1024 * 1024
 
 
@@ -82,6 +90,8 @@ class _Invocation:
     """What one invocation has gathered for its log frame so far."""
 
     request_id: str
+    # echoed by the worker's reply; the function is told its request id, never this
+    invocation_id: str = field(default_factory=lambda: secrets.token_hex(16))
     init_lines: list[str] = field(default_factory=list)
     init_duration_ms: float | None = None
     # a second try of the init, run inside the invocation, uses up part of its timeout
@@ -97,13 +107,16 @@ class FunctionPool:
         self.spec = spec
         self._log_sink = log_sink
         self._arn = launch.invoked_function_arn(spec)
-        self._idle: list[WorkerProcess] = []
+        self._idle = IdleWorkers(
+            spec.idle_timeout_s, on_retire=self._discard_later, on_lost=self._lost
+        )
         self._workers: set[WorkerProcess] = set()
+        # the last request each worker served, to which a death between invocations is logged
+        self._last_request: dict[WorkerProcess, str] = {}
         self._in_flight = 0
         self._closed = False
         # Lambda would start another execution environment; here an invocation waits for one.
         self._workers_free = asyncio.Semaphore(spec.max_workers)
-        self._retirements: dict[WorkerProcess, asyncio.TimerHandle] = {}
 
     @property
     def worker_pids(self) -> list[int]:
@@ -152,9 +165,6 @@ class FunctionPool:
         """Kill every worker, busy or idle, and wait until each one is reaped."""
         self._closed = True
         self._idle.clear()
-        for handle in self._retirements.values():
-            handle.cancel()
-        self._retirements.clear()
         workers = list(self._workers)
         for worker in workers:
             worker.kill()
@@ -163,11 +173,18 @@ class FunctionPool:
 
     async def _invoke(self, event: dict[str, object]) -> InvocationResult:
         invocation = _Invocation(request_id=str(uuid.uuid4()))
-        worker = self._take_idle() or await self._cold_start(invocation)
+        worker = self._idle.take() or await self._cold_start(invocation)
+        self._last_request[worker] = invocation.request_id
         left_s = max(0.0, self.spec.timeout_s - invocation.counted_init_ms / 1000)
         try:
             deadline_ms = int((time.time() + left_s) * 1000)
-            request = encode_invoke(invocation.request_id, deadline_ms, self._arn, event)
+            request = encode_invoke(
+                invocation.request_id,
+                deadline_ms,
+                self._arn,
+                event,
+                invocation_id=invocation.invocation_id,
+            )
             started = time.perf_counter()
             outcome = await worker.exchange(request, left_s)
             duration_ms = (time.perf_counter() - started) * 1000
@@ -181,11 +198,18 @@ class FunctionPool:
             self._discard_later(worker)
             raise
         report = self._report(invocation, worker, duration_ms)
+        if isinstance(outcome, TooLarge):
+            lines = await worker.log.phase(invocation.request_id)
+            self._release(worker)
+            self._emit(invocation, report, lines)
+            raise LambdaValidationError(TOO_LARGE.format(size=outcome.size))
         if isinstance(outcome, Reply):
             message = outcome.message
             if isinstance(message, Result | WorkerError):
                 if message.request_id != invocation.request_id:
                     outcome = Broken(f"reply for request {message.request_id!r}")
+                elif message.invocation_id != invocation.invocation_id:
+                    outcome = Broken("a reply that is not the worker's own")
                 else:
                     lines = await worker.log.phase(invocation.request_id)
                     self._release(worker)
@@ -339,34 +363,23 @@ class FunctionPool:
         except Exception:
             logger.exception("log sink failed for function %r", self.spec.name)
 
-    def _take_idle(self) -> WorkerProcess | None:
-        """The most recently used idle worker still alive (one may die while idle)."""
-        while self._idle:
-            worker = self._idle.pop()
-            handle = self._retirements.pop(worker, None)
-            if handle is not None:
-                handle.cancel()
-            if worker.alive:
-                return worker
-            self._discard_later(worker)
-        return None
-
     def _release(self, worker: WorkerProcess) -> None:
         if self._closed or not worker.alive:
             self._discard_later(worker)
         else:
-            self._idle.append(worker)
-            loop = asyncio.get_running_loop()
-            self._retirements[worker] = loop.call_later(
-                self.spec.idle_timeout_s, self._retire, worker
-            )
+            self._idle.put(worker)
 
-    def _retire(self, worker: WorkerProcess) -> None:
-        """An execution environment idle for the idle timeout is reclaimed."""
-        self._retirements.pop(worker, None)
-        if worker in self._idle:
-            self._idle.remove(worker)
-            self._discard_later(worker)
+    async def _lost(self, worker: WorkerProcess, what: Exited | Broken) -> None:
+        """A worker died or broke between invocations: its last output and its end are logged."""
+        request_id = self._last_request.get(worker, "")
+        await self._discard(worker)
+        match what:
+            case Exited(returncode=code):
+                after = logs.exit_error_lines(request_id, logs.exit_detail(code))
+            case Broken(reason=reason):
+                detail = f"Runtime.InvalidResponse: the worker broke the protocol: {reason}"
+                after = [f"RequestId: {request_id} Error: {detail}"]
+        self._emit_lines([*worker.log.rest(), *after])
 
     def _discard_later(self, worker: WorkerProcess) -> None:
         """Kill now and reap in the background (``aclose`` still waits for it)."""
@@ -378,5 +391,5 @@ class FunctionPool:
             await worker.discard()
         finally:
             self._workers.discard(worker)
-            if worker in self._idle:
-                self._idle.remove(worker)
+            self._last_request.pop(worker, None)
+            self._idle.remove(worker)

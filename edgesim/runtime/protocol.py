@@ -8,7 +8,8 @@ Starting a worker
 
     - ``--in-fd N``: the read end of the *request pipe* (pool -> worker);
     - ``--out-fd M``: the write end of the *reply pipe* (worker -> pool);
-    - ``--parent-pid P``: the pool's pid, so the worker can exit if it was orphaned at once;
+    - ``--parent-pid P``: the pool's pid, so the worker can exit if it was orphaned at once
+      (0 when the worker runs in a PID namespace of its own, where the pool has no pid);
     - stdout and stderr joined on one *log pipe*: everything the function prints is its log;
     - working directory = the function's code folder, and an environment holding only Lambda's
       reserved variables. The handler name is in ``_HANDLER``, the code folder in
@@ -29,20 +30,29 @@ Messages, worker -> pool
       module or handler could not be loaded (``Runtime.ImportModuleError``,
       ``Runtime.HandlerNotFound``, or the class name of an exception raised at import). The
       worker may exit after sending it; the pool discards it either way.
-    - ``{"type": "result", "requestId", "value", "maxRssBytes"?}``: the handler's JSON value.
-    - ``{"type": "error", "requestId", "errorType", "errorMessage", "stackTrace", "maxRssBytes"?}``:
-      the handler raised (or rejected). ``stackTrace`` is a list of strings. Two error types are
-      the runtime's own: ``Runtime.MarshalError`` (the value is not JSON) and
+    - ``{"type": "result", "requestId", "invocationId", "value", "maxRssBytes"?}``: the
+      handler's JSON value.
+    - ``{"type": "error", "requestId", "invocationId", "errorType", "errorMessage", "stackTrace",
+      "maxRssBytes"?}``: the handler raised (or rejected). ``stackTrace`` is a list of strings.
+      Two error types are the runtime's own: ``Runtime.MarshalError`` (the value is not JSON) and
       ``Function.ResponseSizeTooLarge`` (the JSON is over 6 MB).
+
+    ``invocationId`` echoes the invoke's. The function shares the worker's process and could
+    find the reply pipe, so the pool accepts only the reply that echoes the invocation it sent
+    (the function is told its request id, not this id), and a worker that sends anything else,
+    or anything at all between invocations, is broken and replaced. The pool decodes no reply
+    larger than :data:`edgesim.quotas.FUNCTION_RESULT_MAX_BYTES`: such a result is refused as too
+    large, its bytes read and dropped.
 
     ``maxRssBytes`` is optional: the worker process's own peak resident memory so far, in bytes
     (``VmHWM`` on Linux, ``getrusage`` elsewhere). It covers spikes between the pool's samples.
 
 Messages, pool -> worker
-    - ``{"type": "invoke", "requestId", "deadlineMs", "invokedFunctionArn", "event"}``:
-      ``deadlineMs`` is the Unix time in milliseconds at which the pool will kill the worker
-      (for ``get_remaining_time_in_millis``). One invocation at a time: the pool sends the next
-      invoke only after the reply to the previous one.
+    - ``{"type": "invoke", "requestId", "invocationId", "deadlineMs", "invokedFunctionArn",
+      "event"}``: ``deadlineMs`` is the Unix time in milliseconds at which the pool will kill the
+      worker (for ``get_remaining_time_in_millis``); ``invocationId`` is a fresh random string the
+      reply must echo (the function is not given it). One invocation at a time: the pool sends
+      the next invoke only after the reply to the previous one.
 
 Log marks
     So that each invocation's output is attributed to it, the worker flushes its own stdout and
@@ -77,6 +87,7 @@ __all__ = [
     "MAX_MESSAGE_BYTES",
     "MAX_PAYLOAD_BYTES",
     "InitError",
+    "Oversized",
     "ProtocolError",
     "Ready",
     "Result",
@@ -86,6 +97,7 @@ __all__ = [
     "encode_message",
     "parse_worker_message",
     "read_message",
+    "read_reply",
 ]
 
 # Lambda's synchronous invocation payload limit, in bytes, as its error messages state it.
@@ -97,10 +109,19 @@ LOG_MARK_END = b"\x00"
 INIT_MARK_ID = "init"
 
 _LENGTH = struct.Struct(">I")
+# An oversized frame is dropped in pieces of this size rather than held whole.
+_SKIP_CHUNK = 64 * 1024
 
 
 class ProtocolError(EdgesimError):
     """A message broke the framing or the message shapes above."""
+
+
+@dataclass(frozen=True)
+class Oversized:
+    """A frame too large to decode: its ``size`` bytes were read and dropped."""
+
+    size: int
 
 
 @dataclass(frozen=True)
@@ -127,6 +148,7 @@ class Result:
     request_id: str
     value: object
     max_rss_bytes: int | None = None
+    invocation_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +160,7 @@ class WorkerError:
     error_message: str
     stack_trace: list[str]
     max_rss_bytes: int | None = None
+    invocation_id: str | None = None
 
 
 WorkerMessage = Ready | InitError | Result | WorkerError
@@ -157,18 +180,21 @@ def encode_message(message: Mapping[str, object]) -> bytes:
 
 
 def encode_invoke(
-    request_id: str, deadline_ms: int, invoked_function_arn: str, event: Mapping[str, object]
+    request_id: str,
+    deadline_ms: int,
+    invoked_function_arn: str,
+    event: Mapping[str, object],
+    *,
+    invocation_id: str | None = None,
 ) -> bytes:
-    """Frame an ``invoke`` message."""
-    return encode_message(
-        {
-            "type": "invoke",
-            "requestId": request_id,
-            "deadlineMs": deadline_ms,
-            "invokedFunctionArn": invoked_function_arn,
-            "event": event,
-        }
+    """Frame an ``invoke`` message (with ``invocationId`` when one is given)."""
+    message: dict[str, object] = {"type": "invoke", "requestId": request_id}
+    if invocation_id is not None:
+        message["invocationId"] = invocation_id
+    message.update(
+        {"deadlineMs": deadline_ms, "invokedFunctionArn": invoked_function_arn, "event": event}
     )
+    return encode_message(message)
 
 
 async def read_message(reader: asyncio.StreamReader) -> dict[str, object]:
@@ -177,10 +203,28 @@ async def read_message(reader: asyncio.StreamReader) -> dict[str, object]:
     Raises :class:`asyncio.IncompleteReadError` at end-of-file (the peer is gone) and
     :class:`ProtocolError` for an oversized or malformed message.
     """
+    message, _ = await read_reply(reader, MAX_MESSAGE_BYTES)
+    assert not isinstance(message, Oversized)
+    return message
+
+
+async def read_reply(
+    reader: asyncio.StreamReader, decode_limit: int
+) -> tuple[dict[str, object] | Oversized, int]:
+    """Read one framed JSON object, or skip one larger than ``decode_limit`` bytes undecoded;
+    with the bytes the frame took from the stream.
+
+    Raises as :func:`read_message` does.
+    """
     header = await reader.readexactly(_LENGTH.size)
     (length,) = _LENGTH.unpack(header)
     if length > MAX_MESSAGE_BYTES:
         raise ProtocolError(f"message of {length} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit")
+    if length > decode_limit:
+        left = length
+        while left:
+            left -= len(await reader.readexactly(min(left, _SKIP_CHUNK)))
+        return Oversized(length), _LENGTH.size + length
     body = await reader.readexactly(length)
     try:
         message = json.loads(body.decode("utf-8"))
@@ -188,7 +232,7 @@ async def read_message(reader: asyncio.StreamReader) -> dict[str, object]:
         raise ProtocolError(f"message is not UTF-8 JSON: {exc}") from exc
     if not isinstance(message, dict):
         raise ProtocolError(f"message is a JSON {type(message).__name__}, not an object")
-    return message
+    return message, _LENGTH.size + length
 
 
 def parse_worker_message(raw: Mapping[str, object]) -> WorkerMessage:
@@ -207,7 +251,12 @@ def parse_worker_message(raw: Mapping[str, object]) -> WorkerMessage:
     if kind == "result":
         if "value" not in raw:
             raise ProtocolError("result message without 'value'")
-        return Result(request_id=_str(raw, "requestId"), value=raw["value"], max_rss_bytes=rss)
+        return Result(
+            request_id=_str(raw, "requestId"),
+            value=raw["value"],
+            max_rss_bytes=rss,
+            invocation_id=_optional_str(raw, "invocationId"),
+        )
     if kind == "error":
         return WorkerError(
             request_id=_str(raw, "requestId"),
@@ -215,6 +264,7 @@ def parse_worker_message(raw: Mapping[str, object]) -> WorkerMessage:
             error_message=_str(raw, "errorMessage"),
             stack_trace=_str_list(raw, "stackTrace"),
             max_rss_bytes=rss,
+            invocation_id=_optional_str(raw, "invocationId"),
         )
     raise ProtocolError(f"unknown message type {kind!r}")
 
@@ -222,6 +272,13 @@ def parse_worker_message(raw: Mapping[str, object]) -> WorkerMessage:
 def _str(raw: Mapping[str, object], key: str) -> str:
     value = raw.get(key)
     if not isinstance(value, str):
+        raise ProtocolError(f"{raw.get('type')} message: {key!r} must be a string")
+    return value
+
+
+def _optional_str(raw: Mapping[str, object], key: str) -> str | None:
+    value = raw.get(key)
+    if value is not None and not isinstance(value, str):
         raise ProtocolError(f"{raw.get('type')} message: {key!r} must be a string")
     return value
 

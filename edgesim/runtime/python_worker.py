@@ -277,6 +277,8 @@ def invoke(channel: Channel, handler: Handler, request: dict[str, Any]) -> None:
     """Run one invocation and send its reply after its log mark."""
     global _current_request_id
     request_id = str(request["requestId"])
+    # The pool accepts only a reply echoing this id; the function is not handed it.
+    invocation_id = request.pop("invocationId", None)
     _current_request_id = request_id
     context = LambdaContext(
         request_id, int(request["deadlineMs"]), str(request.get("invokedFunctionArn", ""))
@@ -289,7 +291,7 @@ def invoke(channel: Channel, handler: Handler, request: dict[str, Any]) -> None:
         failure = (type(exc).__name__, str(exc), user_frames(exc.__traceback__))
     else:
         try:
-            encoded = json.dumps(value, allow_nan=False).encode("utf-8")
+            encoded = encode_value(value)
         except (TypeError, ValueError, RecursionError) as exc:
             failure = ("Runtime.MarshalError", f"Unable to marshal response: {exc}", [])
         else:
@@ -310,6 +312,7 @@ def invoke(channel: Channel, handler: Handler, request: dict[str, Any]) -> None:
             {
                 "type": "error",
                 "requestId": request_id,
+                "invocationId": invocation_id,
                 "errorType": error_type,
                 "errorMessage": message,
                 "stackTrace": stack,
@@ -318,10 +321,20 @@ def invoke(channel: Channel, handler: Handler, request: dict[str, Any]) -> None:
         )
         return
     assert body is not None
-    envelope = {"type": "result", "requestId": request_id, "maxRssBytes": max_rss_bytes()}
+    envelope = {"type": "result", "requestId": request_id, "invocationId": invocation_id}
+    envelope["maxRssBytes"] = max_rss_bytes()
     head = json.dumps(envelope, separators=(",", ":")).encode("utf-8")
     # Splice the value in rather than encoding it a second time.
     channel.send_body(head[:-1] + b',"value":' + body + b"}")
+
+
+def encode_value(value: Any) -> bytes:
+    """The value's JSON with text as UTF-8, as compact as Node.js sends it (text with lone
+    surrogates cannot be UTF-8: it goes out escaped, as ``json`` does by default)."""
+    try:
+        return json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, allow_nan=False).encode("utf-8")
 
 
 def parse_args(argv: list[str]) -> dict[str, int]:

@@ -9,15 +9,20 @@ Memory is enforced on the worker's resident set size, the whole interpreter incl
 counts it: sampled every :data:`MEMORY_POLL_S` while the worker is busy, and checked against the
 peak the worker itself reports with each reply (which catches spikes between samples). A kernel
 data-segment limit well above the quota is only a backstop against runaway allocations.
+
+The worker is started and ended as :mod:`edgesim.runtime.containment` says: with namespaces the
+process the pool starts is ``unshare`` and :attr:`WorkerProcess.pid` is the worker program it
+forked (the process that is measured), and ending a worker ends everything it started.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
+import contextlib
+import errno
 import os
+import shutil
 import signal
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,13 +30,17 @@ from pathlib import Path
 
 import psutil
 
+from edgesim.quotas import FUNCTION_RESULT_MAX_BYTES
+from edgesim.runtime import containment
+from edgesim.runtime.containment import Isolation
 from edgesim.runtime.logs import LogCapture
 from edgesim.runtime.protocol import (
+    Oversized,
     ProtocolError,
     WorkerError,
     WorkerMessage,
     parse_worker_message,
-    read_message,
+    read_reply,
 )
 from edgesim.tasks import spawn
 
@@ -43,6 +52,7 @@ __all__ = [
     "OutOfMemory",
     "Reply",
     "TimedOut",
+    "TooLarge",
     "WorkerProcess",
 ]
 
@@ -50,8 +60,8 @@ MEMORY_POLL_S = 0.01
 _MIB = 1024 * 1024
 # How long a dead worker's log pipe may stay open (held by a process that escaped the group).
 _LOG_DRAIN_S = 0.5
-
-_PR_SET_PDEATHSIG = 1  # <sys/prctl.h>
+# How long unshare may take to reap a killed worker and exit before its group is killed too.
+_REAP_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,13 @@ class Reply:
     """The worker answered."""
 
     message: WorkerMessage
+
+
+@dataclass(frozen=True)
+class TooLarge:
+    """The reply was larger than any result CloudFront accepts; it was dropped undecoded."""
+
+    size: int
 
 
 @dataclass(frozen=True)
@@ -87,7 +104,7 @@ class Broken:
     reason: str
 
 
-Outcome = Reply | TimedOut | OutOfMemory | Exited | Broken
+Outcome = Reply | TooLarge | TimedOut | OutOfMemory | Exited | Broken
 
 
 class WorkerProcess:
@@ -97,6 +114,7 @@ class WorkerProcess:
         self,
         process: asyncio.subprocess.Process,
         replies: asyncio.StreamReader,
+        reply_pipe: _ReplyPipe,
         reply_transport: asyncio.BaseTransport,
         request_transport: asyncio.WriteTransport,
         log: LogCapture,
@@ -104,21 +122,43 @@ class WorkerProcess:
         started: float,
     ) -> None:
         self.process = process
-        self.pid = process.pid
         self.log = log
         self.started = started
         self.peak_rss_bytes = 0
         self._replies = replies
+        self._reply_pipe = reply_pipe
+        self._consumed = 0  # reply bytes read as frames; any beyond them were not asked for
         self._reply_transport = reply_transport
         self._request_transport = request_transport
         self._memory_limit = memory_limit_bytes
         self._memory_exceeded = False
         self._killed = False
         self._discarded: asyncio.Event | None = None
+        self._pid: int | None = None
+        self._pidfd: int | None = None
+        self._ps: psutil.Process | None = None
+        self._resolve()
+
+    @property
+    def pid(self) -> int:
+        """The worker program's pid, as edgesim sees it (the process that is measured)."""
+        self._resolve()
+        return self.process.pid if self._pid is None else self._pid
+
+    def _resolve(self) -> None:
+        """Find the worker program (with namespaces, ``unshare`` forks it a moment after start)."""
+        if self._pid is not None or self._killed or self.process.returncode is not None:
+            return
+        pid = containment.worker_pid(self.process.pid)
+        if pid is None:
+            return
         try:
-            self._ps: psutil.Process | None = psutil.Process(self.pid)
-        except psutil.Error:
-            self._ps = None
+            self._ps = psutil.Process(pid)
+            if pid != self.process.pid:
+                self._pidfd = os.pidfd_open(pid)
+        except (psutil.Error, OSError):
+            return
+        self._pid = pid
 
     @classmethod
     async def start(
@@ -134,21 +174,28 @@ class WorkerProcess:
         Raises :class:`OSError` when the program cannot be executed.
         """
         loop = asyncio.get_running_loop()
+        program = shutil.which(command[0], path=env.get("PATH", os.defpath))
+        if program is None:
+            # Under unshare a missing program would only show as unshare's exit status.
+            raise FileNotFoundError(errno.ENOENT, "no such program", command[0])
         request_r, request_w = os.pipe()
         reply_r, reply_w = os.pipe()
         log_r, log_w = os.pipe()
         child_ends = (request_r, reply_w, log_w)
         parent_ends = (request_w, reply_r, log_r)
         started = time.perf_counter()
+        containment.protect_environment()
+        # In a PID namespace of its own the worker's parent has no pid it could check.
+        parent_pid = 0 if containment.isolation() is Isolation.NAMESPACES else os.getpid()
         try:
             process = await asyncio.create_subprocess_exec(
-                *command,
+                *containment.contained_command(command),
                 "--in-fd",
                 str(request_r),
                 "--out-fd",
                 str(reply_w),
                 "--parent-pid",
-                str(os.getpid()),
+                str(parent_pid),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log_w,
                 stderr=log_w,
@@ -156,7 +203,7 @@ class WorkerProcess:
                 cwd=cwd,
                 env=env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=containment.preexec(_data_segment_limit(memory_limit_bytes)),
             )
         except BaseException:
             for fd in (*child_ends, *parent_ends):
@@ -164,7 +211,6 @@ class WorkerProcess:
             raise
         for fd in child_ends:
             os.close(fd)
-        _limit_data_segment(process.pid, memory_limit_bytes)
         # From here on each parent end is owned by a file object, then by its transport.
         request_file = open(request_w, "wb", 0)
         reply_file = open(reply_r, "rb", 0)
@@ -175,9 +221,8 @@ class WorkerProcess:
         try:
             log_transport, _ = await loop.connect_read_pipe(lambda: log, log_file)
             transports.append(log_transport)
-            reply_transport, _ = await loop.connect_read_pipe(
-                lambda: asyncio.StreamReaderProtocol(replies), reply_file
-            )
+            reply_pipe = _ReplyPipe(replies)
+            reply_transport, _ = await loop.connect_read_pipe(lambda: reply_pipe, reply_file)
             transports.append(reply_transport)
             request_transport, _ = await loop.connect_write_pipe(asyncio.Protocol, request_file)
         except BaseException:
@@ -185,12 +230,13 @@ class WorkerProcess:
                 transport.close()
             for file in (request_file, reply_file, log_file):
                 file.close()
-            _kill_group(process.pid)
+            containment.kill_contained(process.pid, None)
             await process.wait()
             raise
         return cls(
             process,
             replies,
+            reply_pipe,
             reply_transport,
             request_transport,
             log,
@@ -212,13 +258,19 @@ class WorkerProcess:
             try:
                 async with asyncio.timeout(timeout_s):
                     try:
-                        raw = await read_message(self._replies)
+                        raw, size = await read_reply(self._replies, FUNCTION_RESULT_MAX_BYTES)
+                        self._consumed += size
                     except (asyncio.IncompleteReadError, ConnectionError):
                         # The reply pipe closed: the worker is dying or dead.
                         returncode = await self.process.wait()
+                        if self._killed:
+                            # unshare cannot pass a SIGKILL on as its own status
+                            returncode = -signal.SIGKILL
                         if self._memory_exceeded or self.peak_rss_bytes > self._memory_limit:
                             return OutOfMemory(self.peak_rss_bytes)
                         return Exited(returncode)
+                if isinstance(raw, Oversized):
+                    return TooLarge(raw.size)
                 message = parse_worker_message(raw)
             except TimeoutError:
                 if self._memory_exceeded:
@@ -240,10 +292,24 @@ class WorkerProcess:
             return OutOfMemory(self.peak_rss_bytes)
         return Reply(message)
 
+    async def wait_between_invocations(self) -> Exited | Broken:
+        """Return when an idle worker has sent more than its replies (broken) or closed its reply
+        pipe (dead). It reads nothing, so it may be cancelled at any point."""
+        pipe = self._reply_pipe
+        while True:
+            if pipe.received > self._consumed:
+                self.kill()
+                return Broken("it wrote to its reply pipe between invocations")
+            if pipe.ended:
+                return Exited(await self.process.wait())
+            pipe.activity.clear()
+            await pipe.activity.wait()
+
     def kill(self) -> None:
-        """SIGKILL the worker's whole process group now (it is reaped by :meth:`discard`)."""
+        """SIGKILL the worker and all it started, now (it is reaped by :meth:`discard`)."""
+        self._resolve()
         self._killed = True
-        _kill_group(self.pid)
+        containment.kill_contained(self.process.pid, self._pidfd)
 
     async def discard(self) -> None:
         """Kill the worker, reap it, close its pipes and wait (briefly) for its last output.
@@ -256,18 +322,33 @@ class WorkerProcess:
         self._discarded = asyncio.Event()
         try:
             self.kill()
-            await self.process.wait()
+            try:
+                async with asyncio.timeout(_REAP_S):
+                    await self.process.wait()
+            except TimeoutError:
+                # unshare did not end with its worker: take its whole group.
+                containment.kill_contained(self.process.pid, None)
+                await self.process.wait()
             self._request_transport.close()
             self._reply_transport.close()
             if not await self.log.wait_closed(_LOG_DRAIN_S):
                 self.log.close()
+            note = containment.unshare_note()
+            if note is not None:
+                self.log.drop_last_line(note)
         finally:
+            if self._pidfd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(self._pidfd)
+                self._pidfd = None
             self._discarded.set()
 
     async def _watch_memory(self) -> None:
-        if self._ps is None:
-            return
         while True:
+            self._resolve()
+            if self._ps is None:
+                await asyncio.sleep(MEMORY_POLL_S)
+                continue
             try:
                 rss = self._ps.memory_info().rss
             except psutil.Error:
@@ -280,35 +361,32 @@ class WorkerProcess:
             await asyncio.sleep(MEMORY_POLL_S)
 
 
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+class _ReplyPipe(asyncio.StreamReaderProtocol):
+    """The reply pipe's protocol, which also counts what arrives, for the watch between
+    invocations (a StreamReader cannot be watched without reading it)."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        super().__init__(reader)
+        self.received = 0
+        self.ended = False
+        self.activity = asyncio.Event()
+
+    def data_received(self, data: bytes) -> None:
+        self.received += len(data)
+        self.activity.set()
+        super().data_received(data)
+
+    def eof_received(self) -> bool:
+        self.ended = True
+        self.activity.set()
+        return bool(super().eof_received())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.ended = True
+        self.activity.set()
+        super().connection_lost(exc)
 
 
-def _limit_data_segment(pid: int, memory_limit_bytes: int) -> None:
-    """Backstop: cap the data segment far above the quota, where the RSS watch cannot miss."""
-    rlimit_data = getattr(psutil, "RLIMIT_DATA", None)
-    if rlimit_data is None:
-        return
-    limit = memory_limit_bytes + max(memory_limit_bytes, 1024 * _MIB)
-    try:
-        psutil.Process(pid).rlimit(rlimit_data, (limit, limit))
-    except (psutil.Error, OSError, ValueError):
-        pass
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: have Linux SIGKILL it when edgesim dies, whatever the runtime.
-
-    The Python worker also asks for this itself; doing it here covers every worker program,
-    including a Node.js worker stuck in a synchronous loop that would never notice its pipe close.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        return
+def _data_segment_limit(memory_limit_bytes: int) -> int:
+    """Backstop: the data segment is capped far above the quota, where the RSS watch cannot miss."""
+    return memory_limit_bytes + max(memory_limit_bytes, 1024 * _MIB)

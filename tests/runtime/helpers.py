@@ -9,7 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from edgesim.runtime import FunctionPool, FunctionSpec
+from edgesim.runtime.containment import Isolation, isolation
 from edgesim.runtime.launch import PYTHON_RUNTIMES
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "functions"
@@ -19,6 +22,36 @@ UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 MIB = 1024 * 1024
 
 PoolFactory = Callable[..., FunctionPool]
+
+# Workers in PID namespaces of their own see other pids than the tests do (their own is 1).
+NAMESPACES = isolation() is Isolation.NAMESPACES
+
+
+def descendants(pids: list[int]) -> list[int]:
+    """Pids of every process below these (as the tests see pids), zombies left out."""
+    found: list[int] = []
+    for pid in pids:
+        try:
+            found += [
+                child.pid
+                for child in psutil.Process(pid).children(recursive=True)
+                if child.status() != psutil.STATUS_ZOMBIE
+            ]
+        except psutil.Error:
+            continue
+    return found
+
+
+def living(pids: list[int]) -> list[int]:
+    """The pids of these that still run (a zombie has ended)."""
+    alive = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                alive.append(pid)
+        except psutil.Error:
+            continue
+    return alive
 
 
 class LogRecorder:
