@@ -66,8 +66,9 @@ Log marks
 
 Ending
     A worker exits when its request pipe reaches end-of-file (the pool closed it or died). The
-    pool ends workers on timeout, memory excess, or shutdown with SIGKILL to the whole process
-    group. On Linux the Python worker also asks the kernel to kill it when its parent dies.
+    pool ends workers on timeout, memory excess, or shutdown with SIGKILL, taking everything the
+    function started with them (see ``containment.py``). On Linux a worker is also killed by the
+    kernel when the pool's process dies.
 """
 
 from __future__ import annotations
