@@ -1,22 +1,34 @@
 """HTTP validators and byte ranges, shared by the S3-style origin and the edge cache.
 
 Both answer conditional and range requests from a whole object they hold: the folder origin from
-a file, the cache from a stored response. Only a single byte range is served, as S3 does; several
-ranges or a malformed header get the whole object, which CloudFront also does for ranges it cannot
-satisfy as asked (overlapping, descending or invalid).
+a file, the cache from a stored response. The folder origin serves a single byte range only, as
+S3 does (:func:`parse_range`). The cache follows CloudFront (spec cloudfront-caching.md §3.3),
+which follows the RFC: several ranges get a 206 ``multipart/byteranges`` (RFC 9110 §14.6), except
+that ranges out of ascending order, overlapping ranges or any invalid range spec get the whole
+object with 200 (:func:`range_response`). Ranges past the end are left out of a set, which is
+unsatisfiable (416) only when none of its ranges can be served (RFC 9110 §14.1.1).
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import replace
 from email.utils import parsedate_to_datetime
 
 from edgesim.http import EdgeResponse, Headers
 
-__all__ = ["etag_listed", "http_date", "not_modified", "parse_range", "range_response"]
+__all__ = [
+    "etag_listed",
+    "http_date",
+    "if_range_holds",
+    "not_modified",
+    "parse_range",
+    "range_response",
+]
 
-_RANGE = re.compile(r"\s*bytes=(\d*)-(\d*)\s*", re.ASCII)
+_RANGES = re.compile(r"\s*bytes\s*=(.*)", re.ASCII | re.IGNORECASE | re.DOTALL)
+_SPEC = re.compile(r"\s*(\d*)-(\d*)\s*", re.ASCII)
 # What a 304 repeats of the full response (RFC 9110 §15.4.5).
 _NOT_MODIFIED_KEEPS = ("cache-control", "content-location", "date", "etag", "expires", "vary")
 
@@ -48,25 +60,61 @@ def http_date(value: str | None) -> int | None:
 
 
 def parse_range(value: str, size: int) -> tuple[int, int] | str | None:
-    """One byte range as inclusive ``(start, end)``, ``"unsatisfiable"``, or None to ignore."""
-    match = _RANGE.fullmatch(value)
+    """One byte range as inclusive ``(start, end)``, ``"unsatisfiable"``, or None to ignore.
+
+    Several ranges are ignored too (None): S3 answers them with the whole object.
+    """
+    specs = _range_specs(value)
+    if specs is None or len(specs) != 1:
+        return None
+    ranges = _served_ranges(specs, size)
+    return ranges[0] if isinstance(ranges, list) else ranges
+
+
+def _range_specs(value: str) -> list[tuple[int | None, int | None]] | None:
+    """The ``first-last`` pairs of a ``bytes=`` header (a missing number is None), or None
+    when any spec is malformed: a last before its first, a bare ``-``, a negative number."""
+    match = _RANGES.fullmatch(value)
     if match is None:
         return None
-    first, last = match.groups()
-    if first == "" and last == "":
-        return None
-    if first == "":
-        suffix = int(last)
-        if suffix == 0 or size == 0:
-            return "unsatisfiable"
-        return max(size - suffix, 0), size - 1
-    start = int(first)
-    if last and int(last) < start:
-        return None
-    if start >= size:
-        return "unsatisfiable"
-    end = min(int(last), size - 1) if last else size - 1
-    return start, end
+    specs: list[tuple[int | None, int | None]] = []
+    for item in match.group(1).split(","):
+        if not item.strip():
+            continue  # empty list members are allowed (RFC 9110 §5.6.1)
+        spec = _SPEC.fullmatch(item)
+        if spec is None:
+            return None
+        first = int(spec.group(1)) if spec.group(1) else None
+        last = int(spec.group(2)) if spec.group(2) else None
+        if (first is None and last is None) or (
+            first is not None and last is not None and last < first
+        ):
+            return None
+        specs.append((first, last))
+    return specs or None
+
+
+def _served_ranges(
+    specs: list[tuple[int | None, int | None]], size: int
+) -> list[tuple[int, int]] | str | None:
+    """The ranges to serve, inclusive and within the object, in order; ``"unsatisfiable"``; or
+    None when CloudFront serves the whole object instead (out of order or overlapping)."""
+    served: list[tuple[int, int]] = []
+    previous_end = -1.0
+    for first, last in specs:
+        if first is None:
+            if not last:
+                continue  # `-0` selects nothing
+            start, end = max(size - last, 0), float(size - 1)
+        else:
+            # Judged as written: an open or overlong range reaches past anything after it.
+            start, end = first, float("inf") if last is None else float(last)
+        if start <= previous_end:
+            return None
+        previous_end = end
+        if start < size:
+            served.append((start, int(min(end, size - 1))))
+    return served or "unsatisfiable"
 
 
 def not_modified(request_headers: Headers, response: EdgeResponse) -> EdgeResponse | None:
@@ -93,36 +141,62 @@ def not_modified(request_headers: Headers, response: EdgeResponse) -> EdgeRespon
     return EdgeResponse(status=304, headers=kept)
 
 
-def range_response(request_headers: Headers, response: EdgeResponse) -> EdgeResponse:
-    """``response`` cut to the viewer's ``Range`` (206 or 416), or unchanged when none applies."""
-    header = request_headers.get("Range")
-    if header is None or response.status != 200:
-        return response
+def if_range_holds(request_headers: Headers, response: EdgeResponse) -> bool:
+    """False when the viewer's ``If-Range`` names another version than ``response``, which turns
+    a range request into a request for the whole object."""
     if_range = request_headers.get("If-Range")
-    if if_range is not None and if_range.strip() not in (
+    return if_range is None or if_range.strip() in (
         response.headers.get("ETag"),
         response.headers.get("Last-Modified"),
-    ):
+    )
+
+
+def range_response(request_headers: Headers, response: EdgeResponse) -> EdgeResponse:
+    """``response`` cut to the viewer's ``Range`` (206 or 416), or unchanged when none applies.
+
+    Only a whole 200 object is cut. One range gets ``Content-Range``; several get a
+    ``multipart/byteranges`` body.
+    """
+    header = request_headers.get("Range")
+    if header is None or response.status != 200 or not if_range_holds(request_headers, response):
         return response
     size = len(response.body)
-    parsed = parse_range(header, size)
-    if parsed is None:
+    specs = _range_specs(header)
+    ranges = None if specs is None else _served_ranges(specs, size)
+    if ranges is None:
         return response
     headers = response.headers.copy()
-    if parsed == "unsatisfiable":
+    if isinstance(ranges, str):
         headers.remove("Content-Length")
         headers.set("Content-Range", f"bytes */{size}")
         return replace(
             response, status=416, reason="Range Not Satisfiable", headers=headers, body=b""
         )
-    assert isinstance(parsed, tuple)
-    start, end = parsed
-    headers.set("Content-Range", f"bytes {start}-{end}/{size}")
-    headers.set("Content-Length", str(end - start + 1))
-    return replace(
-        response,
-        status=206,
-        reason="Partial Content",
-        headers=headers,
-        body=response.body[start : end + 1],
-    )
+    if len(ranges) == 1:
+        [(start, end)] = ranges
+        headers.set("Content-Range", f"bytes {start}-{end}/{size}")
+        body = response.body[start : end + 1]
+    else:
+        boundary = secrets.token_hex(16)
+        body = _multipart(response, ranges, boundary)
+        headers.remove("Content-Range")
+        headers.set("Content-Type", f"multipart/byteranges; boundary={boundary}")
+    headers.set("Content-Length", str(len(body)))
+    return replace(response, status=206, reason="Partial Content", headers=headers, body=body)
+
+
+def _multipart(response: EdgeResponse, ranges: list[tuple[int, int]], boundary: str) -> bytes:
+    """A ``multipart/byteranges`` body (RFC 9110 §14.6): each part carries the object's
+    ``Content-Type`` and its own ``Content-Range``."""
+    size = len(response.body)
+    content_type = response.headers.get("Content-Type")
+    out = bytearray()
+    for start, end in ranges:
+        out += f"--{boundary}\r\n".encode()
+        if content_type is not None:
+            out += f"Content-Type: {content_type}\r\n".encode("latin-1")
+        out += f"Content-Range: bytes {start}-{end}/{size}\r\n\r\n".encode()
+        out += response.body[start : end + 1]
+        out += b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out)

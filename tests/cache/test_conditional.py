@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
+
 import pytest
 
 from edgesim.cache.conditional import (
@@ -91,3 +94,67 @@ def test_range_response() -> None:
     stale_if_range = Headers([("Range", "bytes=0-1"), ("If-Range", '"old"')])
     assert range_response(stale_if_range, _response()).status == 200
     assert range_response(Headers(), _response()).body == BODY
+
+
+def _parts(response: EdgeResponse) -> list[tuple[str | None, str | None, bytes]]:
+    """The (Content-Type, Content-Range, body) of each part of a multipart/byteranges body."""
+    content_type = response.headers.get("Content-Type") or ""
+    raw = f"Content-Type: {content_type}\r\n\r\n".encode() + response.body
+    message = email.message_from_bytes(raw, policy=email.policy.HTTP)
+    assert message.get_content_type() == "multipart/byteranges"
+    return [
+        (part["Content-Type"], part["Content-Range"], bytes(part.get_payload(decode=True)))
+        for part in message.iter_parts()
+    ]
+
+
+def test_ascending_separate_ranges_get_a_multipart_206() -> None:
+    """cloudfront-caching.md §3.3: CloudFront follows the RFC for several ranges, which are
+    answered 206 ``multipart/byteranges`` (RFC 9110 §14.6): a boundary, and each part with the
+    object's Content-Type and its own Content-Range."""
+    result = range_response(Headers([("Range", "bytes=0-1, 4-5,-2")]), _response())
+    assert result.status == 206
+    content_type = result.headers.get("Content-Type") or ""
+    assert content_type.startswith("multipart/byteranges; boundary=")
+    assert result.headers.get("Content-Range") is None
+    assert result.headers.get("Content-Length") == str(len(result.body))
+    assert result.headers.get("ETag") == '"abc"'
+    assert _parts(result) == [
+        ("text/plain", "bytes 0-1/10", b"01"),
+        ("text/plain", "bytes 4-5/10", b"45"),
+        ("text/plain", "bytes 8-9/10", b"89"),
+    ]
+    boundary = content_type.split("boundary=", 1)[1]
+    assert result.body.endswith(f"--{boundary}--\r\n".encode())
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "bytes=300-400,100-200",  # descending
+        "bytes=4-5,0-1",
+        "bytes=-2,0-1",  # the suffix is bytes 8-9, before 0-1 in the list
+        "bytes=1-5,3-7",  # overlapping
+        "bytes=0-,5-6",  # an open range overlaps everything after it
+        "bytes=0-1,x-3",  # invalid specs
+        "bytes=0-1,5-2",
+        "bytes=0-1,--3",
+    ],
+)
+def test_descending_overlapping_or_invalid_ranges_get_the_whole_object(header: str) -> None:
+    """cloudfront-caching.md §3.3: ranges out of ascending order, overlapping ranges and any
+    invalid range spec get 200 with the whole object instead of 206."""
+    result = range_response(Headers([("Range", header)]), _response())
+    assert (result.status, result.body) == (200, BODY)
+
+
+def test_unsatisfiable_ranges_among_several_are_left_out() -> None:
+    """RFC 9110 §14.1.1 (CloudFront follows the RFC, cloudfront-caching.md §3.3): a range set is
+    unsatisfiable only when none of its ranges is; the others are served, one range alone as a
+    plain 206."""
+    one = range_response(Headers([("Range", "bytes=2-3,20-30")]), _response())
+    assert (one.status, one.body) == (206, b"23")
+    assert one.headers.get("Content-Range") == "bytes 2-3/10"
+    assert one.headers.get("Content-Type") == "text/plain"
+    none = range_response(Headers([("Range", "bytes=20-30,40-50")]), _response())
+    assert none.status == 416 and none.headers.get("Content-Range") == "bytes */10"
