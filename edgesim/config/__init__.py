@@ -15,6 +15,7 @@ from edgesim.config.load import (
     OriginConfig,
     OriginGroupConfig,
     load_distribution,
+    load_distribution_data,
     load_distributions,
 )
 
@@ -29,5 +30,6 @@ __all__ = [
     "OriginConfig",
     "OriginGroupConfig",
     "load_distribution",
+    "load_distribution_data",
     "load_distributions",
 ]

@@ -58,6 +58,7 @@ __all__ = [
     "OriginConfig",
     "OriginGroupConfig",
     "load_distribution",
+    "load_distribution_data",
     "load_distributions",
 ]
 
@@ -153,6 +154,20 @@ def load_distribution(path: str | Path) -> Distribution:
     data = read_data(source, file)
     if data is None:
         raise ConfigError(file, "", "the file is empty; it needs at least origins and behaviors")
+    resolved = source.resolve()
+    return load_distribution_data(data, name=file, source=resolved, base_dir=resolved.parent)
+
+
+def load_distribution_data(
+    data: object, *, name: str, source: Path, base_dir: Path
+) -> Distribution:
+    """Validate and freeze a distribution given as plain data (what a file holds once read).
+
+    ``name`` is how errors name it; ``source`` becomes :attr:`Distribution.source` (and seeds
+    the generated id and domain); relative paths are resolved against ``base_dir``. Raises
+    :class:`ConfigError` as :func:`load_distribution` does.
+    """
+    file = name
     if not isinstance(data, dict):
         raise ConfigError(
             file,
@@ -163,10 +178,9 @@ def load_distribution(path: str | Path) -> Distribution:
         if key not in TOP_LEVEL_KEYS:
             raise ConfigError(file, str(key), f"unknown key; allowed: {', '.join(TOP_LEVEL_KEYS)}")
     check_section_sizes(data, file)
-    resolved = source.resolve()
     try:
         return Distribution.model_validate(
-            {**data, "source": resolved}, context={"base_dir": resolved.parent}
+            {**data, "source": source}, context={"base_dir": base_dir}
         )
     except ValidationError as error:
         raise _config_error(file, error.errors()[0]) from None
