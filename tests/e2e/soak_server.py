@@ -107,6 +107,17 @@ class EdgeProcess:
             peaks.rss_mb = max(peaks.rss_mb, counts.rss_mb)
             await asyncio.sleep(0.5)
 
+    def defects(self) -> list[str]:
+        """Tracebacks edgesim itself printed (function logs are prefixed, so never match): a
+        defect answers 502 ``Error``, which a fault class may expect for other reasons."""
+        lines = self.log.read_text(errors="replace").splitlines()
+        found = []
+        for i, line in enumerate(lines):
+            if line.startswith("Traceback (most recent call last)"):
+                error = next((n for n in lines[i + 1 :] if n and not n[0].isspace()), "?")
+                found.append(f"{lines[i - 1] if i else ''}: {error}")
+        return found
+
     def tail(self, lines: int = 30) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 

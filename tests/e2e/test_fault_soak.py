@@ -8,9 +8,10 @@ refuses; origins (``faulty_origins.py``) that frame their answers wrongly, cut t
 send bad or oversized headers, or never answer; and a few viewers that stall mid-request line or
 never send a byte. Every class has the statuses, ``X-Cache`` labels and bodies it may get.
 
-It fails on an unanswered request, a wrong status, label or body, more open descriptors or
-worker processes in the server once its pools have settled than after the warm-up, a peak RSS
-of the server over :data:`RSS_LIMIT_MB`, a stalled viewer the edge still holds after
+It fails on an unanswered request, a wrong status, label or body, a traceback in the server's
+log (a defect of edgesim answers 502, as some faults do), more open descriptors or worker
+processes in the server once its pools have settled than after the warm-up, a peak RSS of the
+server over :data:`RSS_LIMIT_MB`, a stalled viewer the edge still holds after
 :data:`STALL_LIMIT_S`, or a load that outlives its deadline. It prints a table either way.
 """
 
@@ -46,6 +47,9 @@ SETTLE_S = 30.0
 # Descriptors the server may hold beyond its warm-up count once settled (none leak per request).
 FD_SLACK = 4
 RSS_LIMIT_MB = 192
+# A well-behaved invocation takes milliseconds; this leaves room for a loaded machine, and the
+# `timeout` fault (a 3 s sleep) outlives it.
+FUNCTION_TIMEOUT_S = 2
 # An edge must not hold a connection whose request line never ends (or never starts) for long.
 STALL_LIMIT_S = 60.0
 HOST = "127.0.0.1"
@@ -56,9 +60,9 @@ origins:
   silent: {{url: "{silent}", read_timeout: 1, connection_attempts: 2, keepalive_timeout: {idle}}}
 functions:
   soak-py: {{runtime: python3.11, code: "{functions}/soak", handler: index.handler,
-             timeout: 1, idle_timeout: {idle}}}
+             timeout: {timeout}, idle_timeout: {idle}}}
   soak-node: {{runtime: nodejs20.x, code: "{functions}/soak", handler: index.handler,
-               timeout: 1, idle_timeout: {idle}}}
+               timeout: {timeout}, idle_timeout: {idle}}}
 behaviors:
   - {{path_pattern: /cached/*, origin: raw, cache_policy: CachingOptimized}}
   - {{path_pattern: /silent/*, origin: silent, cache_policy: CachingDisabled}}
@@ -197,6 +201,7 @@ def _distribution(path: Path, origins: dict[str, RawOrigin]) -> Path:
             raw=origins["raw"].url,
             silent=origins["silent"].url,
             idle=IDLE_S,
+            timeout=FUNCTION_TIMEOUT_S,
             functions=FUNCTIONS,
             function_behaviors=behaviors,
         )
@@ -220,6 +225,7 @@ class Soak:
     client_cpu_s: float = 0.0
     # Origin connections open once settled, by their last exchange.
     held: dict[str, Counter[str]] = field(default_factory=dict)
+    defects: list[str] = field(default_factory=list)  # tracebacks in edgesim's own log
 
     def table(self, origins: dict[str, RawOrigin]) -> str:
         tallies = self.tallies.values()
@@ -243,12 +249,12 @@ class Soak:
                 f"{tally.problems:>10}  {by_status}"
             )
         before, after = self.before, self.after
-        rows.append("")
+        rows += ["", f"tracebacks in edgesim's log: {len(self.defects)}"]
         if before is not None and after is not None:
             rows += [
                 f"server fds: {before.fds} before, {after.fds} after (slack {FD_SLACK})",
-                f"worker processes: {before.workers} before, {after.workers} after, "
-                f"{self.peaks.workers} at the peak",
+                f"processes under the server (workers): {before.workers} before, "
+                f"{after.workers} after, {self.peaks.workers} at the peak",
                 f"server RSS: {before.rss_mb:.0f} MiB before, {after.rss_mb:.0f} MiB after, "
                 f"peak {self.peak_rss_mb:.0f} MiB (limit {RSS_LIMIT_MB} MiB)",
             ]
@@ -265,6 +271,12 @@ class Soak:
     def verdict(self) -> list[str]:
         """Every failure, the problems of each class included."""
         failures = list(self.failures)
+        unanswered = sum(t.sent - t.answered for t in self.tallies.values())
+        if unanswered:
+            failures.append(f"{unanswered} requests got no answer")
+        if self.defects:
+            failures.append(f"edgesim logged {len(self.defects)} tracebacks, the first:")
+            failures += self.defects[:5]
         for label, tallies in (("warm-up ", self.warm_tallies), ("", self.tallies)):
             for name, tally in sorted(tallies.items()):
                 failures += [f"{label}{name}: {example}" for example in tally.examples]
@@ -345,6 +357,7 @@ async def test_edge_survives_faults_under_load(tmp_path: Path) -> None:
         edge.stop()
         for origin in origins.values():
             await origin.aclose()
+        soak.defects = edge.defects()
         print("\n" + soak.table(origins), flush=True)
     failures = soak.verdict()
     if failures:
