@@ -179,6 +179,7 @@ class Triggers:
             raise EarlyResponse(
                 error_response(page, trace.request_id, head=request.method == "HEAD")
             ) from error
+        self._log_notes(assoc.function, trace.request_id, parsed.notes)
         trace.add(
             TraceRecord(
                 stage,
@@ -186,6 +187,7 @@ class Triggers:
                 elapsed_ms(started),
                 event=event,
                 result=invocation.value,
+                detail="\n".join(parsed.notes),
             )
         )
         return parsed
@@ -226,10 +228,22 @@ class Triggers:
     def _log_validation(self, function: str, request_id: str, error: LambdaValidationError) -> None:
         """CloudFront logs refused results in its own log group; edgesim prints them inline."""
         if self._log_sink is not None:
-            group = f"/aws/cloudfront/LambdaEdge/{self._distribution.settings.id}"
             self._log_sink(
-                function, [f"{group} {request_id} ERROR Validation error: {error.reason}"]
+                function, [f"{self._log_group} {request_id} ERROR Validation error: {error.reason}"]
             )
+
+    def _log_notes(self, function: str, request_id: str, notes: Sequence[str]) -> None:
+        """An accepted result that relied on behaviour CloudFront does not document is worth a
+        warning where its refusals would be logged: the function may not work on CloudFront."""
+        if self._log_sink is not None and notes:
+            self._log_sink(
+                function,
+                [f"{self._log_group} {request_id} WARNING Validation: {note}" for note in notes],
+            )
+
+    @property
+    def _log_group(self) -> str:
+        return f"/aws/cloudfront/LambdaEdge/{self._distribution.settings.id}"
 
     def _context(self, trace: Trace) -> events.EventContext:
         settings = self._distribution.settings

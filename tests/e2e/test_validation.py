@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import pytest_asyncio
+from aiohttp import web
 
 from edgesim.cache.store import NullCacheStore
 from edgesim.config import load_distribution
@@ -64,6 +65,9 @@ PASSING = [
     ("ores-set-status-int", 201),
     ("ores-set-body", 200),  # §2.1: origin-response may set a body
     ("vres-add-header", 200),
+    # No source documents a refusal of a key that names another header; AWS's own "Override a
+    # response header" example returns one (see test_published_header_shapes_work).
+    ("vreq-header-key-mismatch", 200),
 ]
 FAILING = [
     "vreq-not-object",  # §4.1: the JSON output must be an object
@@ -85,7 +89,6 @@ FAILING = [
     "vreq-add-cloudfront-viewer-country",  # §3.3
     "vreq-header-crlf",  # §3.4 invalid characters
     "vreq-header-value-int",  # §3.4 values must be strings
-    "vreq-header-key-mismatch",
     "vreq-headers-list",
     "vreq-uri-no-slash",  # §3.4 uri rules
     "vreq-uri-int",
@@ -204,3 +207,74 @@ async def test_breaking_result_gets_502(edge: RunningEdge, case: str) -> None:
     assert "The request could not be satisfied" in response.text
     assert f"Request ID: {response.headers['x-amz-cf-id']}" in response.text
     assert "Validation error" in log_text
+
+
+PUBLISHED_DIST = """
+origins:
+  meta: {{url: "{origin}"}}
+functions:
+  published: {{runtime: {runtime}, code: "{{functions}}/published", handler: index.handler}}
+behaviors:
+  - path_pattern: "*"
+    origin: meta
+    functions: {{origin-response: published, viewer-response: published}}
+"""
+META_VALUE = "Tue, 04 Mar 2025 09:00:00 GMT"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def meta_origin() -> AsyncIterator[str]:
+    """An origin answering like S3 with user metadata: an x-amz-meta-* header, no Last-Modified."""
+
+    async def handle(_: web.Request) -> web.Response:
+        return web.Response(text="object", headers={"X-Amz-Meta-Last-Modified": META_VALUE})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_published_header_shapes_work(
+    meta_origin: str, tmp_path_factory: pytest.TempPathFactory, runtime: str
+) -> None:
+    """Two published functions CloudFront documents no refusal for (functions/published):
+    AWS's Developer Guide example "Override a response header" copies the entry of
+    x-amz-meta-last-modified, key X-Amz-Meta-Last-Modified included, into
+    headers['last-modified'] and expects Last-Modified to be set; awslabs/aws-cloudfront-extensions'
+    modify-response-header sets headers['headerToModify']. Both work: the header is the map name
+    (lowercased), and the function's log warns that the behaviour is not documented by
+    CloudFront."""
+    path = tmp_path_factory.mktemp(f"published-{runtime}") / "dist.yaml"
+    text = PUBLISHED_DIST.format(origin=meta_origin, runtime=runtime)
+    path.write_text(text.replace("{functions}", str(FUNCTIONS)))
+    logs: list[tuple[str, list[str]]] = []
+    edge = Edge(
+        load_distribution(path),
+        log_sink=lambda function, lines: logs.append((function, lines)),
+        store=NullCacheStore(),
+    )
+    server = EdgeServer([edge], port=0)
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url(), timeout=30) as client:
+            response = await client.get("/object")
+    finally:
+        await server.aclose()
+    assert response.status_code == 200, response.text
+    assert response.text == "object"
+    assert response.headers.get_list("last-modified") == [META_VALUE]
+    assert response.headers.get_list("x-amz-meta-last-modified") == [META_VALUE]
+    assert response.headers.get_list("headertomodify") == ["modified header"]
+    log_text = "\n".join(line for _, lines in logs for line in lines)
+    assert "Validation error" not in log_text
+    warnings = [line for line in log_text.splitlines() if " WARNING " in line]
+    assert len(warnings) == 2, log_text
+    assert all("not documented by CloudFront" in line for line in warnings)
+    assert "X-Amz-Meta-Last-Modified" in warnings[0]
+    assert "headerToModify" in warnings[1]

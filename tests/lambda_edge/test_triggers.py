@@ -100,6 +100,27 @@ async def test_refused_result_raises_the_502_page_and_logs_the_reason(
     assert "/aws/cloudfront/LambdaEdge/ETRIGGERS00001 r2 ERROR Validation error" in logs[-1][0]
 
 
+async def test_an_undocumented_reading_is_applied_and_logged_as_a_warning(
+    triggers: tuple[Triggers, list[list[str]]],
+) -> None:
+    """AWS's "Override a response header" example returns an entry whose key names another
+    header, and expects it to work; CloudFront documents no refusal and no outcome. edgesim
+    applies it under the map name and warns in the log where refusals are written."""
+    runner, logs = triggers
+    trace = Trace(request_id="r9")
+    request = await runner.viewer_request(
+        _behavior(runner, "*"), EdgeRequest("GET", "/a", "case=vreq-header-key-mismatch"), trace
+    )
+    assert isinstance(request, EdgeRequest)
+    assert request.headers.get_all("X-Custom") == ["1"]  # x-custom, not the key's X-Other
+    assert "X-Other" not in request.headers
+    assert trace.steps == ["viewer-request:request"]
+    (line,) = logs[-1]
+    assert line.startswith("/aws/cloudfront/LambdaEdge/ETRIGGERS00001 r9 WARNING ")
+    assert "not documented by CloudFront" in line
+    assert "not documented by CloudFront" in trace.records[0].detail
+
+
 async def test_response_trigger_and_missing_association(
     triggers: tuple[Triggers, list[list[str]]],
 ) -> None:

@@ -4,12 +4,30 @@ A headers object maps a lowercase header name to an array of ``{"key": ..., "val
 entries, one per header line. On top of that shape CloudFront enforces three lists
 (lambda-edge.md §3.1-3.3): *disallowed* headers a function may never return, *read-only* headers
 it may read but must return exactly as received (per trigger; edgesim follows the Docs-2025
-lists), and the CloudFront viewer headers that only exist after the viewer-request event. Origin
+lists), and CloudFront-Viewer-Country, which only exists after the viewer-request event. Origin
 custom headers have a fourth list, the headers CloudFront refuses to add to origin requests
 (§3.4).
 
 Read-only headers are compared by value, line by line: a function that rewrites ``key`` casing
 alone has changed nothing CloudFront forwards, so that is not a change.
+
+Names CloudFront documents no refusal for. The map name is the header; ``key`` is only its
+case-sensitive spelling (§1.3). AWS publishes functions that break the documented shape and
+expects them to work: its "Override a response header" example copies the entry of
+``x-amz-meta-last-modified`` (key ``X-Amz-Meta-Last-Modified``) into ``headers['last-modified']``
+and reports Last-Modified as set; awslabs' modify-response-header sets
+``headers['headerToModify']``. No source documents a refusal or what CloudFront sends, so in a
+function's ``headers`` edgesim reads them as those examples expect, and records a note saying so:
+
+- a map name that is not lowercase is that name lowercased (HTTP names ignore case); map names
+  that differ only in case are one header, their lines in the order returned;
+- a ``key`` that does not spell the map name is ignored, so the line is spelt as CloudFront
+  spells an entry without a key. The map name wins because it is what the example sets, and
+  because a key that won could carry a disallowed or read-only header past the lists, which are
+  checked on the map name.
+
+Origin custom headers stay strict: CloudFront documents their refusal ("One or more HeaderName
+or HeaderValue values are invalid", §3.4).
 """
 
 from __future__ import annotations
@@ -34,7 +52,8 @@ __all__ = [
     "DISALLOWED_HEADERS",
     "DISALLOWED_PREFIXES",
     "READ_ONLY_HEADERS",
-    "VIEWER_HEADER_PREFIXES",
+    "UNDOCUMENTED",
+    "VIEWER_REQUEST_NOT_ADDABLE",
     "HeaderLines",
     "check_disallowed",
     "check_header_map",
@@ -107,8 +126,9 @@ READ_ONLY_HEADERS: Mapping[EventType, frozenset[str]] = {
     ),
 }
 
-# §3.3: device and location headers CloudFront adds after the viewer-request event.
-VIEWER_HEADER_PREFIXES = ("cloudfront-viewer-", "cloudfront-is-")
+# §3.3: a function may add the CloudFront viewer headers anywhere, but CloudFront documents that a
+# viewer-request function adding this one fails validation (CloudFront adds it later).
+VIEWER_REQUEST_NOT_ADDABLE = frozenset({"cloudfront-viewer-country"})
 
 # §3.4: headers CloudFront will not add to origin requests as origin custom headers.
 CUSTOM_HEADER_DENIED = frozenset(
@@ -138,6 +158,9 @@ CUSTOM_HEADER_DENIED = frozenset(
     }
 )
 CUSTOM_HEADER_DENIED_PREFIXES = ("x-amz-", "x-edge-")
+
+# Said in every note on a reading of a name or key CloudFront documents no refusal for.
+UNDOCUMENTED = "the behaviour is not documented by CloudFront"
 
 # RFC 9110 §5.6.2 token characters
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -180,12 +203,21 @@ def event_header_lines(headers: object) -> HeaderLines:
     return lines
 
 
-def check_header_map(value: object, *, field: str, prefix: str = INVALID_HEADERS) -> HeaderLines:
+def check_header_map(
+    value: object,
+    *,
+    field: str,
+    prefix: str = INVALID_HEADERS,
+    notes: list[str] | None = None,
+) -> HeaderLines:
     """Validate the shape and characters of a headers object returned by a function.
 
     ``field`` names where it sits in the result (``headers``, ``origin.custom.customHeaders``);
     ``prefix`` is the opening of every reason, so origin custom headers can be reported as an
-    invalid origin configuration the way CloudFront does.
+    invalid origin configuration the way CloudFront does. With ``notes``, names and keys
+    CloudFront documents no refusal for are read as its published examples expect (see the
+    module doc) and each reading is described in ``notes``; without, they are refused.
+    The lines returned are keyed by lowercase name.
     """
     where = "" if field == "headers" else f", field : {field}"
     if not isinstance(value, dict):
@@ -197,21 +229,31 @@ def check_header_map(value: object, *, field: str, prefix: str = INVALID_HEADERS
     for name, entries in value.items():
         if not isinstance(name, str) or not _TOKEN.fullmatch(name):
             reject(f"{prefix}Header names must be valid HTTP tokens, headerName : {name!r}{where}")
-        if name != name.lower():
-            reject(
-                f"{prefix}Header names in the headers object must be lowercase, "
-                f"headerName : {name}{where}"
+        lower = name.lower()
+        if name != lower:
+            if notes is None:
+                reject(
+                    f"{prefix}Header names in the headers object must be lowercase, "
+                    f"headerName : {name}{where}"
+                )
+            notes.append(
+                f"The {field} object names the header {name!r}, which is not lowercase; "
+                f"{UNDOCUMENTED}, edgesim reads it as {lower!r}"
             )
         if not isinstance(entries, list):
             reject(
                 f"{prefix}Each header entry in the headers object must be an array, "
                 f"headerName : {name}{where}"
             )
-        lines[name] = [_check_entry(name, entry, prefix=prefix, where=where) for entry in entries]
+        lines.setdefault(lower, []).extend(
+            _check_entry(name, entry, prefix=prefix, where=where, notes=notes) for entry in entries
+        )
     return lines
 
 
-def _check_entry(name: str, entry: object, *, prefix: str, where: str) -> tuple[str | None, str]:
+def _check_entry(
+    name: str, entry: object, *, prefix: str, where: str, notes: list[str] | None
+) -> tuple[str | None, str]:
     if not isinstance(entry, dict):
         reject(
             f"{prefix}Each element of a header array must be an object with a value, "
@@ -225,11 +267,18 @@ def _check_entry(name: str, entry: object, *, prefix: str, where: str) -> tuple[
                 f"got {json_type(key)}"
             )
         # ASCII first: the Kelvin sign lowercases to "k", yet it is no header name.
-        if not key.isascii() or key.lower() != name:
-            reject(
-                f"{prefix}The key of a header entry must match its header name ignoring case, "
-                f"headerName : {name}{where}, key : {key}"
+        if not key.isascii() or key.lower() != name.lower():
+            if notes is None:
+                reject(
+                    f"{prefix}The key of a header entry must match its header name ignoring "
+                    f"case, headerName : {name}{where}, key : {key}"
+                )
+            sent = display_name(name.lower())
+            notes.append(
+                f"A header entry under {name!r} has the key {key!r}, which names another "
+                f"header; {UNDOCUMENTED}, edgesim sends the line as {sent}, the map name"
             )
+            key = None
     if "value" not in entry:
         reject(f"{prefix}A header entry has no value, headerName : {key or name}{where}")
     header_value: Any = entry["value"]
@@ -289,12 +338,12 @@ def check_read_only(event_type: EventType, before: HeaderLines, after: HeaderLin
 
 
 def check_viewer_headers_not_added(before: HeaderLines, after: HeaderLines) -> None:
-    """Viewer-request only: CloudFront's device/location headers cannot be added yet (§3.3).
+    """Viewer-request only: CloudFront-Viewer-Country cannot be added yet (§3.3).
 
-    A viewer may send such a header itself; the function may keep, edit or drop that one.
+    A viewer may send it itself; the function may keep, edit or drop that one.
     """
-    for name in after:
-        if name.startswith(VIEWER_HEADER_PREFIXES) and after[name] and not before.get(name):
+    for name in VIEWER_REQUEST_NOT_ADDABLE:
+        if after.get(name) and not before.get(name):
             reject(
                 f"{FAILED}The function tried to add a CloudFront viewer header in a viewer "
                 "request event, before CloudFront adds these headers, "

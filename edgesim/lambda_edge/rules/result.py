@@ -41,6 +41,8 @@ class ParsedRequest:
     """The replacement body (``action: "replace"``), or None to send the original body."""
     origin: Mapping[str, Any] | None
     """The checked ``origin`` object of an origin-request result; None keeps the event's origin."""
+    notes: tuple[str, ...] = ()
+    """How the rules read parts of the result CloudFront does not document (see ``headers``)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class ParsedResponse:
     headers: HeaderLines
     body: bytes | None
     """The decoded body, or None when the result sets none."""
+    notes: tuple[str, ...] = ()
+    """How the rules read parts of the result CloudFront does not document (see ``headers``)."""
 
 
 ParsedResult = ParsedRequest | ParsedResponse

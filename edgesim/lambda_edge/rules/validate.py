@@ -133,11 +133,12 @@ def parse_result(
             f"The function returned {json_type(result)}"
         )
     cf: Mapping[str, Any] = event["Records"][0]["cf"]
+    notes: list[str] = []
     if event_type.is_request:
         if "status" in result:
-            return _generated_response(event_type, result)
-        return _request(event_type, cf["request"], result, include_body=include_body)
-    return _response(event_type, cf["response"], result)
+            return _generated_response(event_type, result, notes)
+        return _request(event_type, cf["request"], result, notes, include_body=include_body)
+    return _response(event_type, cf["response"], result, notes)
 
 
 def _whole_event_hint(result: Mapping[str, Any]) -> str:
@@ -150,6 +151,7 @@ def _request(
     event_type: EventType,
     request: Mapping[str, Any],
     result: dict[str, Any],
+    notes: list[str],
     *,
     include_body: bool,
 ) -> ParsedRequest:
@@ -167,7 +169,7 @@ def _request(
             )
 
     before = event_header_lines(request.get("headers"))
-    after = check_header_map(result["headers"], field="headers")
+    after = check_header_map(result["headers"], field="headers", notes=notes)
     check_disallowed(after)
     check_read_only(event_type, before, after)
     if event_type is EventType.VIEWER_REQUEST:
@@ -192,6 +194,7 @@ def _request(
         headers=after,
         body=body,
         origin=origin,
+        notes=tuple(notes),
     )
 
 
@@ -264,21 +267,28 @@ def _description(result: Mapping[str, Any]) -> str | None:
     return description
 
 
-def _generated_response(event_type: EventType, result: Mapping[str, Any]) -> ParsedResponse:
+def _generated_response(
+    event_type: EventType, result: Mapping[str, Any], notes: list[str]
+) -> ParsedResponse:
     status = _check_status_range(result["status"])
     description = _description(result)
     check_generated_headers_size(event_type, result.get("headers"))
-    lines = check_header_map(result.get("headers", {}), field="headers")
+    lines = check_header_map(result.get("headers", {}), field="headers", notes=notes)
     check_disallowed(lines)
     check_read_only(event_type, {}, lines)
     body = check_response_body(event_type, result, lines, generated=True)
     if event_type is EventType.VIEWER_REQUEST and status == 204 and body:
         reject(f"{BODY_REJECTED}A viewer request function cannot return a 204 with a body")
-    return ParsedResponse(status=status, description=description, headers=lines, body=body)
+    return ParsedResponse(
+        status=status, description=description, headers=lines, body=body, notes=tuple(notes)
+    )
 
 
 def _response(
-    event_type: EventType, response: Mapping[str, Any], result: Mapping[str, Any]
+    event_type: EventType,
+    response: Mapping[str, Any],
+    result: Mapping[str, Any],
+    notes: list[str],
 ) -> ParsedResponse:
     for name in ("status", "headers"):
         if name not in result:
@@ -299,8 +309,10 @@ def _response(
     description = _description(result)
     check_response_headers_size(event_type, result["headers"])
     before = event_header_lines(response.get("headers"))
-    after = check_header_map(result["headers"], field="headers")
+    after = check_header_map(result["headers"], field="headers", notes=notes)
     check_disallowed(after)
     check_read_only(event_type, before, after)
     body = check_response_body(event_type, result, after, generated=False)
-    return ParsedResponse(status=status, description=description, headers=after, body=body)
+    return ParsedResponse(
+        status=status, description=description, headers=after, body=body, notes=tuple(notes)
+    )
