@@ -55,6 +55,7 @@ __all__ = [
     "edge_ttl",
     "error_caching_floor",
     "fields_not_stored",
+    "varies_on_everything",
     "viewer_vary",
 ]
 
@@ -98,12 +99,15 @@ def edge_ttl(
     now: float,
     error_caching_min_ttl: float | None = None,
     cached_methods: Sequence[str] = ("GET", "HEAD"),
+    vary_all: bool = False,
 ) -> Freshness | None:
     """How long the edge keeps this response, or ``None`` when CloudFront does not cache it.
 
     ``now`` (epoch seconds) dates ``Expires``; ``error_caching_min_ttl`` is the custom error
     response's setting for ``status`` (``None`` when there is none: 10 s applies);
-    ``cached_methods`` is the behavior's, which decides ``OPTIONS``.
+    ``cached_methods`` is the behavior's, which decides ``OPTIONS``; ``vary_all`` says the
+    origin sent ``Vary: *`` where ``headers`` no longer show it (the viewer's ``Vary`` is
+    filtered before the response is stored).
     """
     if policy.caching_disabled:
         return None
@@ -123,7 +127,7 @@ def edge_ttl(
     if _restricted(directives):
         # CloudFront obeys the origin only while MinTTL is 0; otherwise MinTTL wins.
         return Freshness(float(policy.min_ttl), swr, sie, cover) if policy.min_ttl > 0 else None
-    if policy.min_ttl == 0 and "*" in _vary_names(headers):
+    if policy.min_ttl == 0 and (vary_all or varies_on_everything(headers)):
         return Freshness(0.0, 0.0, sie, cover, revalidate_conditionally=False)
     header_ttl = _header_ttl(directives, headers, now, use_expires=True)
     if header_ttl is None:
@@ -179,13 +183,18 @@ def _header_ttl(
 
 
 def collapsible(
-    policy: CachePolicy, headers: Headers, *, orp: OriginRequestPolicy | None = None
+    policy: CachePolicy,
+    headers: Headers,
+    *,
+    orp: OriginRequestPolicy | None = None,
+    vary_all: bool = False,
 ) -> bool:
     """Whether requests waiting on the same key may share this response (spec §3.8).
 
     Not under a policy with all TTLs 0, nor when cookies are forwarded (in the key or by
     ``orp``), nor with MinTTL 0 for a response marked ``private``, ``no-store``, ``no-cache``,
-    ``max-age=0`` or ``s-maxage=0``.
+    ``max-age=0`` or ``s-maxage=0``, or one with ``Vary: *`` (``vary_all`` when ``headers`` no
+    longer show it), which CloudFront fetches anew for every request (§2.2).
     """
     if policy.caching_disabled or policy.cookie_behavior != "none":
         return False
@@ -193,6 +202,8 @@ def collapsible(
         return False
     if policy.min_ttl > 0:
         return True
+    if vary_all or varies_on_everything(headers):
+        return False
     directives = cache_control(headers)
     # Field-qualified forms count too: `no-cache="Set-Cookie"` marks a per-viewer response.
     if any(name in directives for name in _RESTRICTIVE):
@@ -220,6 +231,11 @@ def viewer_vary(headers: Headers, forwarded: Callable[[str], bool]) -> str | Non
         ):
             kept[lower] = name
     return ", ".join(kept.values()) or None
+
+
+def varies_on_everything(headers: Headers) -> bool:
+    """Whether the response's ``Vary`` holds ``*`` (spec §2.2)."""
+    return "*" in _vary_names(headers)
 
 
 def fields_not_stored(headers: Headers) -> frozenset[str]:

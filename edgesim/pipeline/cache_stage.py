@@ -71,13 +71,16 @@ class Fetched:
     """What the origin side answered, and its ``X-Cache`` label.
 
     ``generated`` marks a response an origin-request function generated (no origin answered);
-    ``age`` is set when the answer is a stored object (a stale copy served on error).
+    ``age`` is set when the answer is a stored object (a stale copy served on error);
+    ``vary_all`` says the origin sent ``Vary: *``, which the viewer never sees (spec §3.7) but
+    which decides how the object is kept (§2.2).
     """
 
     response: EdgeResponse
     x_cache: XCache
     age: int | None = None
     generated: bool = False
+    vary_all: bool = False
 
 
 OriginSide = Callable[[EdgeRequest, Headers], Awaitable[Fetched]]
@@ -114,7 +117,7 @@ class _Inflight:
     """A miss being fetched; waiters wake when its body has arrived (or failed)."""
 
     done: asyncio.Event = field(default_factory=asyncio.Event)
-    headers: Headers | None = None
+    shared: bool = False
 
 
 class CacheStage:
@@ -186,10 +189,7 @@ class CacheStage:
         else:
             await waiting.done.wait()
             trace.add(TraceRecord(Stage.CACHE, CacheOutcome.COLLAPSED))
-            shared = waiting.headers is not None and collapsible(
-                policy, waiting.headers, orp=behavior.origin_request_policy_resolved
-            )
-            if shared and (stored := await self._store.get(look.store_key)) is not None:
+            if waiting.shared and (stored := await self._store.get(look.store_key)) is not None:
                 return _deliver(stored, request, self._clock(), XCache.HIT)
             # Nothing this viewer may share: it goes to the origin side itself, and gets its
             # own answer (its own error page and request id included).
@@ -222,7 +222,12 @@ class CacheStage:
         except BaseException:
             settle()
             raise
-        inflight.headers = fetched.response.headers
+        inflight.shared = collapsible(
+            look.policy,
+            fetched.response.headers,
+            orp=look.behavior.origin_request_policy_resolved,
+            vary_all=fetched.vary_all,
+        )
         if isinstance(fetched.response.stream, StoringBody):
             fetched.response.stream.when_settled(settle)
         else:
@@ -239,7 +244,7 @@ class CacheStage:
 
     async def _fetch_and_store(self, look: _Lookup) -> Fetched:
         fetched = await look.origin(look.request, Headers())
-        return replace(fetched, response=await self._put(look, fetched.response))
+        return replace(fetched, response=await self._put(look, fetched))
 
     async def _revalidate(self, obj: CachedObject, look: _Lookup) -> Fetched:
         """Ask the origin whether the stale ``obj`` still holds, with its validators."""
@@ -259,7 +264,9 @@ class CacheStage:
                 if name.lower() not in _NOT_REFRESHED:
                     headers.set(name, value)
             refreshed = replace(obj.response, headers=headers)
-            freshness = self._freshness(look, refreshed, now)
+            freshness = self._freshness(
+                look, refreshed, now, vary_all=not obj.revalidate_conditionally
+            )
             ttl = freshness.ttl if freshness is not None else 0.0
             await self._store.put(
                 replace(obj, response=refreshed, stored_at=now, fresh_until=now + ttl)
@@ -274,13 +281,14 @@ class CacheStage:
             await self._store.put(replace(obj, fresh_until=now + hold))
             look.trace.add(TraceRecord(Stage.CACHE, CacheOutcome.STALE_SERVED))
             return Fetched(obj.copy_response(), XCache.REFRESH_HIT, age=obj.age(now))
-        return replace(fetched, response=await self._put(look, fetched.response))
+        return replace(fetched, response=await self._put(look, fetched))
 
-    async def _put(self, look: _Lookup, response: EdgeResponse) -> EdgeResponse:
-        """Store ``response`` if CloudFront keeps it; a streamed body is stored when it has
+    async def _put(self, look: _Lookup, fetched: Fetched) -> EdgeResponse:
+        """Store the answer if CloudFront keeps it; a streamed body is stored when it has
         arrived whole. Returns the response to pass on (its stream wrapped to keep a copy)."""
+        response = fetched.response
         now = self._clock()
-        freshness = self._freshness(look, response, now)
+        freshness = self._freshness(look, response, now, vary_all=fetched.vary_all)
         if freshness is None:
             return response
         kept = response.headers.copy()
@@ -315,7 +323,9 @@ class CacheStage:
         body = StoringBody(response.stream, self._max_object_bytes, store)
         return replace(response, stream=body)
 
-    def _freshness(self, look: _Lookup, response: EdgeResponse, now: float) -> Freshness | None:
+    def _freshness(
+        self, look: _Lookup, response: EdgeResponse, now: float, *, vary_all: bool = False
+    ) -> Freshness | None:
         return edge_ttl(
             look.policy,
             look.request.method,
@@ -324,6 +334,7 @@ class CacheStage:
             now=now,
             error_caching_min_ttl=self._error_min_ttls.get(response.status),
             cached_methods=look.behavior.cached_methods,
+            vary_all=vary_all,
         )
 
 

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, replace
 
 from edgesim.cache.store import MemoryCacheStore
-from edgesim.cache.ttl import viewer_vary
+from edgesim.cache.ttl import varies_on_everything, viewer_vary
 from edgesim.config import BehaviorConfig, Distribution
 from edgesim.exceptions import OriginError
 from edgesim.http import EdgeRequest, EdgeResponse, Headers
@@ -299,8 +299,11 @@ class Edge:
                     head = request.method == "HEAD"
                     return Fetched(error_response(page, trace.request_id, head=head), XCache.ERROR)
                 continue
+            vary_all = False
             if behavior.cache_policy_resolved is not None and "vary" in response.headers:
-                # The viewer sees only the Vary names CloudFront keeps (spec §3.7).
+                # The viewer sees only the Vary names CloudFront keeps (spec §3.7); the cache
+                # still needs to know of a `Vary: *` (§2.2).
+                vary_all = varies_on_everything(response.headers)
                 vary = viewer_vary(response.headers, forwarded)
                 response.headers.remove("Vary")
                 if vary is not None:
@@ -309,7 +312,8 @@ class Edge:
                 response, self.triggers.origin_response(behavior, outbound, target, response, trace)
             )
             if last or group is None or response.status not in group.status_codes:
-                return Fetched(response, XCache.ERROR if response.status >= 400 else XCache.MISS)
+                x_cache = XCache.ERROR if response.status >= 400 else XCache.MISS
+                return Fetched(response, x_cache, vary_all=vary_all)
             await discard(response)
         raise AssertionError("an origin group always has a last member")
 

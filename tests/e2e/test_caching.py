@@ -322,3 +322,26 @@ async def test_vary_is_filtered_and_no_cache_fields_are_not_stored(
     second = await edge.client.get(url)
     assert second.headers["x-cache"] == "Hit from cloudfront"
     assert "set-cookie" not in second.headers  # §2.2: no-cache="Set-Cookie" is not stored
+
+
+async def test_vary_star_under_min_ttl_zero_is_never_served_from_cache(
+    make_edge: MakeEdge, origin: Origin
+) -> None:
+    """cloudfront-caching.md §2.2 and §3.4: with MinTTL 0, CloudFront stores a response with
+    `Vary: *` but sends every later request to the origin, without conditional headers, so the
+    origin always sends the whole body; with MinTTL > 0, `Vary: *` counts like any other Vary."""
+    edge = await _edge(make_edge, origin, FakeClock())
+    url = "/query/etag/v1/vary/%2A/x"  # the /query/* behavior has MinTTL 0
+    first = await edge.client.get(url)
+    assert first.headers["x-cache"] == "Miss from cloudfront"
+    assert "vary" not in first.headers  # §3.7: `*` never reaches the viewer
+    for _ in range(2):
+        again = await edge.client.get(url)
+        assert again.status_code == 200 and again.content != first.content  # a fresh answer
+        assert again.headers["x-cache"] == "Miss from cloudfront"
+    assert len(origin.seen) == 3
+    assert [seen.header("If-None-Match") for seen in origin.seen] == [None, None, None]
+    await edge.client.get("/etag/v2/vary/%2A/y")  # CachingOptimized: MinTTL 1
+    kept = await edge.client.get("/etag/v2/vary/%2A/y")
+    assert kept.headers["x-cache"] == "Hit from cloudfront"
+    assert len(origin.seen) == 4

@@ -240,3 +240,20 @@ behaviors: [{{path_pattern: "*", origin: api, cache_policy: CachingOptimized}}]
     assert "cache:store" not in first.trace.steps
     assert second.trace.steps[1:3] == ["cache:miss", "origin:200"]
     assert len(served) == 2
+
+
+async def test_vary_star_under_min_ttl_zero_is_not_shared_with_waiting_requests(
+    edge: tuple[Edge, FakeClock], origin: Origin
+) -> None:
+    """cloudfront-caching.md §2.2: with MinTTL 0, every request for a `Vary: *` object goes to
+    the origin; requests that waited on the same fetch go too, as they would for an answer that
+    turns collapsing off (§3.8)."""
+    built, _ = edge
+    url = "/zero/slow/0.2/etag/w/vary/%2A/x"
+    results = await asyncio.gather(*(built.dispatch(EdgeRequest("GET", url)) for _ in range(3)))
+    assert all(r.response.headers.get("X-Cache") == "Miss from cloudfront" for r in results)
+    assert len(origin.seen) == 3
+    later = await built.dispatch(EdgeRequest("GET", url))
+    assert later.trace.steps == ["behavior:matched", "cache:stale", "origin:200", "cache:store"]
+    assert later.response.headers.get("X-Cache") == "Miss from cloudfront"
+    assert origin.seen[-1].header("If-None-Match") is None
