@@ -149,16 +149,23 @@ class Headers:
         """An independent copy."""
         return Headers(self._items)
 
-    def without_hop_by_hop(self) -> Headers:
-        """A copy without hop-by-hop lines, including those ``Connection`` names."""
+    def without_hop_by_hop(self, *, keep: frozenset[str] = frozenset()) -> Headers:
+        """A copy without hop-by-hop lines, including those ``Connection`` names, except the
+        lowercase names in ``keep``."""
         named = {
             token.strip().lower()
             for value in self.get_all("connection")
             for token in value.split(",")
             if token.strip()
         }
-        drop = HOP_BY_HOP | named
+        drop = (HOP_BY_HOP | named) - keep
         return Headers((k, v) for k, v in self._items if k.lower() not in drop)
+
+    def chunked(self) -> bool:
+        """Whether the last transfer coding is ``chunked``: the body is framed by chunks, and
+        a ``Content-Length`` beside it means nothing (RFC 9112 §6.1, §6.3)."""
+        codings = ",".join(self.get_all("transfer-encoding"))
+        return codings.rsplit(",", 1)[-1].strip().lower() == "chunked"
 
 
 @dataclass

@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from aiohttp import StreamReader, http_exceptions, web
+from aiohttp import HttpVersion11, StreamReader, http_exceptions, web
 from multidict import CIMultiDict
 
 from edgesim.exceptions import IncompleteBodyError
@@ -123,15 +123,28 @@ async def to_edge_request(
 
 
 def _split_length(response: EdgeResponse) -> tuple[CIMultiDict[str], str | None]:
-    """The response's header lines without ``Content-Length``, and that length's value."""
+    """The response's header lines without its framing (``Content-Length``,
+    ``Transfer-Encoding``: aiohttp writes those), and the length's value."""
     headers: CIMultiDict[str] = CIMultiDict()
     length = None
     for name, value in response.headers:
-        if name.lower() == "content-length":
+        lower = name.lower()
+        if lower == "content-length":
             length = value
-            continue
-        headers.add(name, value)
+        elif lower != "transfer-encoding":
+            headers.add(name, value)
     return headers, length
+
+
+def _sent_chunked(request: web.BaseRequest, response: EdgeResponse) -> bool:
+    """Whether the body goes out in chunks: the edge kept ``Transfer-Encoding: chunked`` on it,
+    and the viewer speaks HTTP/1.1 (HTTP/1.0 has no chunks: its body ends with the connection)."""
+    return (
+        response.headers.chunked()
+        and request.version >= HttpVersion11
+        and request.method != "HEAD"
+        and response.status not in _NO_BODY_STATUSES
+    )
 
 
 def to_web_response(response: EdgeResponse, *, head: bool) -> web.Response:
@@ -155,28 +168,37 @@ async def send_response(request: web.BaseRequest, result: EdgeResult) -> web.Str
     """Send ``result``'s response to the viewer, its streamed body chunk by chunk as it comes.
 
     A streamed body keeps the ``Content-Length`` it was announced with (chunked without one).
-    When it ends early, the viewer gets the bytes that came and then a closed connection, with
-    the response left unfinished, as CloudFront does; the cut is added to ``result.trace``.
+    A response the edge left ``Transfer-Encoding: chunked`` goes out in chunks, whether its body
+    is streaming or whole (a cache hit). When a body ends early, the viewer gets the bytes that
+    came and then a closed connection, with the response left unfinished, as CloudFront does;
+    the cut is added to ``result.trace``.
     """
     response = result.response
-    body = response.stream
+    stream = response.stream
+    chunked = _sent_chunked(request, response)
     no_body = request.method == "HEAD" or response.status in _NO_BODY_STATUSES
-    if body is None or no_body:
-        if body is not None:
+    if (stream is None and not chunked) or no_body:
+        if stream is not None:
             response.stream = None
-            await body.aclose()
+            await stream.aclose()
         return to_web_response(response, head=request.method == "HEAD")
     headers, length = _split_length(response)
     sent = web.StreamResponse(
         status=response.status, reason=response.reason or None, headers=headers
     )
-    if length is not None and length.strip().isdigit():
+    if chunked:
+        sent.enable_chunked_encoding()
+    elif length is not None and length.strip().isdigit():
         sent.content_length = int(length)
     finished = False
     try:
         await sent.prepare(request)
-        async for chunk in body:
-            await sent.write(chunk)
+        if stream is None:
+            if response.body:
+                await sent.write(response.body)
+        else:
+            async for chunk in stream:
+                await sent.write(chunk)
         await sent.write_eof()
         finished = True
     except IncompleteBodyError as cut:
@@ -184,7 +206,8 @@ async def send_response(request: web.BaseRequest, result: EdgeResult) -> web.Str
     except ConnectionError:
         pass  # the viewer left; nothing more can reach it
     finally:
-        await body.aclose()
+        if stream is not None:
+            await stream.aclose()
     if not finished:
         _hang_up(request, sent)
     return sent

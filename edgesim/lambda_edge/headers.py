@@ -8,8 +8,11 @@ headers Lambda@Edge lists as disallowed (``X-Amz-Cf-*``, ``X-Cache``, ``X-Edge-*
 ``X-Forwarded-Proto``, ``X-Real-IP`` ...) are left out of every event. Because the function could
 neither see nor touch them, applying its result keeps them on the request or response as they
 were; this is how ``X-Amz-Cf-Id`` survives an origin-request function on its way to the origin.
-``Transfer-Encoding`` is among the hidden lines: edgesim always holds whole bodies, so framing is
-chosen when the message is sent, not by functions.
+
+``Transfer-Encoding`` is the one hop-by-hop line a function does see: CloudFront lists it among
+the read-only headers of all four triggers (spec lambda-edge.md §3.2), so a chunked upload shows
+it at viewer-request and origin-request, and a chunked origin response at origin-response and
+viewer-response, where code that drops it fails validation as it does at a real edge.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from edgesim.lambda_edge.rules import is_disallowed
 from edgesim.lambda_edge.rules.headers import HeaderLines
 
 __all__ = [
+    "SHOWN_HOP_BY_HOP",
     "as_utf8",
     "kept_or_changed",
     "headers_from_cf",
@@ -90,6 +94,10 @@ def _title_case(name: str) -> str:
     return "-".join(word[:1].upper() + word[1:] for word in name.split("-"))
 
 
+# Hop-by-hop, yet read-only rather than hidden at every trigger (spec lambda-edge.md §3.2).
+SHOWN_HOP_BY_HOP = frozenset({"transfer-encoding"})
+
+
 def split_hidden(headers: Headers) -> tuple[Headers, Headers]:
     """(what a function sees, what it does not), each in the original order."""
     named = {
@@ -97,7 +105,7 @@ def split_hidden(headers: Headers) -> tuple[Headers, Headers]:
         for value in headers.get_all("connection")
         for token in value.split(",")
     }
-    hop = HOP_BY_HOP | named
+    hop = (HOP_BY_HOP | named) - SHOWN_HOP_BY_HOP
     shown, hidden = Headers(), Headers()
     for name, value in headers:
         hides = name.lower() in hop or is_disallowed(name)

@@ -13,7 +13,8 @@ are percent-encoded). A viewer's upload that is still streaming in goes out as i
 the viewer's ``Content-Length`` when it sent one and chunked otherwise.
 
 What comes back is the origin's status, reason, headers (every line, names spelled as received,
-hop-by-hop lines dropped) and, as soon as the headers are in, a
+hop-by-hop lines dropped but for a ``Transfer-Encoding`` that ends in ``chunked``, which replaces
+any ``Content-Length``) and, as soon as the headers are in, a
 :class:`~edgesim.http.BodyStream` of the body bytes as they were on the wire (chunked framing
 removed, nothing decompressed); redirects are not followed. The pooled connection is released
 when the stream ends, and closed when it is given up (``aclose``) before the end. HEAD answers,
@@ -72,6 +73,7 @@ from edgesim.quotas import HEADERS_MAX_BYTES
 __all__ = ["OriginFetcher"]
 
 _RETRIED_ON_TIMEOUT = frozenset({"GET", "HEAD"})
+_CHUNKED_FRAMING = frozenset({"transfer-encoding"})
 # Methods that carry a body by definition get a Content-Length even when it is 0.
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # Bytes a request line may not hold (RFC 9112 §3.2: VCHAR only).
@@ -225,10 +227,17 @@ async def _edge_response(answer: OriginResponse, where: str) -> EdgeResponse:
         if answer.body is not None:
             await answer.body.aclose()
         raise OriginError(502, f"invalid response headers from {where}: {problem}")
-    headers = Headers((_decode(k), _decode(v)) for k, v in answer.headers)
+    received = Headers((_decode(k), _decode(v)) for k, v in answer.headers)
+    if received.chunked():
+        # The origin-response function sees the line, read-only (spec lambda-edge.md §3.2), and
+        # the viewer gets the body re-chunked; the chunks, not a length, frame it (RFC 9112 §6.3).
+        headers = received.without_hop_by_hop(keep=_CHUNKED_FRAMING)
+        headers.remove("Content-Length")
+    else:
+        headers = received.without_hop_by_hop()
     return EdgeResponse(
         status=answer.status,
-        headers=headers.without_hop_by_hop(),
+        headers=headers,
         reason=answer.reason.decode("latin-1"),
         stream=None if answer.body is None else _OriginBody(answer.body, where),
     )

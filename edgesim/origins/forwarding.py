@@ -15,7 +15,9 @@ visible to users' code:
   every HTTP intermediary records itself. AWS only says a viewer's Via is forwarded; the one-line
   append keeps both facts and the order of hops.
 - ``X-Amz-Cf-Id`` is the request id (functions do not see it; it still reaches the origin).
-- Removed: hop-by-hop lines (and those ``Connection`` names), ``Expect``, ``Accept``,
+- ``Transfer-Encoding`` of a chunked upload is forwarded (the legacy table's "forwarded" row), so
+  the origin-request function sees it, read-only; the origin fetcher frames the body it sends.
+- Removed: other hop-by-hop lines (and those ``Connection`` names), ``Expect``, ``Accept``,
   ``Accept-Charset``, ``Accept-Language``, ``Referer``, ``X-Real-IP``, ``X-Forwarded-Proto``,
   ``X-HTTP-Method-Override`` and every ``X-Edge-*``. ``Accept-Encoding`` is removed for HTTP/1.0
   viewers only; normalising it is the cache policy's business.
@@ -90,8 +92,11 @@ _ALWAYS_FORWARDED = frozenset(
         "if-range",
         "range",
         "request-range",
+        "transfer-encoding",
     }
 )
+# The one hop-by-hop line the legacy table lists as forwarded.
+_FORWARDED_HOP_BY_HOP = frozenset({"transfer-encoding"})
 # Removed whatever a policy says: no policy can forward these.
 _REMOVED_ALWAYS = frozenset({"expect", "x-real-ip", "x-forwarded-proto", "x-http-method-override"})
 
@@ -130,7 +135,7 @@ def to_origin(
     ``forward`` is a cache/origin request policy's say over viewer headers; ``None`` means the
     legacy defaults. URI, query string and body are unchanged; the origin gets HTTP/1.1.
     """
-    viewer = request.headers.without_hop_by_hop()
+    viewer = request.headers.without_hop_by_hop(keep=_FORWARDED_HOP_BY_HOP)
     forwarded = Headers()
     for name, value in viewer:
         if _forwards(name.lower(), request, forward):
@@ -201,8 +206,10 @@ def forward_under_policies(
 
 def _forwards(name: str, request: EdgeRequest, forward: Callable[[str], bool] | None) -> bool:
     """Whether the viewer's ``name`` line goes on to the origin as the viewer sent it."""
-    if name in _SET_BY_CLOUDFRONT or name in HOP_BY_HOP or name.startswith("x-edge-"):
+    if name in _SET_BY_CLOUDFRONT or name.startswith("x-edge-"):
         return False
+    if name in HOP_BY_HOP:
+        return name in _FORWARDED_HOP_BY_HOP
     if name == "accept-encoding" and request.http_version in ("1.0", "HTTP/1.0"):
         return False
     if name in _ALWAYS_FORWARDED:

@@ -245,7 +245,7 @@ class Edge:
         await buffer_body_for(behavior, EventType.VIEWER_REQUEST, request)
         result = await self.triggers.viewer_request(behavior, request, trace)
         if isinstance(result, EdgeResponse):
-            raise EarlyResponse(result, XCache.GENERATED)
+            raise EarlyResponse(_as_cloudfronts_own(result), XCache.GENERATED)
         return result
 
     def _default_root_object(self, request: EdgeRequest) -> EdgeRequest:
@@ -288,8 +288,9 @@ class Edge:
             await buffer_body_for(behavior, EventType.ORIGIN_REQUEST, outbound)
             result = await self.triggers.origin_request(behavior, outbound, target, trace)
             if isinstance(result, EdgeResponse):
-                # Generated at origin-request: no origin, no origin-response; it may be cached.
-                return Fetched(result, XCache.GENERATED, generated=True)
+                # Generated at origin-request: no origin, no origin-response; it may be cached,
+                # and its Hits are CloudFront's own response as much as this Miss is.
+                return Fetched(_as_cloudfronts_own(result), XCache.GENERATED, generated=True)
             outbound, target = result
             try:
                 response = await self._origin_fetch(outbound, target, trace)
@@ -386,17 +387,27 @@ class Edge:
         """The response with what CloudFront adds to every response, without what it drops.
 
         A new object: the one given may be shared (a collapsed fetch answers several viewers).
+        A body that came chunked goes out chunked (spec lambda-edge.md §5.1, cloudfront-caching.md
+        §3.10, §4.2: CloudFront re-chunks it, and keeps it chunked in the cache), so its
+        ``Transfer-Encoding`` line stays, as ``chunked``, the only coding CloudFront supports.
         """
         headers = response.headers.without_hop_by_hop()
+        if response.headers.chunked():
+            headers.set_spelled("Transfer-Encoding", "chunked")
         headers.remove("X-Cache", "Via", "X-Amz-Cf-Pop", "X-Amz-Cf-Id")
-        if x_cache is XCache.GENERATED and "Server" not in headers:
-            # Function-generated responses go out as CloudFront's own (observed, spec §5.1).
-            headers.add("Server", "CloudFront")
         headers.add("X-Cache", x_cache.value)
         headers.add("Via", via_value("1.1", self.edge_id))
         headers.add("X-Amz-Cf-Pop", self.distribution.settings.pop)
         headers.add("X-Amz-Cf-Id", request_id)
         return replace(response, headers=headers)
+
+
+def _as_cloudfronts_own(generated: EdgeResponse) -> EdgeResponse:
+    """A function-generated response goes out as CloudFront's own, ``Server: CloudFront``
+    unless the function named a server (observed, spec lambda-edge.md §5.1)."""
+    if "Server" not in generated.headers:
+        generated.headers.add("Server", "CloudFront")
+    return generated
 
 
 def _ms(started: float) -> float:

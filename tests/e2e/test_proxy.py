@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -10,6 +11,9 @@ from pathlib import Path
 
 import httpx
 
+from edgesim.config import load_distribution
+from edgesim.frontdoors.server import EdgeServer
+from edgesim.pipeline import Edge
 from tests.e2e.conftest import MakeEdge, Origin, start_origin
 
 CF_ID = re.compile(r"^[A-Za-z0-9_-]{54}==$")
@@ -294,3 +298,93 @@ async def test_http_client_sees_head_length(
     assert head.status_code == 200
     assert head.headers["content-length"] == str(len("<h1>home</h1>"))
     assert head.content == b""
+
+
+# -- Transfer-Encoding: what functions see and how the viewer gets the body ----------------------
+
+SAW = """
+def handler(event, context):
+    cf = event["Records"][0]["cf"]
+    response = cf["response"]
+    name = "x-" + cf["config"]["eventType"] + "-saw"
+    seen = [h["value"] for h in response["headers"].get("transfer-encoding", [])]
+    response["headers"][name] = [{"key": name, "value": ",".join(seen) or "none"}]
+    return response
+"""
+
+CHUNKED_DIST = """
+origins:
+  raw: {{url: "http://127.0.0.1:{port}"}}
+functions:
+  saw: {{runtime: python3.12, code: "{code}", handler: saw.handler}}
+behaviors:
+  - path_pattern: "*"
+    origin: raw
+    cache_policy: CachingOptimized
+    functions: {{origin-response: saw, viewer-response: saw}}
+"""
+
+
+async def _chunked_origin(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Answers every request with a chunked body in two chunks, then closes."""
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nCache-Control: max-age=300\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    )
+    await writer.drain()
+    writer.close()
+
+
+async def _raw_get(port: int, path: str) -> tuple[bytes, bytes]:
+    """The viewer's raw response head and raw body bytes, read until the edge closes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: d.test\r\nConnection: close\r\n\r\n".encode())
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 30)
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head, body
+
+
+def _dechunk(raw: bytes) -> bytes:
+    out, rest = b"", raw
+    while True:
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            return out
+        out, rest = out + rest[:size], rest[size + 2 :]
+
+
+async def test_a_chunked_origin_response_stays_chunked(tmp_path: Path) -> None:
+    """An origin answering ``Transfer-Encoding: chunked``: the origin-response and
+    viewer-response functions see the header (read-only at both triggers, spec lambda-edge.md
+    §3.2; "the function tried to delete read-only header, headerName : Transfer-Encoding",
+    CodeGenieApp/serverless-express#369), and the viewer gets the body chunked, on the miss and on
+    the hit: CloudFront "returns the object to the client as the object is received at the edge
+    location, and caches the object in chunked format for subsequent requests" (spec
+    cloudfront-caching.md §3.10, §4.2; AWS RequestAndResponseBehaviorCustomOrigin,
+    Transfer-Encoding)."""
+    (tmp_path / "saw.py").write_text(SAW)
+    origin = await asyncio.start_server(_chunked_origin, "127.0.0.1", 0)
+    port = origin.sockets[0].getsockname()[1]
+    path = tmp_path / "d.yaml"
+    path.write_text(CHUNKED_DIST.format(port=port, code=tmp_path))
+    server = EdgeServer([Edge(load_distribution(path))], port=0)
+    await server.start()
+    try:
+        answers = [await _raw_get(server.listeners[0].port, "/stream") for _ in range(2)]
+    finally:
+        await server.aclose()
+        origin.close()
+        await origin.wait_closed()
+    for (head, body), x_cache in zip(answers, ("Miss", "Hit"), strict=True):
+        lines = head.decode("latin-1").lower().split("\r\n")
+        assert f"x-cache: {x_cache.lower()} from cloudfront" in lines
+        assert "transfer-encoding: chunked" in lines
+        assert not any(line.startswith("content-length:") for line in lines)
+        assert "x-viewer-response-saw: chunked" in lines
+        assert _dechunk(body) == b"hello world"
+    # The origin-response function ran once, on the miss; its result is what was cached.
+    assert "x-origin-response-saw: chunked" in answers[0][0].decode().lower().split("\r\n")

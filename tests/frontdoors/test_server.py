@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -353,3 +354,101 @@ async def test_header_bytes_reach_the_origin_byte_for_byte(tmp_path: Path, raw: 
         await origin.wait_closed()
     assert answer.startswith(b"HTTP/1.1 200")
     assert seen == [b"X-Name: " + raw]
+
+
+# -- the Server header on every path, as the viewer's socket sees it ----------------------------
+
+GENERATE = """
+def handler(event, context):
+    return {"status": "200", "body": "made at the edge",
+            "headers": {"cache-control": [{"key": "Cache-Control", "value": "max-age=300"}]}}
+"""
+
+
+async def _server_lines(port: int, method: str, path: str, extra: str = "") -> list[str]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    request = f"{method} {path} HTTP/1.1\r\nHost: d.test\r\n{extra}Connection: close\r\n\r\n"
+    writer.write(request.encode())
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 30)
+    writer.close()
+    head = answer.partition(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+    return [line.partition(":")[2].strip() for line in head if line.lower().startswith("server:")]
+
+
+async def test_the_server_header_is_the_origins_or_cloudfronts_on_every_path(
+    tmp_path: Path,
+) -> None:
+    """CloudFront passes on the origin's ``Server`` (none if it sent none) and says
+    ``Server: CloudFront`` on its own error pages and on function-generated responses (spec
+    lambda-edge.md §4.1, §5.1; cloudfront-caching.md §4.2). A response generated at
+    origin-request is cached (spec lambda-edge.md §4.3), so its later Hits are still CloudFront's
+    own. edgesim's HTTP library never names itself."""
+    (tmp_path / "gen.py").write_text(GENERATE)
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "s3").mkdir()
+    (tmp_path / "site" / "s3" / "a.txt").write_text("hi")
+
+    async def bare(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        if b"if-none-match" in head.lower():
+            writer.write(b'HTTP/1.1 304 Not Modified\r\nETag: "e"\r\n\r\n')
+        else:
+            writer.write(
+                b'HTTP/1.1 200 OK\r\nETag: "e"\r\nCache-Control: max-age=300\r\n'
+                b"Content-Length: 2\r\n\r\nok"
+            )
+        await writer.drain()
+        writer.close()
+
+    origin = await asyncio.start_server(bare, "127.0.0.1", 0)
+    port = origin.sockets[0].getsockname()[1]
+    path = tmp_path / "d.yaml"
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        closed = unused.getsockname()[1]  # nothing listens there once this socket is gone
+    site = tmp_path / "site"
+    path.write_text(
+        f'origins: {{api: {{url: "http://127.0.0.1:{port}"}}, site: {{s3: "{site}"}},\n'
+        f'          gone: {{url: "http://127.0.0.1:{closed}", connection_attempts: 1}}}}\n'
+        f'functions: {{gen: {{runtime: python3.12, code: "{tmp_path}", handler: gen.handler}}}}\n'
+        "behaviors:\n"
+        "  - {path_pattern: /vreq/*, origin: api, functions: {viewer-request: gen}}\n"
+        "  - {path_pattern: /oreq/*, origin: api, cache_policy: CachingOptimized,\n"
+        "     functions: {origin-request: gen}}\n"
+        "  - {path_pattern: /s3/*, origin: site}\n"
+        "  - {path_pattern: /gone/*, origin: gone}\n"
+        "  - {path_pattern: /pass/*, origin: api}\n"
+        '  - {path_pattern: "*", origin: api, cache_policy: CachingOptimized}\n'
+    )
+    server = EdgeServer([Edge(load_distribution(path))], port=0)
+    await server.start()
+    viewer = server.listeners[0].port
+    inm = 'If-None-Match: "e"\r\n'
+    expected = [
+        ("GET", "/vreq/x", "", ["CloudFront"]),  # generated at viewer-request
+        ("HEAD", "/vreq/x", "", ["CloudFront"]),
+        ("GET", "/oreq/x", "", ["CloudFront"]),  # generated at origin-request: Miss
+        ("GET", "/oreq/x", "", ["CloudFront"]),  # ... then Hit
+        ("HEAD", "/oreq/x", "", ["CloudFront"]),
+        ("GET", "/plain", "", []),  # an origin without Server: Miss, Hit, HEAD, 304
+        ("GET", "/plain", "", []),
+        ("HEAD", "/plain", "", []),
+        ("GET", "/plain", inm, []),
+        ("GET", "/pass/x", inm, []),  # the origin's own 304, not cached
+        ("GET", "/s3/a.txt", "", ["AmazonS3"]),  # an S3 folder origin
+        ("HEAD", "/s3/a.txt", "", ["AmazonS3"]),
+        ("GET", "/gone/x", "", ["CloudFront"]),  # CloudFront's error pages
+        ("HEAD", "/gone/x", "", ["CloudFront"]),
+        ("DELETE", "/plain", "", ["CloudFront"]),
+    ]
+    try:
+        seen = [
+            (method, target, await _server_lines(viewer, method, target, extra))
+            for method, target, extra, _ in expected
+        ]
+    finally:
+        await server.aclose()
+        origin.close()
+        await origin.wait_closed()
+    assert seen == [(method, target, servers) for method, target, _, servers in expected]

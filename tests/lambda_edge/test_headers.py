@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from edgesim.http import EdgeRequest, Headers
-from edgesim.lambda_edge.events import apply_request, viewer_request_event
+from edgesim.http import EdgeRequest, EdgeResponse, Headers
+from edgesim.lambda_edge.events import (
+    apply_request,
+    apply_response,
+    origin_request_event,
+    origin_response_event,
+    viewer_request_event,
+    viewer_response_event,
+)
 from edgesim.lambda_edge.headers import (
     as_utf8,
     headers_from_cf,
@@ -16,7 +23,7 @@ from edgesim.lambda_edge.headers import (
 from edgesim.lambda_edge.rules import ParsedRequest, parse_result
 from edgesim.lambda_edge.rules.headers import HeaderLines
 from edgesim.types import EventType
-from tests.lambda_edge.test_events import CTX, cf
+from tests.lambda_edge.test_events import API, CTX, cf
 
 
 def test_headers_to_cf_groups_duplicates_in_order_and_keeps_case() -> None:
@@ -63,7 +70,6 @@ def test_hidden_headers_are_not_shown_to_functions() -> None:
                 ("Connection", "keep-alive, X-Private"),
                 ("X-Private", "1"),
                 ("Keep-Alive", "timeout=5"),
-                ("Transfer-Encoding", "chunked"),
                 ("X-Amz-Cf-Id", "spoof"),
                 ("X-Cache", "Hit"),
                 ("X-Edge-Location", "x"),
@@ -77,6 +83,41 @@ def test_hidden_headers_are_not_shown_to_functions() -> None:
     )
     headers = cf(viewer_request_event(CTX, request, include_body=False))["request"]["headers"]
     assert list(headers) == ["host", "x-kept"]
+
+
+def test_transfer_encoding_is_shown_to_every_trigger() -> None:
+    """CloudFront lists ``Transfer-Encoding`` among the read-only headers of all four triggers
+    (spec lambda-edge.md §3.2, Docs-2025 column; a real log of a function that deleted it:
+    "the function tried to delete read-only header, headerName : Transfer-Encoding",
+    CodeGenieApp/serverless-express#369), so a function sees it whenever the message has it:
+    a chunked origin response at origin-response and viewer-response, a chunked upload at
+    viewer-request and origin-request. It is not hidden like the other hop-by-hop lines."""
+    chunked = [("Transfer-Encoding", "chunked")]
+    upload = EdgeRequest("POST", "/up", headers=Headers([("Host", "a.test"), *chunked]))
+    response = EdgeResponse(200, Headers([("Content-Type", "text/plain"), *chunked]))
+    shown = {"key": "Transfer-Encoding", "value": "chunked"}
+    events = {
+        "viewer-request": cf(viewer_request_event(CTX, upload, include_body=False))["request"],
+        "origin-request": cf(origin_request_event(CTX, upload, API, include_body=False))["request"],
+        "origin-response": cf(origin_response_event(CTX, upload, API, response))["response"],
+        "viewer-response": cf(viewer_response_event(CTX, upload, response))["response"],
+    }
+    for trigger, part in events.items():
+        assert part["headers"]["transfer-encoding"] == [shown], trigger
+
+
+def test_a_response_keeps_transfer_encoding_through_a_function() -> None:
+    """Read-only at origin-response (spec lambda-edge.md §3.2): what the function returns
+    unchanged goes on, so the viewer still gets the body chunked (spec cloudfront-caching.md
+    §3.10: CloudFront streams a chunked origin response to the viewer, re-chunked)."""
+    response = EdgeResponse(200, Headers([("Transfer-Encoding", "chunked"), ("X-A", "1")]))
+    event = origin_response_event(CTX, EdgeRequest("GET", "/"), API, response)
+    parsed = parse_result(
+        EventType.ORIGIN_RESPONSE, event, cf(event)["response"], include_body=False
+    )
+    assert not isinstance(parsed, ParsedRequest)
+    applied = apply_response(parsed, response)
+    assert applied.headers.get_all("transfer-encoding") == ["chunked"]
 
 
 def test_split_hidden_keeps_each_side_in_the_original_order() -> None:

@@ -235,11 +235,54 @@ async def test_repeated_headers_and_spelling_kept(origin, fetcher) -> None:
     assert ("X-Mixed-CASE", "v") in result.headers.items()
 
 
-async def test_hop_by_hop_response_headers_dropped(origin, fetcher) -> None:
+async def test_hop_by_hop_response_headers_dropped_but_chunked_framing_kept(
+    origin, fetcher
+) -> None:
+    """Hop-by-hop lines go, except ``Transfer-Encoding: chunked``: CloudFront shows it to the
+    origin-response function as a read-only header (spec lambda-edge.md §3.2) and streams the
+    body to the viewer re-chunked (spec cloudfront-caching.md §3.10, §4.2; AWS
+    RequestAndResponseBehaviorCustomOrigin, "Transfer-Encoding")."""
     result = await fetcher.fetch(request(uri="/hop"), origin.target())
     assert await result.read() == b"part one, part two"
-    for name in ("Transfer-Encoding", "Keep-Alive", "Trailer"):
+    assert result.headers.get_all("transfer-encoding") == ["chunked"]
+    for name in ("Keep-Alive", "Trailer"):
         assert name not in result.headers
+
+
+@pytest.mark.parametrize(
+    ("lines", "kept"),
+    [
+        (b"Transfer-Encoding: chunked\r\nContent-Length: 99\r\n", ["chunked"]),
+        (b"transfer-encoding: CHUNKED\r\n", ["CHUNKED"]),
+    ],
+    ids=["with-a-length", "spelling"],
+)
+async def test_a_chunked_answer_keeps_its_framing_line_and_loses_any_length(
+    lines: bytes, kept: list[str]
+) -> None:
+    """The chunks frame the body, so a ``Content-Length`` beside them is dropped (RFC 9112
+    §6.3: Transfer-Encoding overrides it, and a proxy removes it), and the line is kept as the
+    origin wrote it for the origin-response event (spec lambda-edge.md §3.2)."""
+
+    async def chunked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\n" + lines + b"\r\n2\r\nok\r\n0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(chunked, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    fetcher = OriginFetcher()
+    try:
+        target = OriginTarget(kind="custom", domain_name="127.0.0.1", port=port, protocol="http")
+        result = await fetcher.fetch(request(), target)
+        assert await result.read() == b"ok"
+    finally:
+        await fetcher.aclose()
+        server.close()
+        await server.wait_closed()
+    assert result.headers.get_all("transfer-encoding") == kept
+    assert "content-length" not in result.headers
 
 
 async def test_redirect_not_followed(origin, fetcher) -> None:

@@ -121,7 +121,6 @@ REMOVED = [
     ("Keep-Alive", "timeout=5"),
     ("TE", "trailers"),
     ("Trailer", "X-T"),
-    ("Transfer-Encoding", "chunked"),
     ("Upgrade", "websocket"),
     ("Proxy-Authorization", "Basic x"),
     ("Proxy-Connection", "keep-alive"),
@@ -146,6 +145,16 @@ def test_legacy_removals() -> None:
         assert name not in headers, name
     for name, value in kept:
         assert headers.get(name) == value
+
+
+def test_a_chunked_uploads_transfer_encoding_is_forwarded() -> None:
+    """The legacy header table lists ``Transfer-Encoding`` as forwarded (spec
+    cloudfront-caching.md §4.1), and it is read-only, so visible, at origin-request (spec
+    lambda-edge.md §3.2); a policy has no say over it. Other hop-by-hop lines still go."""
+    request = viewer(("Transfer-Encoding", "chunked"), ("Connection", "keep-alive"))
+    assert forwarded(request).get_all("transfer-encoding") == ["chunked"]
+    assert forwarded(request, forward=lambda name: False).get("Transfer-Encoding") == "chunked"
+    assert "connection" not in forwarded(request)
 
 
 @pytest.mark.parametrize(
