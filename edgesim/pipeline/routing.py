@@ -149,10 +149,26 @@ def refusal(
             return Refusal(RefusalOutcome.HTTPS_ONLY, 403, "Bad request.")
         if behavior.viewer_protocol_policy == "redirect-to-https":
             host = request.headers.get("Host") or default_host
-            status = 301 if request.method in ("GET", "HEAD") else 307
+            if request.method in ("GET", "HEAD"):
+                status = 301
+            elif _before_http_1_1(request.http_version):
+                # A 307 keeps the method and body, and HTTP/1.0 has no 307: CloudFront refuses
+                # instead (spec cloudfront-caching.md §1.3, viewer protocol policy results).
+                return Refusal(RefusalOutcome.HTTPS_ONLY, 403, "Bad request.")
+            else:
+                status = 307
             location = f"https://{host.split(':')[0]}{request.target}"
             return Redirect(RedirectOutcome.TO_HTTPS, status, location)
     return None
+
+
+def _before_http_1_1(version: str) -> bool:
+    """Whether an ``http_version`` (``1.0``, ``HTTP/1.0``, ``2``) is older than HTTP/1.1."""
+    major, _, minor = version.upper().removeprefix("HTTP/").partition(".")
+    try:
+        return (int(major), int(minor or 0)) < (1, 1)
+    except ValueError:
+        return False
 
 
 def unparsed_refusal(*, too_large: bool) -> Refusal:

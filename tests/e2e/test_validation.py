@@ -8,6 +8,7 @@ the reason in the function's log; an obeying one must pass. The function has a P
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -278,3 +279,67 @@ async def test_published_header_shapes_work(
     assert all("not documented by CloudFront" in line for line in warnings)
     assert "X-Amz-Meta-Last-Modified" in warnings[0]
     assert "headerToModify" in warnings[1]
+
+
+# --- what CloudFront answers itself before any function runs ---------------------------------
+
+REDIRECT_DIST = """
+origins:
+  api: {{url: "{origin}"}}
+behaviors:
+  - path_pattern: "*"
+    origin: api
+    viewer_protocol_policy: redirect-to-https
+    allowed_methods: [GET, HEAD, OPTIONS, PUT, PATCH, POST, DELETE]
+"""
+
+
+async def _raw_status(url: str, request: bytes) -> tuple[int, bytes]:
+    """Send ``request`` as written on the wire; the status and the whole answer."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(request)
+        await writer.drain()
+        answer = b""
+        while b"\r\n" not in answer:
+            chunk = await asyncio.wait_for(reader.read(65536), 30)
+            if not chunk:
+                break
+            answer += chunk
+    finally:
+        writer.close()
+    return int(answer.split(b" ", 2)[1]), answer
+
+
+@pytest.mark.parametrize(
+    ("method", "version", "status"),
+    [("POST", "1.0", 403), ("PUT", "1.0", 403), ("GET", "1.0", 301), ("POST", "1.1", 307)],
+)
+async def test_redirect_to_https_refuses_what_http_1_0_cannot_redirect(
+    shared_origin: Origin,
+    tmp_path_factory: pytest.TempPathFactory,
+    method: str,
+    version: str,
+    status: int,
+) -> None:
+    """cloudfront-caching.md §1.3, "Viewer protocol policy results": with redirect-to-https an
+    HTTP viewer's GET/HEAD gets 301, other methods 307 over HTTP/1.1 or later and 403 below
+    HTTP/1.1, which has no 307 to keep the method and body with. Sent as raw bytes, so the
+    request really is HTTP/1.0 on the wire; the origin is never asked."""
+    path = tmp_path_factory.mktemp("redirect") / "dist.yaml"
+    path.write_text(REDIRECT_DIST.format(origin=shared_origin.url))
+    server = EdgeServer([Edge(load_distribution(path), store=NullCacheStore())], port=0)
+    await server.start()
+    seen = len(shared_origin.seen)
+    try:
+        body = b"" if method == "GET" else b"x"
+        request = (
+            f"{method} /form HTTP/{version}\r\nHost: www.example.test\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode() + body
+        got, answer = await _raw_status(server.url(), request)
+    finally:
+        await server.aclose()
+    assert got == status, answer
+    assert len(shared_origin.seen) == seen

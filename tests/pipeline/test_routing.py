@@ -171,3 +171,44 @@ def test_the_request_size_limit_counts_bytes_not_characters(total: int, refused:
     filler = total - line - len("X-Pad: \r\n") - 2 - 1
     request = EdgeRequest("GET", "/a", headers=Headers([("X-Pad", "é" + latin1 + "p" * filler)]))
     assert (refusal(request, behavior, "d.cloudfront.net") is not None) is refused
+
+
+REDIRECTING = BehaviorConfig.model_validate(
+    {
+        "path_pattern": "*",
+        "origin": "o",
+        "viewer_protocol_policy": "redirect-to-https",
+        "allowed_methods": ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("method", "version", "status"),
+    [
+        ("GET", "1.1", 301),
+        ("HEAD", "1.0", 301),
+        ("GET", "1.0", 301),
+        ("POST", "1.1", 307),
+        ("PUT", "2", 307),
+        ("DELETE", "3", 307),
+        ("POST", "1.0", 403),
+        ("PUT", "HTTP/1.0", 403),
+        ("OPTIONS", "1.0", 403),
+    ],
+)
+def test_redirect_to_https_answers_by_method_and_http_version(
+    method: str, version: str, status: int
+) -> None:
+    """cloudfront-caching.md §1.3, "Viewer protocol policy results": redirect-to-https answers an
+    HTTP GET/HEAD with 301; other methods with 307 over HTTP/1.1 or later, so the method and
+    body are kept, and with 403 below HTTP/1.1, which has no 307 to keep them with."""
+    headers = Headers([("Host", "example.com")])
+    request = EdgeRequest(method, "/a?b=1", headers=headers, http_version=version)
+    outcome = refusal(request, REDIRECTING, "d.cloudfront.net")
+    assert outcome is not None and outcome.status == status
+    if status == 403:
+        assert isinstance(outcome, routing.Refusal)
+    else:
+        assert isinstance(outcome, routing.Redirect)
+        assert outcome.location == "https://example.com/a?b=1"
