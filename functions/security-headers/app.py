@@ -1,7 +1,10 @@
 """Origin-response: add the security headers every page should carry."""
 
 HEADERS = {
-    "strict-transport-security": ("Strict-Transport-Security", "max-age=63072000; includeSubDomains"),
+    "strict-transport-security": (
+        "Strict-Transport-Security",
+        "max-age=63072000; includeSubDomains",
+    ),
     "x-content-type-options": ("X-Content-Type-Options", "nosniff"),
     "x-frame-options": ("X-Frame-Options", "DENY"),
     "referrer-policy": ("Referrer-Policy", "same-origin"),

@@ -175,7 +175,7 @@ async def test_viewer_request_generated_redirect(
     edge = await make_edge(_functions_dist(origin, _site(tmp_path)))
     response = await edge.client.get("/old-blog/post?x=1")
     assert response.status_code == 301
-    assert response.headers["location"] == "/blog/post?x=1"
+    assert response.headers["location"] == "/blog/post.html?x=1"
     assert response.headers["x-cache"] == "LambdaGeneratedResponse from cloudfront"
     assert response.headers["server"] == "CloudFront"
     assert "x-viewer-response" not in response.headers  # §4.2: viewer-response skipped
