@@ -240,19 +240,11 @@ async def meta_origin() -> AsyncIterator[str]:
     await runner.cleanup()
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
-async def test_published_header_shapes_work(
-    meta_origin: str, tmp_path_factory: pytest.TempPathFactory, runtime: str
-) -> None:
-    """Two published functions CloudFront documents no refusal for (functions/published):
-    AWS's Developer Guide example "Override a response header" copies the entry of
-    x-amz-meta-last-modified, key X-Amz-Meta-Last-Modified included, into
-    headers['last-modified'] and expects Last-Modified to be set; awslabs/aws-cloudfront-extensions'
-    modify-response-header sets headers['headerToModify']. Both work: the header is the map name
-    (lowercased), and the function's log warns that the behaviour is not documented by
-    CloudFront."""
-    path = tmp_path_factory.mktemp(f"published-{runtime}") / "dist.yaml"
-    text = PUBLISHED_DIST.format(origin=meta_origin, runtime=runtime)
+async def _get_once(
+    text: str, tmp_path_factory: pytest.TempPathFactory, name: str
+) -> tuple[httpx.Response, str]:
+    """Serve the distribution ``text`` on a fresh edge for one GET; the answer and the log."""
+    path = tmp_path_factory.mktemp(name) / "dist.yaml"
     path.write_text(text.replace("{functions}", str(FUNCTIONS)))
     logs: list[tuple[str, list[str]]] = []
     edge = Edge(
@@ -267,12 +259,27 @@ async def test_published_header_shapes_work(
             response = await client.get("/object")
     finally:
         await server.aclose()
+    return response, "\n".join(line for _, lines in logs for line in lines)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_published_header_shapes_work(
+    meta_origin: str, tmp_path_factory: pytest.TempPathFactory, runtime: str
+) -> None:
+    """Two published functions CloudFront documents no refusal for (functions/published):
+    AWS's Developer Guide example "Override a response header" copies the entry of
+    x-amz-meta-last-modified, key X-Amz-Meta-Last-Modified included, into
+    headers['last-modified'] and expects Last-Modified to be set; awslabs/aws-cloudfront-extensions'
+    modify-response-header sets headers['headerToModify']. Both work: the header is the map name
+    (lowercased), and the function's log warns that the behaviour is not documented by
+    CloudFront."""
+    text = PUBLISHED_DIST.format(origin=meta_origin, runtime=runtime)
+    response, log_text = await _get_once(text, tmp_path_factory, f"published-{runtime}")
     assert response.status_code == 200, response.text
     assert response.text == "object"
     assert response.headers.get_list("last-modified") == [META_VALUE]
     assert response.headers.get_list("x-amz-meta-last-modified") == [META_VALUE]
     assert response.headers.get_list("headertomodify") == ["modified header"]
-    log_text = "\n".join(line for _, lines in logs for line in lines)
     assert "Validation error" not in log_text
     warnings = [line for line in log_text.splitlines() if " WARNING " in line]
     assert len(warnings) == 2, log_text
@@ -343,3 +350,55 @@ async def test_redirect_to_https_refuses_what_http_1_0_cannot_redirect(
         await server.aclose()
     assert got == status, answer
     assert len(shared_origin.seen) == seen
+
+
+DROP_TE_DIST = """
+origins:
+  chunked: {{url: "{origin}"}}
+functions:
+  drop: {{runtime: {runtime}, code: "{{functions}}/drop_transfer_encoding", handler: index.handler}}
+behaviors:
+  - path_pattern: "*"
+    origin: chunked
+    functions: {{origin-response: drop}}
+"""
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def chunked_origin() -> AsyncIterator[str]:
+    """An origin that frames its answer with Transfer-Encoding: chunked."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(b"chunked body")
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_dropping_transfer_encoding_at_origin_response_gets_502(
+    chunked_origin: str, tmp_path_factory: pytest.TempPathFactory, runtime: str
+) -> None:
+    """lambda-edge.md §3.2: Transfer-Encoding is read-only at origin-response. A real
+    origin-response function that dropped it from a chunked response got CloudFront's 502 and
+    "the function tried to delete read-only header, headerName : Transfer-Encoding"
+    (CodeGenieApp/serverless-express#369)."""
+    text = DROP_TE_DIST.format(origin=chunked_origin, runtime=runtime)
+    response, log_text = await _get_once(text, tmp_path_factory, f"drop-te-{runtime}")
+    assert response.status_code == 502, response.text
+    assert response.headers["x-cache"] == "LambdaValidationError from cloudfront"
+    assert (
+        "The function tried to add, delete, or change a read-only header, "
+        "headerName : Transfer-Encoding" in log_text
+    )
