@@ -121,6 +121,20 @@ class CallRecorder:
         call.value = invocation.value
         return invocation
 
+    async def call(self, name: str, event: dict[str, Any]) -> FunctionCall:
+        """Invoke and return the call record; a function's failure is in ``call.error``."""
+        try:
+            await self.invoke(name, event)
+        except FunctionError:
+            pass  # recorded on the call
+        call = _current.get()
+        assert call is not None and call.event is event
+        kept = self._calls.get(call.request_id, [])
+        kept[:] = [c for c in kept if c is not call]
+        if not kept:
+            self._calls.pop(call.request_id, None)
+        return call
+
     async def aclose(self) -> None:
         """Close the runtime (every worker)."""
         await self.runtime.aclose()
