@@ -59,6 +59,7 @@ class RefusalOutcome(StrEnum):
     METHOD_NOT_ALLOWED = "method-not-allowed"
     GET_WITH_BODY = "get-with-body"
     HTTPS_ONLY = "https-only"
+    NO_REDIRECT_BELOW_HTTP11 = "no-307-below-http/1.1"
 
 
 class RedirectOutcome(StrEnum):

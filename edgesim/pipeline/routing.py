@@ -154,7 +154,7 @@ def refusal(
             elif _before_http_1_1(request.http_version):
                 # A 307 keeps the method and body, and HTTP/1.0 has no 307: CloudFront refuses
                 # instead (spec cloudfront-caching.md §1.3, viewer protocol policy results).
-                return Refusal(RefusalOutcome.HTTPS_ONLY, 403, "Bad request.")
+                return Refusal(RefusalOutcome.NO_REDIRECT_BELOW_HTTP11, 403, "Bad request.")
             else:
                 status = 307
             location = f"https://{host.split(':')[0]}{request.target}"
