@@ -16,10 +16,13 @@ import secrets
 from dataclasses import replace
 from email.utils import parsedate_to_datetime
 
-from edgesim.http import EdgeResponse, Headers
+from edgesim.http import EdgeRequest, EdgeResponse, Headers
 
 __all__ = [
+    "answer_from_object",
+    "asks_if_modified",
     "etag_listed",
+    "for_the_origin",
     "http_date",
     "if_range_holds",
     "not_modified",
@@ -31,6 +34,10 @@ _RANGES = re.compile(r"\s*bytes\s*=(.*)", re.ASCII | re.IGNORECASE | re.DOTALL)
 _SPEC = re.compile(r"\s*(\d*)-(\d*)\s*", re.ASCII)
 # What a 304 repeats of the full response (RFC 9110 §15.4.5).
 _NOT_MODIFIED_KEEPS = ("cache-control", "content-location", "date", "etag", "expires", "vary")
+# The viewer's validators: the edge answers them from the whole object it holds or fetches.
+_VALIDATORS = frozenset({"if-match", "if-none-match", "if-modified-since", "if-unmodified-since"})
+# Range goes to the origin unless the edge holds the whole object (spec §3.3, §4.1).
+_RANGE = frozenset({"range", "if-range"})
 
 
 def etag_listed(header: str, etag: str, *, weak: bool) -> bool:
@@ -115,6 +122,38 @@ def _served_ranges(
         if start < size:
             served.append((start, int(min(end, size - 1))))
     return served or "unsatisfiable"
+
+
+def for_the_origin(request: EdgeRequest, *, with_range: bool) -> EdgeRequest:
+    """A cacheable request minus what the edge answers itself: the viewer's validators, so the
+    origin sends a whole, storable object, and its ``Range`` too unless ``with_range``."""
+    drop = _VALIDATORS if with_range else _VALIDATORS | _RANGE
+    if not any(name.lower() in drop for name, _ in request.headers):
+        return request
+    headers = request.headers.copy()
+    headers.remove(*drop)
+    return replace(request, headers=headers)
+
+
+def asks_if_modified(headers: Headers) -> bool:
+    """Whether the viewer sent a validator a 304 can answer."""
+    return "if-none-match" in headers or "if-modified-since" in headers
+
+
+def answer_from_object(
+    method: str, request_headers: Headers, response: EdgeResponse
+) -> EdgeResponse:
+    """What a viewer gets from a whole 200 object the edge holds: a 304 when its validators
+    match (keeping ``Age``), else its ``Range`` cut (206/416; for GET only, the one method
+    with range handling, RFC 9110 §14.2), else the object itself."""
+    if response.status != 200 or method not in ("GET", "HEAD"):
+        return response
+    unchanged = not_modified(request_headers, response)
+    if unchanged is not None:
+        if (age := response.headers.get("Age")) is not None:
+            unchanged.headers.set("Age", age)
+        return unchanged
+    return range_response(request_headers, response) if method == "GET" else response
 
 
 def not_modified(request_headers: Headers, response: EdgeResponse) -> EdgeResponse | None:

@@ -74,6 +74,16 @@ class CacheKey:
     path: str
     query: str
 
+    def for_head(self) -> str:
+        """Where the answer to a ``HEAD`` is kept: headers only, apart from the object."""
+        return self.value + "|HEAD"
+
+    def for_range(self, range_header: str) -> str:
+        """Where the part an origin cut for this ``Range`` is kept (spec §3.3); spellings that
+        differ only in spaces or letter case share it."""
+        spec = "".join(range_header.split()).lower()
+        return f"{self.value}|range={_escaped(spec)}"
+
 
 def cache_key(policy: CachePolicy, request: EdgeRequest, *, distribution_domain: str) -> CacheKey:
     """The cache key of ``request`` under ``policy`` (spec §2.3, §2.4; choices in module notes)."""
@@ -97,7 +107,7 @@ def cache_key(policy: CachePolicy, request: EdgeRequest, *, distribution_domain:
     encoding = accept_encoding_for_origin(policy, request)
     if encoding is not None and encoding != "identity":
         parts.append(f"accept-encoding={encoding}")
-    value = "|".join(part.replace("\\", "\\\\").replace("|", "\\|") for part in parts)
+    value = "|".join(_escaped(part) for part in parts)
     return CacheKey(value=value, path=request.uri, query=query)
 
 
@@ -233,6 +243,10 @@ def _kept_query(querystring: str, keep: Callable[[str], bool]) -> str:
     if all(keep(name) for name in names):
         return querystring
     return "&".join(p for p, name in zip(parameters, names, strict=True) if p and keep(name))
+
+
+def _escaped(part: str) -> str:
+    return part.replace("\\", "\\\\").replace("|", "\\|")
 
 
 def _is_http10(request: EdgeRequest) -> bool:

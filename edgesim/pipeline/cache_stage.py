@@ -16,9 +16,11 @@ cache) every request goes to the origin side. Otherwise:
   when nothing could be shared, go to the origin side themselves.
 
 An origin body streams through to the viewer while a copy is kept; the object is stored when the
-body arrived whole, and never when it is larger than ``max_object_bytes``. Viewer validators and
-``Range`` are answered here from the whole object: on a cacheable request they are not forwarded,
-so the origin always sends a full, storable body.
+body arrived whole, and never when it is larger than ``max_object_bytes``. Viewer validators are
+answered here: on a cacheable request they are not forwarded, so the origin sends a full,
+storable body. Ranges follow CloudFront (spec cloudfront-caching.md §3.3): a stored object has
+them cut from it; otherwise ``Range`` goes to the origin, whose own 206 is passed on and kept
+as that range's part, and whose whole object reaches this viewer whole (200) and is stored.
 """
 
 from __future__ import annotations
@@ -28,7 +30,13 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
-from edgesim.cache.conditional import not_modified, range_response
+from edgesim.cache.conditional import (
+    answer_from_object,
+    asks_if_modified,
+    for_the_origin,
+    if_range_holds,
+    not_modified,
+)
 from edgesim.cache.key import CacheKey, cache_key
 from edgesim.cache.policies import CachePolicy, is_cached_method
 from edgesim.cache.store import CachedObject
@@ -58,10 +66,6 @@ __all__ = [
 
 DEFAULT_MAX_OBJECT_BYTES = 64 * 1024 * 1024
 
-# The viewer's validators and Range: the edge answers them from the whole object.
-_NOT_FORWARDED = frozenset(
-    {"if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "if-range", "range"}
-)
 # What a 304 may not change in the stored response.
 _NOT_REFRESHED = frozenset({"content-length", "content-encoding", "content-range"}) | HOP_BY_HOP
 
@@ -101,15 +105,24 @@ class Served:
 
 @dataclass(frozen=True)
 class _Lookup:
-    """One cacheable request on its way through the stage."""
+    """One cacheable request on its way through the stage.
+
+    ``store_key`` keeps the object; ``part_key``, set while the viewer's ``Range`` goes to the
+    origin, keeps the 206 part the origin may answer with.
+    """
 
     key: CacheKey
     store_key: str
-    request: EdgeRequest  # as forwarded: without the viewer's validators and Range
+    part_key: str | None
+    request: EdgeRequest  # as forwarded: without the viewer's validators
     behavior: BehaviorConfig
     policy: CachePolicy
     trace: Trace
     origin: OriginSide
+
+    @property
+    def inflight_key(self) -> str:
+        return self.part_key or self.store_key
 
 
 @dataclass
@@ -159,20 +172,22 @@ class CacheStage:
         key = cache_key(
             policy, request, distribution_domain=self._distribution.settings.domain_name
         )
+        ranged = request.method == "GET" and "range" in request.headers
         look = _Lookup(
             key=key,
-            store_key=_head_key(key) if request.method == "HEAD" else key.value,
-            request=_without_validators(request),
+            store_key=key.for_head() if request.method == "HEAD" else key.value,
+            part_key=key.for_range(request.headers.get("Range") or "") if ranged else None,
+            request=for_the_origin(request, with_range=ranged),
             behavior=behavior,
             policy=policy,
             trace=trace,
             origin=origin,
         )
         now = self._clock()
-        obj = await self._store.get(key.value)
-        if obj is None and request.method == "HEAD":
-            # A HEAD is answered from a stored GET object, or from an earlier HEAD's headers.
-            obj = await self._store.get(look.store_key)
+        obj = await self._find(look)
+        if obj is not None and look.part_key not in (None, obj.key):
+            # The whole object is held: the range is cut from it, and it alone is revalidated.
+            look = replace(look, part_key=None, request=for_the_origin(request, with_range=False))
         if obj is not None and obj.is_fresh(now):
             trace.add(TraceRecord(Stage.CACHE, CacheOutcome.HIT))
             return _deliver(obj, request, now, XCache.HIT)
@@ -183,13 +198,13 @@ class CacheStage:
             return _deliver(obj, request, now, XCache.REFRESH_HIT)
 
         trace.add(TraceRecord(Stage.CACHE, CacheOutcome.STALE if obj else CacheOutcome.MISS))
-        waiting = self._inflight.get(look.store_key)
+        waiting = self._inflight.get(look.inflight_key)
         if waiting is None:
             fetched = await self._lead(look, obj)
         else:
             await waiting.done.wait()
             trace.add(TraceRecord(Stage.CACHE, CacheOutcome.COLLAPSED))
-            if waiting.shared and (stored := await self._store.get(look.store_key)) is not None:
+            if waiting.shared and (stored := await self._find(look)) is not None:
                 return _deliver(stored, request, self._clock(), XCache.HIT)
             # Nothing this viewer may share: it goes to the origin side itself, and gets its
             # own answer (its own error page and request id included).
@@ -197,21 +212,36 @@ class CacheStage:
         # Each viewer gets its own copy of the headers: a stored object answers several.
         response = replace(fetched.response, headers=fetched.response.headers.copy())
         if fetched.age is not None:
+            # A stored object (refreshed, or stale on error): answered as a hit is.
             response.headers.set("Age", str(fetched.age))
-        if response.status == 200 and request.method in ("GET", "HEAD"):
-            if _asks_about_the_whole(request.headers):
-                await response.read()
-            response = _for_viewer(response, request.headers)
+            response = answer_from_object(request.method, request.headers, response)
+        elif response.status == 200 and asks_if_modified(request.headers):
+            # Read whole first: the 304 carries no body, and the cache's copy must still end.
+            await response.read()
+            response = not_modified(request.headers, response) or response
         return Served(response, fetched.x_cache, request)
+
+    async def _find(self, look: _Lookup) -> CachedObject | None:
+        """The stored object for this request: the whole object (for a HEAD, else an earlier
+        HEAD's headers), else the part kept for this very range (spec §3.3) when the viewer's
+        ``If-Range`` does not ask for another version."""
+        obj = await self._store.get(look.key.value)
+        if obj is None and look.store_key != look.key.value:
+            obj = await self._store.get(look.store_key)
+        if obj is None and look.part_key is not None:
+            obj = await self._store.get(look.part_key)
+            if obj is not None and not if_range_holds(look.request.headers, obj.response):
+                return None
+        return obj
 
     async def _lead(self, look: _Lookup, stale: CachedObject | None) -> Fetched:
         """Fetch (or revalidate) for every viewer that arrives meanwhile."""
         inflight = _Inflight()
-        self._inflight[look.store_key] = inflight
+        self._inflight[look.inflight_key] = inflight
 
         def settle() -> None:
-            if self._inflight.get(look.store_key) is inflight:
-                del self._inflight[look.store_key]
+            if self._inflight.get(look.inflight_key) is inflight:
+                del self._inflight[look.inflight_key]
             inflight.done.set()
 
         try:
@@ -236,7 +266,7 @@ class CacheStage:
 
     async def _refresh(self, obj: CachedObject, look: _Lookup) -> None:
         """Revalidate ``obj`` for stale-while-revalidate; a failure leaves the stale copy."""
-        if look.store_key in self._inflight:
+        if look.inflight_key in self._inflight:
             return
         with contextlib.suppress(EarlyResponse):
             fetched = await self._lead(look, obj)
@@ -289,7 +319,9 @@ class CacheStage:
         response = fetched.response
         now = self._clock()
         freshness = self._freshness(look, response, now, vary_all=fetched.vary_all)
-        if freshness is None:
+        # A part the origin cut is kept under its range; one nobody asked for is not kept.
+        store_key = look.part_key if response.status == 206 else look.store_key
+        if freshness is None or store_key is None:
             return response
         kept = response.headers.copy()
         # no-cache="Set-Cookie" keeps the object but not the named fields (spec §2.2).
@@ -298,7 +330,7 @@ class CacheStage:
         async def store(body: bytes) -> None:
             obj = CachedObject(
                 # A HEAD answer has headers only: it is kept apart and serves HEAD requests only.
-                key=look.store_key,
+                key=store_key,
                 headers_only=look.request.method == "HEAD",
                 distribution_id=self._distribution.settings.id,
                 path=look.key.path,
@@ -341,37 +373,7 @@ class CacheStage:
 def _deliver(obj: CachedObject, request: EdgeRequest, now: float, label: XCache) -> Served:
     response = obj.copy_response()
     response.headers.set("Age", str(obj.age(now)))
-    if request.method in ("GET", "HEAD"):
-        response = _for_viewer(response, request.headers)
+    response = answer_from_object(request.method, request.headers, response)
     if response.status >= 400:
         label = XCache.ERROR
     return Served(response, label, request)
-
-
-def _head_key(key: CacheKey) -> str:
-    return key.value + "|HEAD"
-
-
-def _asks_about_the_whole(headers: Headers) -> bool:
-    return any(name.lower() in _NOT_FORWARDED for name, _ in headers)
-
-
-def _without_validators(request: EdgeRequest) -> EdgeRequest:
-    """The request minus the viewer's validators and Range, which the edge answers itself."""
-    if not _asks_about_the_whole(request.headers):
-        return request
-    headers = request.headers.copy()
-    headers.remove(*_NOT_FORWARDED)
-    return replace(request, headers=headers)
-
-
-def _for_viewer(response: EdgeResponse, viewer_headers: Headers) -> EdgeResponse:
-    """Answer the viewer's validators (304) and ``Range`` (206/416) from a whole 200 object."""
-    if response.status != 200:
-        return response
-    unchanged = not_modified(viewer_headers, response)
-    if unchanged is not None:
-        if (age := response.headers.get("Age")) is not None:
-            unchanged.headers.set("Age", age)
-        return unchanged
-    return range_response(viewer_headers, response)

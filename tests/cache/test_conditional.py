@@ -8,13 +8,16 @@ import email.policy
 import pytest
 
 from edgesim.cache.conditional import (
+    answer_from_object,
+    asks_if_modified,
     etag_listed,
+    for_the_origin,
     http_date,
     not_modified,
     parse_range,
     range_response,
 )
-from edgesim.http import EdgeResponse, Headers
+from edgesim.http import EdgeRequest, EdgeResponse, Headers
 
 BODY = b"0123456789"
 LAST_MODIFIED = "Wed, 21 Oct 2015 07:28:00 GMT"
@@ -158,3 +161,39 @@ def test_unsatisfiable_ranges_among_several_are_left_out() -> None:
     assert one.headers.get("Content-Type") == "text/plain"
     none = range_response(Headers([("Range", "bytes=20-30,40-50")]), _response())
     assert none.status == 416 and none.headers.get("Content-Range") == "bytes */10"
+
+
+def test_the_answer_from_a_held_object() -> None:
+    """A held object answers validators with 304 (Age kept) and ranges with 206, but ranges
+    only for GET: RFC 9110 §14.2 defines range handling for no other method, so a HEAD gets
+    the object's headers whatever its Range says."""
+    aged = _response()
+    aged.headers.set("Age", "5")
+    unchanged = answer_from_object("GET", Headers([("If-None-Match", '"abc"')]), aged)
+    assert (unchanged.status, unchanged.headers.get("Age")) == (304, "5")
+    ranged = Headers([("Range", "bytes=0-1")])
+    assert answer_from_object("GET", ranged, _response()).status == 206
+    assert answer_from_object("HEAD", ranged, _response()).status == 200
+    headers_only = EdgeResponse(200, Headers([("Content-Length", "10")]))
+    assert answer_from_object("HEAD", ranged, headers_only).status == 200
+    assert answer_from_object("POST", ranged, _response()).status == 200
+
+
+def test_what_the_edge_keeps_from_the_origin() -> None:
+    """cloudfront-caching.md §3.3 and §4.1: Range (with If-Range) goes to the origin unless the
+    edge holds the whole object; the viewer's validators never go on a cacheable request, so the
+    origin sends a whole, storable object."""
+    viewer = EdgeRequest(
+        "GET",
+        "/x",
+        headers=Headers(
+            [("Range", "bytes=0-1"), ("If-Range", '"abc"'), ("If-None-Match", '"abc"'), ("A", "1")]
+        ),
+    )
+    with_range = for_the_origin(viewer, with_range=True)
+    assert with_range.headers.items() == [("Range", "bytes=0-1"), ("If-Range", '"abc"'), ("A", "1")]
+    assert for_the_origin(viewer, with_range=False).headers.items() == [("A", "1")]
+    plain = EdgeRequest("GET", "/x", headers=Headers([("A", "1")]))
+    assert for_the_origin(plain, with_range=False) is plain
+    assert asks_if_modified(Headers([("if-modified-since", LAST_MODIFIED)]))
+    assert not asks_if_modified(Headers([("If-Match", '"abc"')]))

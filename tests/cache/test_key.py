@@ -91,6 +91,16 @@ def test_head_and_get_share_a_key() -> None:
     assert key(BASIC, request(method="HEAD")) == key(BASIC, request(method="GET"))
 
 
+def test_head_answers_and_range_parts_are_kept_apart_from_the_object() -> None:
+    """cloudfront-caching.md §3.3: a part an origin cut is cached for that range, apart from the
+    whole object; spellings of one range share it, other ranges do not."""
+    whole = cache_key(BASIC, request(), distribution_domain=DOMAIN)
+    part = whole.for_range("bytes=0-99")
+    assert len({whole.value, whole.for_head(), part, whole.for_range("bytes=100-")}) == 4
+    assert whole.for_range(" Bytes = 0-99 ") == part
+    assert whole.for_range("bytes=0-1|x") != whole.for_range("bytes=0-1\\|x")
+
+
 def test_options_is_keyed_apart_from_get() -> None:
     options = key(BASIC, request(method="OPTIONS"))
     assert options == f"{DOMAIN}|OPTIONS|/a/b.html"

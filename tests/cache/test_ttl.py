@@ -13,6 +13,7 @@ from edgesim.cache.ttl import (
     collapsible,
     edge_ttl,
     fields_not_stored,
+    varies_on_everything,
     viewer_vary,
 )
 from edgesim.http import Headers
@@ -250,6 +251,21 @@ def test_expires_is_read_against_now() -> None:
 def test_collapsible(policy: CachePolicy, cache_control_value: str | None, expected: bool) -> None:
     headers = Headers([(CC, cache_control_value)] if cache_control_value is not None else [])
     assert collapsible(policy, headers) is expected
+
+
+def test_vary_star_told_apart_from_the_headers_decides_like_one_in_them() -> None:
+    """cloudfront-caching.md §2.2: with MinTTL 0 a `Vary: *` response is refetched in full for
+    every request, so it is stored stale at once, without validators, and never shared with
+    waiting requests; the pipeline filters Vary for the viewer first and passes the fact on."""
+    shown = Headers([(CC, "max-age=600")])
+    fresh = edge_ttl(MIN0, "GET", 200, shown, now=NOW, vary_all=True)
+    assert fresh == Freshness(0.0, revalidate_conditionally=False)
+    assert edge_ttl(MIN60, "GET", 200, shown, now=NOW, vary_all=True) == F(600)
+    assert collapsible(MIN0, shown, vary_all=True) is False
+    assert collapsible(MIN0, Headers([("Vary", "*")])) is False
+    assert collapsible(MIN60, shown, vary_all=True) is True
+    assert varies_on_everything(Headers([("Vary", "Accept"), ("Vary", "Origin, *")]))
+    assert not varies_on_everything(Headers([("Vary", "Accept")]))
 
 
 def test_forwarding_cookies_turns_collapsing_off() -> None:

@@ -9,6 +9,7 @@ import asyncio
 from pathlib import Path
 
 import httpx
+from aiohttp import web
 
 from edgesim.cache.store import MemoryCacheStore
 from edgesim.cli import main
@@ -176,7 +177,7 @@ async def test_invalidation_through_the_admin_api_and_cli(
         assert (await edge.client.get("/images/1.png")).headers["x-cache"] == "Miss from cloudfront"
         code = await asyncio.to_thread(
             main,
-            ["invalidate", "/a.html", "--admin", admin.url, "--admin-token", admin.token],
+            ["invalidate", "/a.html", "--admin", admin.url, f"--admin-token={admin.token}"],
         )
         assert code == 0
         assert (await edge.client.get("/a.html")).headers["x-cache"] == "Miss from cloudfront"
@@ -216,9 +217,108 @@ async def test_range_and_conditional_requests_served_from_cache(
     changed = await edge.client.get("/etag/r1/file", headers={"If-None-Match": '"zz"'})
     assert changed.status_code == 200
     assert len(origin.seen) == 1
-    first_miss = await edge.client.get("/etag/r2/file", headers={"Range": "bytes=0-1"})
-    assert first_miss.status_code == 206  # a ranged miss fetches the whole object, then cuts it
-    assert origin.seen[-1].header("Range") is None
+    parts = await edge.client.get("/etag/r1/file", headers={"Range": "bytes=0-1,4-5"})
+    assert parts.status_code == 206  # §3.3: ascending, separate ranges
+    assert parts.headers["content-type"].startswith("multipart/byteranges; boundary=")
+    assert f"Content-Range: bytes 4-5/{len(full.content)}".encode() in parts.content
+    descending = await edge.client.get("/etag/r1/file", headers={"Range": "bytes=4-5,0-1"})
+    assert (descending.status_code, descending.content) == (200, full.content)
+    assert len(origin.seen) == 1
+
+
+async def test_a_ranged_miss_gets_the_whole_object_when_the_origin_ignores_the_range(
+    make_edge: MakeEdge, origin: Origin
+) -> None:
+    """cloudfront-caching.md §3.3 and §4.1: on a miss CloudFront forwards the viewer's Range; an
+    origin that ignores it sends the whole object, which this viewer gets with 200 while
+    CloudFront caches it; later ranged requests get 206 cut from the cached object."""
+    edge = await _edge(make_edge, origin, FakeClock())
+    first = await edge.client.get("/etag/r2/file", headers={"Range": "bytes=0-1"})
+    assert first.status_code == 200
+    assert first.headers["x-cache"] == "Miss from cloudfront"
+    assert "content-range" not in first.headers
+    assert origin.seen[-1].header("Range") == "bytes=0-1"
+    again = await edge.client.get("/etag/r2/file", headers={"Range": "bytes=0-1"})
+    assert again.status_code == 206
+    assert again.headers["x-cache"] == "Hit from cloudfront"
+    assert again.content == first.content[:2]
+    assert len(origin.seen) == 1
+
+
+async def test_a_ranged_miss_gets_the_whole_object_when_the_origin_answers_chunked(
+    make_edge: MakeEdge,
+) -> None:
+    """cloudfront-caching.md §3.3: when the origin answers a range request with
+    `Transfer-Encoding: chunked`, the viewer gets the whole object instead of the range; once
+    cached, the range is cut from it."""
+    seen: list[str | None] = []
+
+    async def chunked(request: web.Request) -> web.StreamResponse:
+        seen.append(request.headers.get("Range"))
+        response = web.StreamResponse(headers={"Cache-Control": "max-age=60"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(b"01234")
+        await response.write(b"56789")
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", chunked)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        edge = await make_edge(
+            f"""
+origins: {{api: {{url: "http://127.0.0.1:{port}"}}}}
+behaviors: [{{path_pattern: "*", origin: api, cache_policy: CachingOptimized}}]
+""",
+            clock=FakeClock(),
+        )
+        first = await edge.client.get("/video", headers={"Range": "bytes=2-3"})
+        again = await edge.client.get("/video", headers={"Range": "bytes=2-3"})
+    finally:
+        await runner.cleanup()
+    assert (first.status_code, first.content) == (200, b"0123456789")
+    assert first.headers["x-cache"] == "Miss from cloudfront"
+    assert (again.status_code, again.content) == (206, b"23")
+    assert again.headers["x-cache"] == "Hit from cloudfront"
+    assert seen == ["bytes=2-3"]
+
+
+async def test_a_part_the_origin_cuts_is_passed_on_and_cached_apart(
+    make_edge: MakeEdge, tmp_path: Path
+) -> None:
+    """cloudfront-caching.md §3.3: an origin that supports ranges (S3 does) answers the part;
+    CloudFront serves that 206 and caches the part for later requests of the same range. The
+    part never answers a request for the whole object, which once cached serves every range."""
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    (bucket / "data.bin").write_bytes(b"0123456789")
+    edge = await make_edge(
+        f"""
+origins: {{files: {{s3: "{bucket}"}}}}
+behaviors: [{{path_pattern: "*", origin: files, cache_policy: CachingOptimized}}]
+""",
+        clock=FakeClock(),
+    )
+    labels: list[tuple[int, str, bytes]] = []
+    for headers in ({"Range": "bytes=2-5"}, {"Range": "bytes=2-5"}, {}, {"Range": "bytes=7-"}):
+        answer = await edge.client.get("/data.bin", headers=headers)
+        labels.append((answer.status_code, answer.headers["x-cache"], answer.content))
+        if answer.status_code == 206:
+            assert answer.headers["content-range"] == (
+                "bytes 2-5/10" if headers["Range"] == "bytes=2-5" else "bytes 7-9/10"
+            )
+    assert labels == [
+        (206, "Miss from cloudfront", b"2345"),  # the origin's own 206, passed on
+        (206, "Hit from cloudfront", b"2345"),  # the cached part
+        (200, "Miss from cloudfront", b"0123456789"),
+        (206, "Hit from cloudfront", b"789"),  # cut from the whole object
+    ]
 
 
 async def test_function_generated_responses_and_triggers_on_hits(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from edgesim.config import load_distribution
-from edgesim.http import EdgeRequest
+from edgesim.http import EdgeRequest, Headers
 from edgesim.pipeline import Edge, EdgeResult
 from tests.e2e.conftest import FUNCTIONS, FakeClock, Origin, start_origin
 
@@ -257,3 +257,19 @@ async def test_vary_star_under_min_ttl_zero_is_not_shared_with_waiting_requests(
     assert later.trace.steps == ["behavior:matched", "cache:stale", "origin:200", "cache:store"]
     assert later.response.headers.get("X-Cache") == "Miss from cloudfront"
     assert origin.seen[-1].header("If-None-Match") is None
+
+
+async def test_ranged_requests_that_wait_on_a_whole_object_get_it_cut(
+    edge: tuple[Edge, FakeClock], origin: Origin
+) -> None:
+    """cloudfront-caching.md §3.3: the Range goes to the origin; this one ignores it, so the
+    leading viewer gets the whole object (200) as it streams, and the viewers that waited for it
+    are answered from the cached object with the range cut (206)."""
+    built, _ = edge
+    ranged = EdgeRequest("GET", "/slow/0.2/whole", headers=Headers([("Range", "bytes=0-3")]))
+    results = await asyncio.gather(*(built.dispatch(ranged) for _ in range(3)))
+    answers = sorted((r.response.status, r.response.headers.get("X-Cache")) for r in results)
+    assert answers == [(200, "Miss from cloudfront")] + [(206, "Hit from cloudfront")] * 2
+    assert len(origin.seen) == 1 and origin.seen[0].header("Range") == "bytes=0-3"
+    whole = next(r.response.body for r in results if r.response.status == 200)
+    assert all(r.response.body == whole[:4] for r in results if r.response.status == 206)
