@@ -273,3 +273,40 @@ async def test_ranged_requests_that_wait_on_a_whole_object_get_it_cut(
     assert len(origin.seen) == 1 and origin.seen[0].header("Range") == "bytes=0-3"
     whole = next(r.response.body for r in results if r.response.status == 200)
     assert all(r.response.body == whole[:4] for r in results if r.response.status == 206)
+
+
+async def test_a_stale_part_is_revalidated_with_its_range(tmp_path: Path) -> None:
+    """cloudfront-caching.md §3.3 and §3.4: a part the origin cut is cached for its range, and
+    once stale it is revalidated like any object (its ETag as If-None-Match), with the range;
+    a 304 refreshes it (RefreshHit)."""
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    (bucket / "data.bin").write_bytes(b"0123456789")
+    path = tmp_path / "d.yaml"
+    path.write_text(
+        f"""
+origins: {{files: {{s3: "{bucket}"}}}}
+behaviors:
+  - {{path_pattern: "*", origin: files, cache_policy: {{min_ttl: 0, default_ttl: 10}}}}
+"""
+    )
+    clock = FakeClock()
+    built = Edge(load_distribution(path), clock=clock)
+    ranged = EdgeRequest("GET", "/data.bin", headers=Headers([("Range", "bytes=2-5")]))
+    try:
+        first = await built.dispatch(ranged)
+        clock.advance(11)
+        refreshed = await built.dispatch(ranged)
+        whole = await built.dispatch(EdgeRequest("GET", "/data.bin"))
+    finally:
+        await built.aclose()
+    assert first.trace.steps == ["behavior:matched", "cache:miss", "origin:206", "cache:store"]
+    assert refreshed.trace.steps == [
+        "behavior:matched",
+        "cache:stale",
+        "origin:304",
+        "cache:refresh",
+    ]
+    assert (refreshed.response.status, refreshed.response.body) == (206, b"2345")
+    assert refreshed.response.headers.get("X-Cache") == "RefreshHit from cloudfront"
+    assert whole.trace.steps[1:3] == ["cache:miss", "origin:200"]
