@@ -13,11 +13,22 @@ Failures are :class:`TransportError` subclasses; the caller maps them to what th
 from __future__ import annotations
 
 import asyncio
-import re
 import ssl
 import time
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
+
+from edgesim.origins.wire import (
+    BrokenExchange,
+    ConnectFailed,
+    ConnectTimedOut,
+    ReadTimedOut,
+    RequestNotSendable,
+    TransportError,
+    Wire,
+    read_head,
+    request_head,
+)
 
 __all__ = [
     "BrokenExchange",
@@ -31,162 +42,18 @@ __all__ = [
     "TransportError",
 ]
 
-# Larger response heads are refused rather than buffered without bound.
-_MAX_HEAD = 64 * 1024
-# Reading pauses once this much is buffered and unread, so a fast origin cannot fill memory.
-_HIGH_WATER = 256 * 1024
-_READ_SIZE = 64 * 1024
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# Any control byte but TAB, including CR and LF, would split or corrupt the request's head.
-_NOT_FIELD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: ([^\r\n]*))?")
 _NO_BODY_STATUSES = frozenset({204, 304})
-
-
-class TransportError(Exception):
-    """An exchange with an origin failed."""
-
-
-class ConnectFailed(TransportError):
-    """No connection could be opened; the cause (``gaierror``, ``SSLError``...) is chained."""
-
-
-class ConnectTimedOut(TransportError):
-    """Opening the connection took longer than the connect timeout."""
-
-
-class ReadTimedOut(TransportError):
-    """The origin was silent, or did not take our bytes, for longer than the read timeout."""
-
-
-class RequestNotSendable(TransportError):
-    """The request cannot be written as HTTP/1.1 (a forbidden byte, a body of the wrong length)."""
-
-
-class BrokenExchange(TransportError):
-    """The origin answered with something that is not HTTP/1.1, or the connection broke."""
-
-
-class _Wire(asyncio.Protocol):
-    """One connection's bytes: what was received and not yet read, and write flow control."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
-        self.eof = False
-        self.idle = False
-        self._lost: BaseException | None = None
-        self._data = asyncio.Event()
-        self._writable = asyncio.Event()
-        self._writable.set()
-        self._paused = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        if self.idle:
-            # Nobody asked: these bytes can only be mistaken for the next request's answer.
-            self.close()
-            return
-        self.buffer += data
-        self._data.set()
-        if len(self.buffer) > _HIGH_WATER and self.transport is not None and not self._paused:
-            self._paused = True
-            self.transport.pause_reading()
-
-    def eof_received(self) -> bool:
-        self.eof = True
-        self._data.set()
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.eof = True
-        self._lost = exc
-        self._data.set()
-        self._writable.set()
-
-    def pause_writing(self) -> None:
-        self._writable.clear()
-
-    def resume_writing(self) -> None:
-        self._writable.set()
-
-    @property
-    def usable(self) -> bool:
-        """Whether the connection is open with nothing received that was not read."""
-        return (
-            self.transport is not None
-            and not self.transport.is_closing()
-            and not self.eof
-            and not self.buffer
-        )
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-        self.eof = True
-
-    async def write(self, data: bytes, timeout: float) -> None:
-        if self.transport is None or self.transport.is_closing():
-            raise BrokenExchange("the connection is closed")
-        self.transport.write(data)
-        try:
-            await asyncio.wait_for(self._writable.wait(), timeout)
-        except TimeoutError as exc:
-            raise ReadTimedOut("the origin did not take the request") from exc
-        if self._lost is not None:
-            raise BrokenExchange(f"the connection broke: {self._lost}") from self._lost
-
-    async def _more(self, timeout: float) -> bool:
-        """Wait for bytes beyond those buffered; ``False`` if the connection ended cleanly."""
-        if self.eof:
-            if self._lost is not None:
-                raise BrokenExchange(f"the connection broke: {self._lost}") from self._lost
-            return False
-        self._data.clear()
-        try:
-            await asyncio.wait_for(self._data.wait(), timeout)
-        except TimeoutError as exc:
-            raise ReadTimedOut("the origin went silent") from exc
-        return True
-
-    def take(self, limit: int) -> bytes:
-        data = bytes(self.buffer[:limit])
-        del self.buffer[:limit]
-        if self._paused and len(self.buffer) < _HIGH_WATER and self.transport is not None:
-            self._paused = False
-            self.transport.resume_reading()
-        return data
-
-    async def read_some(self, limit: int, timeout: float) -> bytes:
-        """Up to ``limit`` bytes, at least one; ``b""`` at a clean end of the connection."""
-        while not self.buffer:
-            if not await self._more(timeout):
-                return b""
-        return self.take(limit)
-
-    async def read_line(self, timeout: float) -> bytes:
-        """One line without its CRLF; :class:`BrokenExchange` if the connection ends first."""
-        searched = 0
-        while True:
-            end = self.buffer.find(b"\n", searched)
-            if end >= 0:
-                line = self.take(end + 1)
-                return line[:-2] if line.endswith(b"\r\n") else line[:-1]
-            searched = len(self.buffer)
-            if searched > _MAX_HEAD:
-                raise BrokenExchange("a line of the response is too long")
-            if not await self._more(timeout):
-                raise BrokenExchange("the connection ended before the line did")
+# How much of a body is asked of the connection at a time.
+_READ_SIZE = 64 * 1024
 
 
 @dataclass
 class _Connection:
-    wire: _Wire
+    wire: Wire
     key: tuple[str, str, int, str | None]
     expires_at: float = 0.0
+    # Closes the connection when it has been idle for the keep-alive timeout.
+    expiry: asyncio.TimerHandle | None = None
 
 
 @dataclass
@@ -253,7 +120,7 @@ class OriginBody:
             raise
         self._finish(reuse=self._reusable)
 
-    async def _dechunked(self, wire: _Wire) -> AsyncIterator[bytes]:
+    async def _dechunked(self, wire: Wire) -> AsyncIterator[bytes]:
         while True:
             line = await wire.read_line(self._timeout)
             size_text = line.split(b";", 1)[0].strip()
@@ -291,7 +158,7 @@ class OriginPool:
         self._keepalive = keepalive
         self._idle: dict[tuple[str, str, int, str | None], list[_Connection]] = {}
         # Every connection opened, idle or in use, so that closing the pool closes them all.
-        self._open: set[_Wire] = set()
+        self._open: set[Wire] = set()
 
     async def send(
         self,
@@ -315,7 +182,7 @@ class OriginPool:
         ``chunked`` frames a streamed ``body`` as chunks; otherwise it must be ``length`` bytes
         (the caller put that ``Content-Length`` among ``headers``).
         """
-        head = _request_head(method, target, headers)
+        head = request_head(method, target, headers)
         key = (scheme, host, port, sni_hostname)
         connection = self._pooled(key)
         if connection is None:
@@ -338,9 +205,28 @@ class OriginPool:
         wire.idle = True
         connection.expires_at = time.monotonic() + self._keepalive
         self._idle.setdefault(connection.key, []).append(connection)
+        # CloudFront closes an idle origin connection once OriginKeepaliveTimeout has passed
+        # (spec cloudfront-caching.md §5), not when the origin is next asked for.
+        connection.expiry = asyncio.get_running_loop().call_later(
+            self._keepalive, self._expire, connection
+        )
+
+    def _expire(self, connection: _Connection) -> None:
+        connection.expiry = None
+        idle = self._idle.get(connection.key, [])
+        if connection in idle:
+            idle.remove(connection)
+            if not idle:
+                del self._idle[connection.key]
+        connection.wire.close()
+        self._open.discard(connection.wire)
 
     async def aclose(self) -> None:
         """Close every connection, including those whose body is still being read."""
+        for connections in self._idle.values():
+            for connection in connections:
+                if connection.expiry is not None:
+                    connection.expiry.cancel()
         self._idle = {}
         wires, self._open = self._open, set()
         for wire in wires:
@@ -351,6 +237,9 @@ class OriginPool:
         now = time.monotonic()
         while connections:
             connection = connections.pop()
+            if connection.expiry is not None:
+                connection.expiry.cancel()
+                connection.expiry = None
             if connection.wire.usable and now < connection.expires_at:
                 connection.wire.idle = False
                 return connection
@@ -363,7 +252,7 @@ class OriginPool:
     ) -> _Connection:
         _, host, port, sni = key
         loop = asyncio.get_running_loop()
-        wire = _Wire()
+        wire = Wire()
         try:
             await asyncio.wait_for(
                 loop.create_connection(
@@ -384,7 +273,7 @@ class OriginPool:
 
     async def _write(
         self,
-        wire: _Wire,
+        wire: Wire,
         head: bytes,
         body: bytes | AsyncIterable[bytes],
         chunked: bool,
@@ -414,7 +303,7 @@ class OriginPool:
     ) -> OriginResponse:
         wire = connection.wire
         while True:
-            version, status, reason, headers = await _read_head(wire, timeout)
+            version, status, reason, headers = await read_head(wire, timeout)
             # Interim answers (100 Continue...) precede the real one; 101 was never asked for.
             if not 100 <= status < 200 or status == 101:
                 break
@@ -452,39 +341,3 @@ class OriginPool:
             reusable = False
         body = OriginBody(self, connection, framing, length, reusable, timeout)
         return OriginResponse(status, reason, headers, body)
-
-
-async def _read_head(
-    wire: _Wire, timeout: float
-) -> tuple[int, int, bytes, list[tuple[bytes, bytes]]]:
-    first = await wire.read_line(timeout)
-    match = _STATUS_LINE.fullmatch(first)
-    if match is None:
-        raise BrokenExchange(f"not an HTTP/1.1 status line: {first[:40]!r}")
-    headers: list[tuple[bytes, bytes]] = []
-    size = len(first)
-    while line := await wire.read_line(timeout):
-        size += len(line)
-        if size > _MAX_HEAD:
-            raise BrokenExchange("the response head is too large")
-        if line[:1] in (b" ", b"\t"):
-            # Obsolete line folding (RFC 9112 §5.2) is ambiguous between parsers: refused.
-            raise BrokenExchange("a folded header line")
-        name, colon, value = line.partition(b":")
-        if not colon or _TOKEN.fullmatch(name) is None:
-            raise BrokenExchange(f"invalid header line {line[:40]!r}")
-        headers.append((name, value.strip(b" \t")))
-    return int(match[1]), int(match[2]), match[3] or b"", headers
-
-
-def _request_head(method: bytes, target: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
-    if _TOKEN.fullmatch(method) is None:
-        raise RequestNotSendable(f"invalid method {method!r}")
-    lines = [b"%b %b HTTP/1.1" % (method, target)]
-    for name, value in headers:
-        if _TOKEN.fullmatch(name) is None:
-            raise RequestNotSendable(f"invalid header name {name!r}")
-        if _NOT_FIELD_VALUE.search(value):
-            raise RequestNotSendable(f"invalid value for header {name!r}")
-        lines.append(b"%b: %b" % (name, value))
-    return b"\r\n".join(lines) + b"\r\n\r\n"

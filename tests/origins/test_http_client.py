@@ -128,3 +128,27 @@ async def test_an_upload_longer_than_its_length_is_not_sent_whole(origin, pool) 
     origin.replies = [b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"]
     with pytest.raises(RequestNotSendable):
         await send(pool, origin, method=b"PUT", body=upload(), length=4)
+
+
+async def test_an_idle_connection_is_closed_when_its_keepalive_runs_out(origin) -> None:
+    """spec cloudfront-caching.md §5: CloudFront keeps an idle origin connection for the
+    origin's keep-alive timeout, then closes it, whether or not the origin is asked again."""
+    closed = asyncio.Event()
+    handle = origin.handle
+
+    async def watching(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await handle(reader, writer)
+        closed.set()  # the origin saw the connection end
+
+    origin.handle = watching
+    server = await asyncio.start_server(origin.handle, "127.0.0.1", 0)
+    origin.port = server.sockets[0].getsockname()[1]
+    pool = OriginPool(keepalive=0.2)
+    try:
+        origin.replies = [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"]
+        assert await read(await send(pool, origin, b"/one")) == b"ok"
+        await asyncio.wait_for(closed.wait(), 10)
+    finally:
+        await pool.aclose()
+        server.close()
+        await server.wait_closed()

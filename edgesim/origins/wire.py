@@ -1,0 +1,212 @@
+"""One origin connection's bytes, and the HTTP/1.1 heads written and read on it.
+
+:class:`Wire` is the asyncio protocol under each pooled connection: it buffers what was received
+and not yet read (bounded, with reading paused past a high-water mark), keeps write flow control,
+and marks an idle connection broken the moment a byte arrives that nobody asked for.
+:func:`read_head` reads a response's status line and header lines strictly (no obsolete line
+folding, token names, a bounded size); :func:`request_head` refuses to write a request whose
+method, header names or values would split or corrupt the head.
+
+Failures are :class:`TransportError` subclasses; the caller maps them to what the viewer sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+__all__ = [
+    "BrokenExchange",
+    "ConnectFailed",
+    "ConnectTimedOut",
+    "ReadTimedOut",
+    "RequestNotSendable",
+    "TransportError",
+    "Wire",
+    "read_head",
+    "request_head",
+]
+
+# Larger response heads are refused rather than buffered without bound.
+_MAX_HEAD = 64 * 1024
+# Reading pauses once this much is buffered and unread, so a fast origin cannot fill memory.
+_HIGH_WATER = 256 * 1024
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Any control byte but TAB, including CR and LF, would split or corrupt the request's head.
+_NOT_FIELD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: ([^\r\n]*))?")
+
+
+class TransportError(Exception):
+    """An exchange with an origin failed."""
+
+
+class ConnectFailed(TransportError):
+    """No connection could be opened; the cause (``gaierror``, ``SSLError``...) is chained."""
+
+
+class ConnectTimedOut(TransportError):
+    """Opening the connection took longer than the connect timeout."""
+
+
+class ReadTimedOut(TransportError):
+    """The origin was silent, or did not take our bytes, for longer than the read timeout."""
+
+
+class RequestNotSendable(TransportError):
+    """The request cannot be written as HTTP/1.1 (a forbidden byte, a body of the wrong length)."""
+
+
+class BrokenExchange(TransportError):
+    """The origin answered with something that is not HTTP/1.1, or the connection broke."""
+
+
+class Wire(asyncio.Protocol):
+    """One connection's bytes: what was received and not yet read, and write flow control."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.eof = False
+        self.idle = False
+        self._lost: BaseException | None = None
+        self._data = asyncio.Event()
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.idle:
+            # Nobody asked: these bytes can only be mistaken for the next request's answer.
+            self.close()
+            return
+        self.buffer += data
+        self._data.set()
+        if len(self.buffer) > _HIGH_WATER and self.transport is not None and not self._paused:
+            self._paused = True
+            self.transport.pause_reading()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._data.set()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.eof = True
+        self._lost = exc
+        self._data.set()
+        self._writable.set()
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    @property
+    def usable(self) -> bool:
+        """Whether the connection is open with nothing received that was not read."""
+        return (
+            self.transport is not None
+            and not self.transport.is_closing()
+            and not self.eof
+            and not self.buffer
+        )
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+        self.eof = True
+
+    async def write(self, data: bytes, timeout: float) -> None:
+        if self.transport is None or self.transport.is_closing():
+            raise BrokenExchange("the connection is closed")
+        self.transport.write(data)
+        try:
+            await asyncio.wait_for(self._writable.wait(), timeout)
+        except TimeoutError as exc:
+            raise ReadTimedOut("the origin did not take the request") from exc
+        if self._lost is not None:
+            raise BrokenExchange(f"the connection broke: {self._lost}") from self._lost
+
+    async def _more(self, timeout: float) -> bool:
+        """Wait for bytes beyond those buffered; ``False`` if the connection ended cleanly."""
+        if self.eof:
+            if self._lost is not None:
+                raise BrokenExchange(f"the connection broke: {self._lost}") from self._lost
+            return False
+        self._data.clear()
+        try:
+            await asyncio.wait_for(self._data.wait(), timeout)
+        except TimeoutError as exc:
+            raise ReadTimedOut("the origin went silent") from exc
+        return True
+
+    def take(self, limit: int) -> bytes:
+        data = bytes(self.buffer[:limit])
+        del self.buffer[:limit]
+        if self._paused and len(self.buffer) < _HIGH_WATER and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
+        return data
+
+    async def read_some(self, limit: int, timeout: float) -> bytes:
+        """Up to ``limit`` bytes, at least one; ``b""`` at a clean end of the connection."""
+        while not self.buffer:
+            if not await self._more(timeout):
+                return b""
+        return self.take(limit)
+
+    async def read_line(self, timeout: float) -> bytes:
+        """One line without its CRLF; :class:`BrokenExchange` if the connection ends first."""
+        searched = 0
+        while True:
+            end = self.buffer.find(b"\n", searched)
+            if end >= 0:
+                line = self.take(end + 1)
+                return line[:-2] if line.endswith(b"\r\n") else line[:-1]
+            searched = len(self.buffer)
+            if searched > _MAX_HEAD:
+                raise BrokenExchange("a line of the response is too long")
+            if not await self._more(timeout):
+                raise BrokenExchange("the connection ended before the line did")
+
+
+async def read_head(
+    wire: Wire, timeout: float
+) -> tuple[int, int, bytes, list[tuple[bytes, bytes]]]:
+    first = await wire.read_line(timeout)
+    match = _STATUS_LINE.fullmatch(first)
+    if match is None:
+        raise BrokenExchange(f"not an HTTP/1.1 status line: {first[:40]!r}")
+    headers: list[tuple[bytes, bytes]] = []
+    size = len(first)
+    while line := await wire.read_line(timeout):
+        size += len(line)
+        if size > _MAX_HEAD:
+            raise BrokenExchange("the response head is too large")
+        if line[:1] in (b" ", b"\t"):
+            # Obsolete line folding (RFC 9112 §5.2) is ambiguous between parsers: refused.
+            raise BrokenExchange("a folded header line")
+        name, colon, value = line.partition(b":")
+        if not colon or _TOKEN.fullmatch(name) is None:
+            raise BrokenExchange(f"invalid header line {line[:40]!r}")
+        headers.append((name, value.strip(b" \t")))
+    return int(match[1]), int(match[2]), match[3] or b"", headers
+
+
+def request_head(method: bytes, target: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
+    if _TOKEN.fullmatch(method) is None:
+        raise RequestNotSendable(f"invalid method {method!r}")
+    lines = [b"%b %b HTTP/1.1" % (method, target)]
+    for name, value in headers:
+        if _TOKEN.fullmatch(name) is None:
+            raise RequestNotSendable(f"invalid header name {name!r}")
+        if _NOT_FIELD_VALUE.search(value):
+            raise RequestNotSendable(f"invalid value for header {name!r}")
+        lines.append(b"%b: %b" % (name, value))
+    return b"\r\n".join(lines) + b"\r\n\r\n"
