@@ -215,7 +215,11 @@ class CacheStage:
             # A stored object (refreshed, or stale on error): answered as a hit is.
             response.headers.set("Age", str(fetched.age))
             response = answer_from_object(request.method, request.headers, response)
-        elif response.status == 200 and asks_if_modified(request.headers):
+        elif (
+            response.status == 200
+            and request.method in ("GET", "HEAD")
+            and asks_if_modified(request.headers)
+        ):
             # Read whole first: the 304 carries no body, and the cache's copy must still end.
             await response.read()
             response = not_modified(request.headers, response) or response
