@@ -15,8 +15,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from edgesim.config import load_distribution
-from edgesim.frontdoors.server import EdgeServer, to_web_response
-from edgesim.http import EdgeRequest, EdgeResponse, Headers
+from edgesim.frontdoors.server import EdgeServer
+from edgesim.http import EdgeRequest
 from edgesim.pipeline import Edge, EdgeResult
 
 
@@ -84,20 +84,6 @@ async def test_raw_target_and_header_case_reach_the_pipeline(tmp_path: Path) -> 
         assert request.local_port == server.listeners[0].port
     finally:
         await server.aclose()
-
-
-def test_web_response_recomputes_length_and_keeps_repeats() -> None:
-    response = EdgeResponse(
-        200,
-        Headers([("Content-Length", "999"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")]),
-        b"abc",
-    )
-    web_response = to_web_response(response, head=False)
-    assert web_response.body == b"abc"
-    assert web_response.headers.getall("Set-Cookie") == ["a=1", "b=2"]
-    assert "999" not in web_response.headers.values()
-    head = to_web_response(response, head=True)
-    assert head.headers["Content-Length"] == "999"
 
 
 async def test_long_urls_reach_cloudfronts_own_limit(tmp_path: Path) -> None:
