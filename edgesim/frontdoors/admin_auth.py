@@ -56,8 +56,9 @@ class AdminRefused(EdgesimError):
 
 
 def new_token() -> str:
-    """A fresh random token (256 bits, URL-safe)."""
-    return secrets.token_urlsafe(32)
+    """A fresh random token (256 bits, hex): nothing a shell or an option parser reads
+    specially, so `--admin-token TOKEN` always works (a URL-safe token may start with ``-``)."""
+    return secrets.token_hex(32)
 
 
 def _state_dir() -> Path:

@@ -38,6 +38,12 @@ def test_without_a_usable_runtime_dir_the_token_file_is_under_the_cache(
     assert token_file(9080) == tmp_path / ".cache" / "edgesim" / "admin-9080.token"
 
 
+def test_tokens_are_long_random_and_never_read_as_an_option() -> None:
+    tokens = {new_token() for _ in range(200)}
+    assert len(tokens) == 200
+    assert all(len(token) == 64 and not token.startswith("-") for token in tokens)
+
+
 def test_the_token_file_is_readable_by_its_user_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
