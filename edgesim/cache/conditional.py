@@ -205,6 +205,9 @@ def range_response(request_headers: Headers, response: EdgeResponse) -> EdgeResp
     if ranges is None:
         return response
     headers = response.headers.copy()
+    # A part cut from the cache has a known length: it goes out with it, not in chunks, even
+    # when the whole object is kept as the chunked answer it arrived as (§3.10).
+    headers.remove("Transfer-Encoding")
     if isinstance(ranges, str):
         headers.remove("Content-Length")
         headers.set("Content-Range", f"bytes */{size}")

@@ -99,6 +99,18 @@ def test_range_response() -> None:
     assert range_response(Headers(), _response()).body == BODY
 
 
+def test_a_part_cut_from_a_chunked_object_goes_out_with_its_length() -> None:
+    """cloudfront-caching.md §3.10 keeps an object that arrived chunked in chunked form; a range
+    cut from it has a known length, so it is not sent in chunks."""
+    chunked = _response()
+    chunked.headers.remove("Content-Length")
+    chunked.headers.add("Transfer-Encoding", "chunked")
+    part = range_response(Headers([("Range", "bytes=2-5")]), chunked)
+    assert part.status == 206
+    assert "transfer-encoding" not in part.headers
+    assert part.headers.get("Content-Length") == "4"
+
+
 def _parts(response: EdgeResponse) -> list[tuple[str | None, str | None, bytes]]:
     """The (Content-Type, Content-Range, body) of each part of a multipart/byteranges body."""
     content_type = response.headers.get("Content-Type") or ""
