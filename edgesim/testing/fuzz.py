@@ -84,7 +84,7 @@ async def check_function(
     and stopped here. Raises :class:`FunctionCheckFailed` (an ``AssertionError``).
     """
     kind = EventType(trigger)
-    strategy = events or event_strategy(kind, include_body=include_body)
+    strategy = events if events is not None else event_strategy(kind, include_body=include_body)
     owned = invoker is None
     runner = invoker or Invoker(base_dir=base_dir)
     runner.spec_for(function)  # a wrong folder or handler fails here, before any search

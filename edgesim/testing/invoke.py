@@ -29,6 +29,7 @@ _DEFAULT_HANDLERS = (
     ("index.mjs", "index.handler"),
     ("index.js", "index.handler"),
     ("index.cjs", "index.handler"),
+    ("index.py", "index.handler"),
     ("lambda_function.py", "lambda_function.lambda_handler"),
     ("app.py", "app.handler"),
 )
@@ -40,10 +41,10 @@ class Function:
     """A Lambda@Edge function: its code folder, handler and runtime.
 
     ``handler`` defaults to ``index.handler`` when the folder has an ``index.mjs``/``.js``/
-    ``.cjs``, else ``lambda_function.lambda_handler`` or ``app.handler`` when that file is
-    there. ``runtime`` defaults from the handler's file: Python files run on this interpreter's
-    version (``python3.12``...), JavaScript on ``nodejs20.x``. ``timeout`` and ``memory``
-    default to the viewer triggers' quotas (5 s, 128 MB). A relative ``code`` is resolved
+    ``.cjs`` or ``index.py``, else ``lambda_function.lambda_handler`` or ``app.handler`` when
+    that file is there. ``runtime`` defaults from the handler's file: Python files run on this
+    interpreter's version (``python3.12``...), JavaScript on ``nodejs20.x``. ``timeout`` and
+    ``memory`` default to the viewer triggers' quotas (5 s, 128 MB). A relative ``code`` is resolved
     against the ``base_dir`` of whoever runs it (the test file's folder under pytest).
     """
 

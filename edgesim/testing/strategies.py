@@ -19,6 +19,7 @@ Requires Hypothesis (``pip install 'edgesim[testing]'``)::
 from __future__ import annotations
 
 import base64
+from functools import cache
 from typing import Any
 from urllib.parse import quote
 
@@ -69,6 +70,9 @@ _COMMON = (
 _TOKEN = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-"
 _UNRESERVED = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~"
 _COOKIE_OCTETS = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '",;\\')
+# Printable ASCII and a few characters of each UTF-8 length, percent-encoded where they go. An
+# explicit alphabet also spares Hypothesis building its Unicode tables in every new folder.
+_TEXT = "".join(chr(c) for c in range(0x20, 0x7F)) + "\u00e9\u00fc\u0416\u4e2d\u20ac\U0001f600"
 _METHODS = ("GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE")
 _BODY_METHODS = ("PUT", "PATCH", "POST", "DELETE")
 _STATUSES = (200, 201, 204, 206, 301, 302, 304, 307, 400, 401, 403, 404, 429, 500, 502, 503, 504)
@@ -79,36 +83,42 @@ def _allowed(name: str) -> bool:
     return lower not in _EXCLUDED and not lower.startswith(("x-amz-cf-", "x-edge-", "proxy-"))
 
 
+@cache
 def header_names() -> st.SearchStrategy[str]:
     """Header names a viewer may send and a function is shown: common ones and ``X-`` tokens."""
     made = st.text(_TOKEN, min_size=1, max_size=16).map(lambda t: "X-" + t.strip("-") + "a")
     return st.one_of(st.sampled_from(_COMMON), made).filter(_allowed)
 
 
+@cache
 def header_values(max_size: int = 64) -> st.SearchStrategy[str]:
     """Printable ASCII values without leading or trailing blanks (HTTP trims those)."""
     printable = "".join(chr(c) for c in range(0x20, 0x7F))
     return st.text(printable, max_size=max_size).map(str.strip)
 
 
+@cache
 def headers(max_size: int = 8) -> st.SearchStrategy[list[tuple[str, str]]]:
     """Header lines, as ``(name, value)`` pairs; a name may repeat."""
     return st.lists(st.tuples(header_names(), header_values()), max_size=max_size)
 
 
+@cache
 def uris(max_segments: int = 4) -> st.SearchStrategy[str]:
     """Paths of unreserved characters and percent-encoded UTF-8, starting with ``/``."""
-    segment = st.text(max_size=12).map(lambda s: quote(s, safe=_UNRESERVED))
+    segment = st.text(_TEXT, max_size=12).map(lambda s: quote(s, safe=_UNRESERVED))
     return st.lists(segment, max_size=max_segments).map(lambda parts: "/" + "/".join(parts))
 
 
+@cache
 def querystrings(max_params: int = 4) -> st.SearchStrategy[str]:
     """Query strings (no ``?``): URL-encoded ``name=value`` pairs, or empty."""
-    text = st.text(max_size=10).map(lambda s: quote(s, safe=_UNRESERVED))
+    text = st.text(_TEXT, max_size=10).map(lambda s: quote(s, safe=_UNRESERVED))
     pair = st.tuples(text.filter(bool), text).map(lambda kv: f"{kv[0]}={kv[1]}")
     return st.lists(pair, max_size=max_params).map("&".join)
 
 
+@cache
 def cookies(max_size: int = 4) -> st.SearchStrategy[dict[str, str]]:
     """Cookies as name -> value (RFC 6265 names and values)."""
     name = st.text(_TOKEN, min_size=1, max_size=10)
@@ -116,16 +126,19 @@ def cookies(max_size: int = 4) -> st.SearchStrategy[dict[str, str]]:
     return st.dictionaries(name, value, max_size=max_size)
 
 
+@cache
 def client_ips() -> st.SearchStrategy[str]:
     """Viewer addresses, IPv4 and IPv6."""
     return st.ip_addresses().map(str)
 
 
+@cache
 def methods() -> st.SearchStrategy[str]:
     """The methods a behavior allowing all of them passes on."""
     return st.sampled_from(_METHODS)
 
 
+@cache
 def statuses(trigger: EventType | str) -> st.SearchStrategy[int]:
     """Statuses a response trigger sees: any for origin-response, below 400 for
     viewer-response (CloudFront skips it for errors)."""
@@ -135,10 +148,15 @@ def statuses(trigger: EventType | str) -> st.SearchStrategy[int]:
     return st.one_of(st.sampled_from(_STATUSES), st.integers(200, 599))
 
 
+@cache
 def bodies(trigger: EventType | str, *, max_size: int = 2048) -> st.SearchStrategy[bytes]:
     """Request bodies up to ``max_size`` bytes, never past the trigger's Include Body quota."""
     limit = LAMBDA_EDGE[EventType(trigger)].include_body_bytes or 0
     return st.binary(max_size=min(max_size, limit))
+
+
+# The strategies above are cached: building one (its alphabet's interval sets) costs far more
+# than drawing from it, and _event asks for them on every draw.
 
 
 @st.composite
