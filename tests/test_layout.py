@@ -33,6 +33,8 @@ LAYERS: dict[str, int] = {
     "lambda_edge": 4,
     "pipeline": 5,
     "frontdoors": 6,
+    # The test kit is a front door over the pipeline; serve=True also runs the HTTP front door.
+    "testing": 7,
     "cli": 7,
     "__init__": 7,
     "__main__": 8,
@@ -168,19 +170,58 @@ def test_the_cache_loads_nothing_of_functions_or_front_doors() -> None:
     assert "edgesim.cache.store" in loaded  # the check ran against the real import
 
 
+def _top_level_imports(module: Path) -> set[str]:
+    """First components of every module ``module`` imports, in any form."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(module.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
 def test_the_pipeline_imports_no_front_door_library() -> None:
-    # aiohttp, mitmproxy and pytest belong to the front doors; any form of import counts.
+    # aiohttp and mitmproxy belong to the front doors (the test kit is one); pytest only to the
+    # test kit's plugin, so `import edgesim.testing` works without pytest.
     offenders = []
     for module in _modules():
-        if _unit(module) in ("frontdoors", "cli", "__init__", "__main__"):
-            continue
-        for node in ast.walk(ast.parse(module.read_text())):
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            for name in names:
-                if name.split(".")[0] in ("aiohttp", "mitmproxy", "pytest"):
-                    offenders.append(f"{_dotted(module)}: {name}")
+        unit = _unit(module)
+        allowed: set[str] = set()
+        if unit in ("frontdoors", "cli", "__init__", "__main__", "testing"):
+            allowed = {"aiohttp", "mitmproxy"}
+        if module == PACKAGE / "testing" / "plugin.py":
+            allowed.add("pytest")
+            allowed.add("pytest_asyncio")
+        for name in _top_level_imports(module) & {
+            "aiohttp",
+            "mitmproxy",
+            "pytest",
+            "pytest_asyncio",
+        }:
+            if name not in allowed:
+                offenders.append(f"{_dotted(module)}: {name}")
     assert offenders == []
+
+
+def test_nothing_outside_the_test_kit_imports_it() -> None:
+    offenders = [
+        f"{_dotted(module)} imports {name}"
+        for module in _modules()
+        if _unit(module) != "testing"
+        for name in _edgesim_imports(module)
+        if name == "edgesim.testing" or name.startswith("edgesim.testing.")
+    ]
+    assert offenders == []
+
+
+def test_the_test_kit_loads_neither_pytest_nor_hypothesis() -> None:
+    # Its plugin is the only place for pytest; Hypothesis is loaded when fuzzing is used.
+    code = (
+        "import sys, edgesim.testing;"
+        "print(' '.join(m for m in ('pytest', 'pytest_asyncio', 'hypothesis') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT
+    ).stdout.split()
+    assert loaded == []
