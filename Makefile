@@ -19,16 +19,16 @@ serve: $(STAMP)
 	$(BIN)/edgesim serve distributions/example.yaml
 
 lint: $(STAMP)
-	$(BIN)/ruff check edgesim tests bench
-	$(BIN)/ruff format --check edgesim tests bench
+	$(BIN)/ruff check edgesim tests bench examples
+	$(BIN)/ruff format --check edgesim tests bench examples
 	$(BIN)/mypy
 
 test: lint
 	$(BIN)/python -m pytest -q -n auto
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix edgesim tests bench
-	$(BIN)/ruff format edgesim tests bench
+	$(BIN)/ruff check --fix edgesim tests bench examples
+	$(BIN)/ruff format edgesim tests bench examples
 
 # The slow soaks: mixed load against a real `edgesim serve` while functions and origins
 # misbehave; prints a table. EDGESIM_SOAK_REQUESTS=2000 make soak for a short one.
