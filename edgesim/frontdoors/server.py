@@ -16,6 +16,7 @@ from aiohttp import web
 
 from edgesim.frontdoors.messages import send_response, to_edge_request, wire_bytes
 from edgesim.frontdoors.viewer_connection import (
+    ACCEPT_BATCH,
     DEFAULT_LIMITS,
     ConnectionBudget,
     Rejecter,
@@ -64,7 +65,7 @@ class _ViewerSite(web.BaseSite):
         port: int,
         factory: Callable[[], ViewerConnection],
     ) -> None:
-        super().__init__(runner, backlog=1024)
+        super().__init__(runner, backlog=ACCEPT_BATCH)
         self._host = host
         self._port = port
         self._factory = factory
@@ -108,7 +109,9 @@ class EdgeServer:
         self._first_port = port
         self._access_log = access_log
         self._limits = limits
-        self.budget = ConnectionBudget(limits.max_connections or default_max_connections())
+        self.budget = ConnectionBudget(
+            limits.max_connections or default_max_connections(listeners=len(self._edges))
+        )
         self._runners: list[web.AppRunner] = []
         self.listeners: list[_Listener] = []
         self._closed = False

@@ -36,6 +36,7 @@ from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from aiohttp.web_request import BaseRequest
 
 __all__ = [
+    "ACCEPT_BATCH",
     "ConnectionBudget",
     "DEFAULT_LIMITS",
     "Rejecter",
@@ -89,13 +90,18 @@ def parser_limits() -> dict[str, int]:
     }
 
 
-def default_max_connections() -> int:
+# asyncio accepts up to a listener's backlog of connections in one go, before the budget sees
+# any of them: that many descriptors must be free on top of the budget, per listener.
+ACCEPT_BATCH = 128
+
+
+def default_max_connections(listeners: int = 1) -> int:
     """Viewer connections the open-files limit leaves room for, after what workers (pipes),
-    origin connections and files need."""
+    origin connections, files and one accept batch per listener need."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         soft = 65536
-    reserve = max(64, soft // 4)
+    reserve = max(64, soft // 4) + listeners * ACCEPT_BATCH
     return max(16, soft - reserve)
 
 
