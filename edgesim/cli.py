@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import signal
@@ -13,21 +14,21 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edgesim.cache.store import DEFAULT_CACHE_SIZE, MemoryCacheStore, check_invalidation_path
-from edgesim.config import load_distributions
+from edgesim.config import Distribution, load_distributions
 from edgesim.exceptions import ConfigError, EdgesimError
 from edgesim.frontdoors.admin import AdminServer
 from edgesim.frontdoors.admin_auth import TOKEN_ENV
 from edgesim.frontdoors.admin_client import find_token, invalidate
+from edgesim.frontdoors.console import LOG_FORMATS, Console, CorrelatedRuntime
 from edgesim.frontdoors.server import DEFAULT_SHUTDOWN_GRACE, EdgeServer
 from edgesim.frontdoors.viewer_connection import (
     DEFAULT_LIMITS,
     ViewerLimits,
     raise_open_files_limit,
 )
-from edgesim.http import EdgeRequest
-from edgesim.pages import XCache
-from edgesim.pipeline import Edge, EdgeResult
+from edgesim.pipeline import Edge, function_specs
 from edgesim.pipeline.cache_stage import DEFAULT_MAX_OBJECT_BYTES
+from edgesim.runtime import FunctionRuntime
 
 __all__ = ["main"]
 
@@ -72,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         keepalive_timeout=args.keepalive_timeout,
                         max_connections=args.max_connections,
                     ),
+                    console=Console(fmt=args.log_format, quiet=args.quiet),
                 )
             )
         if args.command == "invalidate":
@@ -159,6 +161,14 @@ def _parser() -> argparse.ArgumentParser:
         help="viewer connections open at once; past it the longest-idle one is closed "
         "(default: what the open-files limit leaves room for)",
     )
+    serve.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="text (a time, a level and the request id on each line) or json (one object a "
+        "line, for machines)",
+    )
+    serve.add_argument("--quiet", action="store_true", help="print only access lines and errors")
     validate = commands.add_parser("validate", help="check distribution files and exit")
     validate.add_argument("files", nargs="+", type=Path, help="distribution files")
     invalidate = commands.add_parser(
@@ -227,26 +237,6 @@ def _validate(files: Sequence[Path]) -> int:
     return 0
 
 
-def _print_function_log(function: str, lines: list[str]) -> None:
-    for line in lines:
-        # Lambda's Node.js runtime keeps a multi-line message in one entry, joined by \r;
-        # show it as continuation lines instead of letting the terminal overwrite them.
-        text = line.replace("\r", "\n    ")
-        print(f"[{function}] {text}", flush=True)
-
-
-def _print_access(request: EdgeRequest, result: EdgeResult, elapsed_ms: float) -> None:
-    response = result.response
-    label = response.headers.get("X-Cache") or ""
-    known = XCache.parse(label)
-    x_cache = known.short if known is not None else label
-    print(
-        f"{request.client_ip} {request.method} {request.target} {response.status} "
-        f"{x_cache} {elapsed_ms:.1f}ms",
-        flush=True,
-    )
-
-
 async def _serve(
     files: Sequence[Path],
     *,
@@ -258,20 +248,36 @@ async def _serve(
     max_object_size: int,
     shutdown_grace: float,
     limits: ViewerLimits = DEFAULT_LIMITS,
+    console: Console | None = None,
 ) -> int:
+    console = console or Console()
     paths = list(files) or [DEFAULT_DISTRIBUTION]
     raise_open_files_limit()
     distributions = load_distributions(paths)
     store = MemoryCacheStore(cache_size)  # one edge location: one cache for every distribution
-    edges = [
-        Edge(d, log_sink=_print_function_log, store=store, max_object_bytes=max_object_size)
-        for d in distributions
-    ]
+    # edgesim's own records (a defect's traceback) go out in the console's format too.
+    edgesim_logger = logging.getLogger("edgesim")
+    edgesim_logger.addHandler(console.log_handler())
+    edgesim_logger.propagate = False
+
+    def edge(distribution: Distribution) -> Edge:
+        sink = console.function_log
+        runtime = FunctionRuntime(function_specs(distribution), log_sink=sink)
+        return Edge(
+            distribution,
+            # Files each function's log lines under its request's id, for the console.
+            runtime=CorrelatedRuntime(runtime),
+            log_sink=sink,
+            store=store,
+            max_object_bytes=max_object_size,
+        )
+
+    edges = [edge(d) for d in distributions]
     server = EdgeServer(
         edges,
         host=host,
         port=port,
-        access_log=_print_access,
+        access_log=console.access,
         shutdown_grace=shutdown_grace,
         limits=limits,
     )
@@ -285,10 +291,9 @@ async def _serve(
         return 1
     for listener in server.listeners:
         settings = listener.edge.distribution.settings
-        print(
-            f"edgesim: {listener.edge.distribution.source} ({settings.id}, "
-            f"{settings.domain_name}) on http://{host}:{listener.port}/",
-            flush=True,
+        console.info(
+            f"{listener.edge.distribution.source} ({settings.id}, "
+            f"{settings.domain_name}) on http://{host}:{listener.port}/"
         )
     admin = AdminServer(
         edges,
@@ -301,18 +306,13 @@ async def _serve(
         await admin.start()
     except OSError as error:
         # The viewer ports matter more than invalidations: keep serving without the admin API.
-        print(
-            f"edgesim: admin API not started on {admin_host}:{admin_port}: "
+        console.warning(
+            f"admin API not started on {admin_host}:{admin_port}: "
             f"{error.strerror or error}; `edgesim invalidate` is unavailable "
-            "(pick a free port with --admin-port)",
-            file=sys.stderr,
-            flush=True,
+            "(pick a free port with --admin-port)"
         )
     else:
-        print(
-            f"edgesim: admin API (invalidations) on {admin.url}/, token in {admin.token_file}",
-            flush=True,
-        )
+        console.info(f"admin API (invalidations) on {admin.url}/, token in {admin.token_file}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -320,7 +320,7 @@ async def _serve(
         if stop.is_set():
             # A second signal: the user will not wait. Workers die with this process (they
             # watch their parent), so nothing is left behind.
-            print("edgesim: stopping now", flush=True)
+            console.info("stopping now")
             os._exit(130)
         stop.set()
 
@@ -330,10 +330,9 @@ async def _serve(
     try:
         await stop.wait()
     finally:
-        print(
-            f"edgesim: shutting down (in-flight requests get {shutdown_grace:g} s; "
-            "signal again to stop at once)",
-            flush=True,
+        console.info(
+            f"shutting down (in-flight requests get {shutdown_grace:g} s; "
+            "signal again to stop at once)"
         )
         await admin.aclose()
         await server.aclose()

@@ -1,0 +1,345 @@
+"""What ``edgesim serve`` prints: access lines, function logs and its own messages, correlated.
+
+A page load can run dozens of functions, and their CloudWatch-style lines arrive interleaved with
+other requests'. So every line gets a time and a level, and each function line carries the
+CloudFront request id of the request it ran for, which the access line shows as well (in the
+text format, its first eight characters, which also start the ``X-Amz-Cf-Id`` header and the
+error page's ``Request ID``). ``json`` writes one object per line for machines; ``quiet`` keeps
+the access lines and the errors; colour is used only on a terminal, and never under
+``NO_COLOR``.
+
+Log lines reach a :data:`~edgesim.types.LogSink` without a request id. :class:`CorrelatedRuntime`
+sits between an edge and its function runtime and notes, in a context variable, which call is
+running; the runtime logs from inside that call, in the same task. The variable is set, not
+reset, when an invocation starts, so the lines the pipeline logs for a call after it returns (a
+refused result's ``Validation error``) land on the same call; every request's first function
+line comes from inside one of its own invocations, which sets it again (the same design as the
+test kit's recorder).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import IntEnum
+from typing import Any, Literal, TextIO
+
+from edgesim.exceptions import FunctionError
+from edgesim.http import EdgeRequest
+from edgesim.pages import XCache
+from edgesim.pipeline import EdgeResult
+from edgesim.types import FunctionInvoker, Invocation
+
+__all__ = [
+    "LOG_FORMATS",
+    "Console",
+    "CorrelatedRuntime",
+    "FunctionCall",
+    "Level",
+    "LogFormat",
+    "current_call",
+    "line_level",
+]
+
+LogFormat = Literal["text", "json"]
+LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
+SHORT_ID = 8
+
+
+class Level(IntEnum):
+    """A line's level; the text format shows :attr:`label`."""
+
+    DEBUG = 10
+    INFO = 20
+    WARNING = 30
+    ERROR = 40
+
+    @property
+    def label(self) -> str:
+        """Five characters at most, so text lines stay aligned."""
+        return "WARN" if self is Level.WARNING else self.name
+
+
+@dataclass
+class FunctionCall:
+    """One invocation of a function for one request, as far as it got."""
+
+    function: str
+    trigger: str
+    request_id: str
+    event: dict[str, object]
+    value: object = None
+    """What the function returned, before CloudFront's rules judged it (None if it failed)."""
+    error: FunctionError | None = None
+    lines: list[str] = field(default_factory=list)
+    """The invocation's log lines, and the pipeline's notes on its result."""
+
+
+_current: ContextVar[FunctionCall | None] = ContextVar("edgesim_console_call", default=None)
+
+
+def current_call() -> FunctionCall | None:
+    """The function call running in this task, or the last one that ran in it."""
+    return _current.get()
+
+
+def _config(event: dict[str, object]) -> dict[str, Any]:
+    try:
+        config = event["Records"][0]["cf"]["config"]  # type: ignore[index]
+    except (KeyError, IndexError, TypeError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+class CorrelatedRuntime:
+    """A :class:`~edgesim.types.FunctionInvoker` over ``runtime`` that files each call under
+    its event's CloudFront request id (``cf.config.requestId``); ``on_call`` sees each new call."""
+
+    def __init__(
+        self, runtime: FunctionInvoker, on_call: Callable[[FunctionCall], None] | None = None
+    ) -> None:
+        self.runtime = runtime
+        self._on_call = on_call
+
+    async def invoke(self, name: str, event: dict[str, object]) -> Invocation:
+        """Invoke through the runtime with this call noted as the task's current one."""
+        config = _config(event)
+        call = FunctionCall(
+            function=name,
+            trigger=str(config.get("eventType", "")),
+            request_id=str(config.get("requestId", "")),
+            event=event,
+        )
+        _current.set(call)
+        if self._on_call is not None:
+            self._on_call(call)
+        try:
+            invocation = await self.runtime.invoke(name, event)
+        except FunctionError as error:
+            call.error = error
+            raise
+        call.value = invocation.value
+        return invocation
+
+    async def aclose(self) -> None:
+        """Close the runtime underneath."""
+        await self.runtime.aclose()
+
+
+# Lambda's own level markers: Python's logging format, Node.js's console format, the lines
+# the runtime writes when a function fails, and CloudFront's validation notes.
+_PYTHON_LEVEL = re.compile(r"\[(DEBUG|INFO|WARNING|ERROR|CRITICAL)\]")
+_NODE_LEVEL = re.compile(r"\S+\t\S+\t(TRACE|DEBUG|INFO|WARN|ERROR|FATAL)\t")
+_FAILURE = re.compile(r"(RequestId: \S+ Error: |\S+ \S+ Task timed out after |Runtime\.\w+Error)")
+_CLOUDFRONT = re.compile(r"/aws/cloudfront/LambdaEdge/\S+ \S+ (ERROR|WARNING) ")
+_LEVELS = {
+    "TRACE": Level.DEBUG,
+    "DEBUG": Level.DEBUG,
+    "INFO": Level.INFO,
+    "WARN": Level.WARNING,
+    "WARNING": Level.WARNING,
+    "ERROR": Level.ERROR,
+    "CRITICAL": Level.ERROR,
+    "FATAL": Level.ERROR,
+}
+
+
+def line_level(line: str, previous: Level = Level.INFO) -> Level:
+    """The level a function's log line states; a continuation (a stack frame, an indented or
+    ``Traceback`` line) keeps the ``previous`` line's, anything else is INFO."""
+    for pattern in (_PYTHON_LEVEL, _NODE_LEVEL, _CLOUDFRONT):
+        found = pattern.match(line)
+        if found is not None:
+            return _LEVELS[found.group(1)]
+    if _FAILURE.match(line):
+        return Level.ERROR
+    if line[:1].isspace() or line.startswith("Traceback ("):
+        return previous
+    return Level.INFO
+
+
+_COLORS = {Level.DEBUG: "2", Level.INFO: "36", Level.WARNING: "33", Level.ERROR: "31;1"}
+
+
+class Console:
+    """Writes ``edgesim serve``'s lines to ``stream`` (standard output by default).
+
+    ``color`` None means: only when ``stream`` is a terminal and ``NO_COLOR`` is not set.
+    ``now`` gives the time in seconds since the epoch (tests pin it).
+    """
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        fmt: LogFormat = "text",
+        quiet: bool = False,
+        color: bool | None = None,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self._stream = stream
+        self.fmt = fmt
+        self.quiet = quiet
+        if color is None:
+            color = fmt == "text" and _is_terminal(self.stream) and not os.environ.get("NO_COLOR")
+        self.color = color
+        self._now = now
+        self._lock = threading.Lock()  # the logging handler may write from other threads
+
+    @property
+    def stream(self) -> TextIO:
+        """Where lines go; standard output is looked up at each write (tests capture it)."""
+        return self._stream if self._stream is not None else sys.stdout
+
+    # -- the three kinds of line -----------------------------------------------------------
+
+    def access(self, request: EdgeRequest, result: EdgeResult, elapsed_ms: float) -> None:
+        """One viewer request answered (the front door's access log)."""
+        response = result.response
+        label = response.headers.get("X-Cache") or ""
+        known = XCache.parse(label)
+        x_cache = known.short if known is not None else label
+        level = Level.ERROR if response.status >= 500 else Level.INFO
+        if self.fmt == "json":
+            self._json(
+                level,
+                "access",
+                request_id=result.request_id,
+                client_ip=request.client_ip,
+                method=request.method,
+                target=request.target,
+                status=response.status,
+                x_cache=x_cache,
+                ms=round(elapsed_ms, 1),
+                steps=result.trace.steps,
+            )
+            return
+        status = str(response.status)
+        if self.color:
+            shade = "32" if response.status < 400 else "33" if response.status < 500 else "31"
+            status = _paint(shade, status)
+        self._text(
+            level,
+            f"{request.client_ip} {request.method} {request.target} {status} "
+            f"{x_cache} {elapsed_ms:.1f}ms",
+            request_id=result.request_id,
+            always=True,
+        )
+
+    def function_log(self, function: str, lines: list[str]) -> None:
+        """The :data:`~edgesim.types.LogSink` for an edge: one invocation's log lines."""
+        call = current_call()
+        if call is not None and call.function == function:
+            call.lines.extend(lines)
+            request_id: str | None = call.request_id or None
+        else:
+            request_id = None  # a worker that died between invocations
+        level = Level.INFO
+        for line in lines:
+            level = line_level(line, level)
+            if self.fmt == "json":
+                fields = {"function": function, "request_id": request_id, "message": line}
+                self._json(level, "function", **fields)
+            else:
+                # Lambda's Node.js runtime keeps a multi-line message in one entry, joined by
+                # \r; show it as continuation lines rather than let the terminal overwrite them.
+                text = line.replace("\r", "\n    ")
+                self._text(level, f"{function}: {text}", request_id=request_id)
+
+    def info(self, message: str) -> None:
+        """One of edgesim's own messages."""
+        self.message(Level.INFO, message)
+
+    def warning(self, message: str) -> None:
+        """Something the user should know that does not stop serving."""
+        self.message(Level.WARNING, message)
+
+    def error(self, message: str) -> None:
+        """Something failed; shown even with ``quiet``."""
+        self.message(Level.ERROR, message)
+
+    def message(self, level: Level, message: str, *, traceback: str = "") -> None:
+        """One of edgesim's own messages at ``level``, with a traceback below it if any."""
+        if self.fmt == "json":
+            extra = {"traceback": traceback} if traceback else {}
+            self._json(level, "edgesim", message=message, **extra)
+        else:
+            # A traceback keeps its lines at the start of the line, as Python prints it.
+            self._text(level, f"edgesim: {message}" + (f"\n{traceback}" if traceback else ""))
+
+    def log_handler(self) -> logging.Handler:
+        """A :mod:`logging` handler writing edgesim's logger (defects, warnings) through here."""
+        return _Handler(self)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _shown(self, level: Level, always: bool) -> bool:
+        return always or not self.quiet or level >= Level.ERROR
+
+    def _text(
+        self, level: Level, text: str, *, request_id: str | None = None, always: bool = False
+    ) -> None:
+        if not self._shown(level, always):
+            return
+        moment = datetime.fromtimestamp(self._now())
+        stamp = moment.strftime("%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+        label = f"{level.label:<5}"
+        tag = f"[{request_id[:SHORT_ID]}] " if request_id else ""
+        if self.color:
+            stamp, label = _paint("2", stamp), _paint(_COLORS[level], label)
+            tag = _paint("35", tag) if tag else ""
+        self._write(f"{stamp} {label} {tag}{text}\n")
+
+    def _json(self, level: Level, kind: str, **fields: object) -> None:
+        if not self._shown(level, kind == "access"):
+            return
+        moment = datetime.fromtimestamp(self._now(), UTC)
+        record = {
+            "time": moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z",
+            "level": level.name.lower(),
+            "kind": kind,
+            **fields,
+        }
+        self._write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+
+    def _write(self, text: str) -> None:
+        with self._lock:
+            stream = self.stream
+            stream.write(text)
+            stream.flush()
+
+
+def _paint(code: str, text: str) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m"
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class _Handler(logging.Handler):
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self._console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level = max((lv for lv in Level if lv <= record.levelno), default=Level.DEBUG)
+            traceback = ""
+            if record.exc_info:
+                traceback = logging.Formatter().formatException(record.exc_info)
+            self._console.message(level, record.getMessage(), traceback=traceback)
+        except Exception:
+            self.handleError(record)
