@@ -20,6 +20,7 @@ from edgesim.frontdoors.admin import AdminServer
 from edgesim.frontdoors.admin_auth import TOKEN_ENV
 from edgesim.frontdoors.admin_client import find_token, invalidate
 from edgesim.frontdoors.console import LOG_FORMATS, Console, CorrelatedRuntime
+from edgesim.frontdoors.dev_errors import DevErrors, DevErrorsEdge
 from edgesim.frontdoors.server import DEFAULT_SHUTDOWN_GRACE, EdgeServer
 from edgesim.frontdoors.viewer_connection import (
     DEFAULT_LIMITS,
@@ -74,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         max_connections=args.max_connections,
                     ),
                     console=Console(fmt=args.log_format, quiet=args.quiet),
+                    dev_errors=args.dev_errors,
                 )
             )
         if args.command == "invalidate":
@@ -169,6 +171,12 @@ def _parser() -> argparse.ArgumentParser:
         "line, for machines)",
     )
     serve.add_argument("--quiet", action="store_true", help="print only access lines and errors")
+    serve.add_argument(
+        "--dev-errors",
+        action="store_true",
+        help="show a failed function's name, trigger, error, stack trace and value on the "
+        "error page, below CloudFront's text (off: the page is CloudFront's alone)",
+    )
     validate = commands.add_parser("validate", help="check distribution files and exit")
     validate.add_argument("files", nargs="+", type=Path, help="distribution files")
     invalidate = commands.add_parser(
@@ -249,6 +257,7 @@ async def _serve(
     shutdown_grace: float,
     limits: ViewerLimits = DEFAULT_LIMITS,
     console: Console | None = None,
+    dev_errors: bool = False,
 ) -> int:
     console = console or Console()
     paths = list(files) or [DEFAULT_DISTRIBUTION]
@@ -260,13 +269,26 @@ async def _serve(
     edgesim_logger.addHandler(console.log_handler())
     edgesim_logger.propagate = False
 
+    dev = DevErrors() if dev_errors else None
+
     def edge(distribution: Distribution) -> Edge:
         sink = console.function_log
         runtime = FunctionRuntime(function_specs(distribution), log_sink=sink)
+        # Files each function's log lines under its request's id, for the console (and the
+        # calls themselves for the dev error page).
+        correlated = CorrelatedRuntime(runtime, on_call=dev.keep if dev else None)
+        if dev is not None:
+            return DevErrorsEdge(
+                distribution,
+                dev,
+                runtime=correlated,
+                log_sink=sink,
+                store=store,
+                max_object_bytes=max_object_size,
+            )
         return Edge(
             distribution,
-            # Files each function's log lines under its request's id, for the console.
-            runtime=CorrelatedRuntime(runtime),
+            runtime=correlated,
             log_sink=sink,
             store=store,
             max_object_bytes=max_object_size,

@@ -10,7 +10,14 @@ from dataclasses import dataclass
 import pytest
 
 from edgesim.exceptions import LambdaExecutionError
-from edgesim.frontdoors.console import Console, CorrelatedRuntime, Level, current_call, line_level
+from edgesim.frontdoors.console import (
+    Console,
+    CorrelatedRuntime,
+    FunctionCall,
+    Level,
+    current_call,
+    line_level,
+)
 from edgesim.http import EdgeRequest, EdgeResponse, Headers
 from edgesim.pipeline import EdgeResult
 from edgesim.trace import Trace
@@ -74,7 +81,7 @@ async def test_function_lines_and_the_access_line_share_the_request_id() -> None
 
 async def test_the_call_keeps_its_value_error_and_lines() -> None:
     console, _ = _console()
-    seen = []
+    seen: list[FunctionCall] = []
     runtime = CorrelatedRuntime(_Runtime(console.function_log), on_call=seen.append)
     await runtime.invoke("auth", _event())
     call = current_call()
@@ -94,7 +101,9 @@ async def test_the_call_keeps_its_value_error_and_lines() -> None:
 
 def test_a_line_from_no_call_has_no_request_id() -> None:
     console, out = _console()
-    console.function_log("orphan", ["RequestId: x Error: Runtime exited with error: signal: killed"])
+    console.function_log(
+        "orphan", ["RequestId: x Error: Runtime exited with error: signal: killed"]
+    )
     line = out.getvalue()
     assert " ERROR " in line and "[" not in line.split("orphan")[0]
 
