@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
+import yaml
 
 from edgesim.config import Distribution, load_distribution_data
 from edgesim.frontdoors.console import Console, CorrelatedRuntime, FunctionCall
@@ -138,3 +143,39 @@ def test_kept_requests_are_bounded() -> None:
     for request_id in "abc":
         dev.keep(FunctionCall("f", "viewer-request", request_id, {}))
     assert list(dev._calls) == ["b", "c"]
+
+
+async def test_serve_with_dev_errors_and_json_logs(
+    tmp_path: Path, distribution: Distribution
+) -> None:
+    # The whole path: `edgesim serve --dev-errors --log-format json` in a process of its own.
+    data = {
+        "origins": {"site": {"s3": "site"}},
+        "functions": {"guard": {"runtime": "python3.12", "code": "py", "handler": "app.handler"}},
+        "behaviors": [
+            {"path_pattern": "*", "origin": "site", "functions": {"viewer-request": "guard"}}
+        ],
+    }
+    (tmp_path / "d.yaml").write_text(yaml.safe_dump(data))
+    env = {"XDG_RUNTIME_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "edgesim", "serve", str(tmp_path / "d.yaml"), "--port", "0",
+        "--admin-port", "0", "--dev-errors", "--log-format", "json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    assert process.stdout is not None
+    try:
+        banner = json.loads(await asyncio.wait_for(process.stdout.readline(), 20))
+        url = banner["message"].split(" on ")[1].strip()
+        async with httpx.AsyncClient(timeout=20) as client:
+            answer = await client.get(url + "raise")
+    finally:
+        process.terminate()
+        rest = (await asyncio.wait_for(process.stdout.read(), 20)).decode()
+        await process.wait()
+    assert answer.status_code == 503 and "in explode" in answer.text
+    records = [json.loads(line) for line in rest.splitlines()]
+    request_id = answer.headers["x-amz-cf-id"]
+    mine = [r for r in records if r.get("request_id") == request_id]
+    assert {r["kind"] for r in mine} == {"function", "access"}
+    assert any(r["level"] == "error" and "ValueError" in r["message"] for r in mine[:-1])
