@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -144,6 +145,22 @@ FAILING = [
 ]
 
 
+async def _start(text: str, folder: Path) -> tuple[EdgeServer, Edge, list[tuple[str, list[str]]]]:
+    """A started edge for the distribution ``text`` (its ``{functions}`` filled in) that keeps
+    nothing in cache, and the function log it writes to."""
+    path = folder / "dist.yaml"
+    path.write_text(text.replace("{functions}", str(FUNCTIONS)))
+    logs: list[tuple[str, list[str]]] = []
+    edge = Edge(
+        load_distribution(path),
+        log_sink=lambda function, lines: logs.append((function, lines)),
+        store=NullCacheStore(),
+    )
+    server = EdgeServer([edge], port=0)
+    await server.start()
+    return server, edge, logs
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def shared_origin() -> AsyncIterator[Origin]:
     origin, runner = await start_origin()
@@ -164,17 +181,8 @@ async def edge(
     answers, so no case can be served an earlier case's object and skip the origin triggers.
     """
     runtime = str(request.param)
-    path = tmp_path_factory.mktemp(f"validation-{runtime}") / "dist.yaml"
     text = DIST.format(origin=shared_origin.url, runtime=runtime)
-    path.write_text(text.replace("{functions}", str(FUNCTIONS)))
-    logs: list[tuple[str, list[str]]] = []
-    edge = Edge(
-        load_distribution(path),
-        log_sink=lambda function, lines: logs.append((function, lines)),
-        store=NullCacheStore(),
-    )
-    server = EdgeServer([edge], port=0)
-    await server.start()
+    server, edge, logs = await _start(text, tmp_path_factory.mktemp(f"validation-{runtime}"))
     client = httpx.AsyncClient(base_url=server.url(), timeout=30)
     try:
         yield RunningEdge(server=server, edge=edge, logs=logs, client=client)
@@ -244,16 +252,7 @@ async def _get_once(
     text: str, tmp_path_factory: pytest.TempPathFactory, name: str
 ) -> tuple[httpx.Response, str]:
     """Serve the distribution ``text`` on a fresh edge for one GET; the answer and the log."""
-    path = tmp_path_factory.mktemp(name) / "dist.yaml"
-    path.write_text(text.replace("{functions}", str(FUNCTIONS)))
-    logs: list[tuple[str, list[str]]] = []
-    edge = Edge(
-        load_distribution(path),
-        log_sink=lambda function, lines: logs.append((function, lines)),
-        store=NullCacheStore(),
-    )
-    server = EdgeServer([edge], port=0)
-    await server.start()
+    server, _, logs = await _start(text, tmp_path_factory.mktemp(name))
     try:
         async with httpx.AsyncClient(base_url=server.url(), timeout=30) as client:
             response = await client.get("/object")
