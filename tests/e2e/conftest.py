@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -118,20 +118,29 @@ def _steering(path: str) -> dict[str, str]:
     }
 
 
-async def start_origin() -> tuple[Origin, web.AppRunner]:
-    """Start an origin on a free loopback port."""
-    origin = Origin(port=0)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def serve_handler(handler: Handler) -> tuple[web.AppRunner, int]:
+    """An aiohttp server on a free loopback port answering every path with ``handler``; the
+    runner (to clean up) and its port."""
     app = web.Application(client_max_size=64 * 1024 * 1024)
-
-    async def handle(request: web.Request) -> web.StreamResponse:
-        return await _origin_handler(origin, request)
-
-    app.router.add_route("*", "/{tail:.*}", handle)
+    app.router.add_route("*", "/{tail:.*}", handler)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    origin.port = int(runner.addresses[0][1])
+    return runner, int(runner.addresses[0][1])
+
+
+async def start_origin() -> tuple[Origin, web.AppRunner]:
+    """Start an origin on a free loopback port."""
+    origin = Origin(port=0)
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await _origin_handler(origin, request)
+
+    runner, origin.port = await serve_handler(handle)
     return origin, runner
 
 

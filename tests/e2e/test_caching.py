@@ -14,7 +14,7 @@ from aiohttp import web
 from edgesim.cache.store import MemoryCacheStore
 from edgesim.cli import main
 from edgesim.frontdoors.admin import AdminServer
-from tests.e2e.conftest import FakeClock, MakeEdge, Origin, RunningEdge
+from tests.e2e.conftest import FakeClock, MakeEdge, Origin, RunningEdge, serve_handler
 
 CACHED = """
 distribution: {{id: ECACHETEST0001}}
@@ -263,13 +263,7 @@ async def test_a_ranged_miss_gets_the_whole_object_when_the_origin_answers_chunk
         await response.write_eof()
         return response
 
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", chunked)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+    runner, port = await serve_handler(chunked)
     try:
         edge = await make_edge(
             f"""

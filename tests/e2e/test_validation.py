@@ -21,7 +21,7 @@ from edgesim.cache.store import NullCacheStore
 from edgesim.config import load_distribution
 from edgesim.frontdoors.server import EdgeServer
 from edgesim.pipeline import Edge
-from tests.e2e.conftest import FUNCTIONS, Origin, RunningEdge, start_origin
+from tests.e2e.conftest import FUNCTIONS, Origin, RunningEdge, serve_handler, start_origin
 
 # Starting an edge and its workers costs far more than one case, so each module-scoped edge
 # (one per runtime) serves every case, on the module's own event loop.
@@ -238,13 +238,8 @@ async def meta_origin() -> AsyncIterator[str]:
     async def handle(_: web.Request) -> web.Response:
         return web.Response(text="object", headers={"X-Amz-Meta-Last-Modified": META_VALUE})
 
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    runner, port = await serve_handler(handle)
+    yield f"http://127.0.0.1:{port}"
     await runner.cleanup()
 
 
@@ -375,13 +370,8 @@ async def chunked_origin() -> AsyncIterator[str]:
         await response.write_eof()
         return response
 
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    runner, port = await serve_handler(handle)
+    yield f"http://127.0.0.1:{port}"
     await runner.cleanup()
 
 
