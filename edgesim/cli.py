@@ -1,4 +1,5 @@
-"""The ``edgesim`` command: ``serve`` distributions, ``validate`` files, ``invalidate`` paths."""
+"""The ``edgesim`` command: ``serve`` distributions, ``validate`` files, ``invalidate`` paths,
+browse through ``mitm``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edgesim.cache.store import DEFAULT_CACHE_SIZE, MemoryCacheStore, check_invalidation_path
-from edgesim.config import Distribution, load_distributions
+from edgesim.config import Distribution, load_distribution, load_distributions
 from edgesim.exceptions import ConfigError, EdgesimError
 from edgesim.frontdoors.admin import AdminServer
 from edgesim.frontdoors.admin_auth import TOKEN_ENV
@@ -27,6 +28,7 @@ from edgesim.frontdoors.viewer_connection import (
     ViewerLimits,
     raise_open_files_limit,
 )
+from edgesim.mitm import ADDON_PATH
 from edgesim.pipeline import Edge, function_specs
 from edgesim.pipeline.cache_stage import DEFAULT_MAX_OBJECT_BYTES
 from edgesim.runtime import FunctionRuntime
@@ -78,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     dev_errors=args.dev_errors,
                 )
             )
+        if args.command == "mitm":
+            return _mitm(args.file, args.mitmproxy_args, web=not args.no_web)
         if args.command == "invalidate":
             return _invalidate(
                 args.paths, admin=args.admin, distribution=args.distribution, token=args.admin_token
@@ -195,7 +199,64 @@ def _parser() -> argparse.ArgumentParser:
         help=f"the admin API's token (default: ${TOKEN_ENV}, else the file `edgesim serve` "
         "writes for the admin port, readable only by its user)",
     )
+    mitm = commands.add_parser(
+        "mitm",
+        help="browse a distribution through mitmweb, every flow annotated by the edge",
+        description="Start mitmweb (mitmdump with --no-web) with edgesim's addon serving FILE. "
+        "By default it is a reverse proxy on 127.0.0.1:8080 in front of the distribution's own "
+        "origins: open http://127.0.0.1:8080/. Arguments after FILE go to mitmproxy as they "
+        "are, e.g. --mode regular --set edgesim_upstream=true to put the edge in front of "
+        "every site the browser visits.",
+    )
+    mitm.add_argument(
+        "--no-web", action="store_true", help="run mitmdump (flows in the terminal) instead"
+    )
+    mitm.add_argument("file", type=Path, help="the distribution file")
+    mitm.add_argument(
+        "mitmproxy_args", nargs=argparse.REMAINDER, help="passed on to mitmweb or mitmdump"
+    )
     return parser
+
+
+def _mitm(file: Path, extra: Sequence[str], *, web: bool) -> int:
+    """Run mitmweb or mitmdump in this process with the addon serving ``file``."""
+    rest = [arg for arg in extra if arg != "--no-web"]
+    web = web and len(rest) == len(extra)  # --no-web after FILE counts too
+    distribution = load_distribution(file)  # a broken file stops here, with its reason
+    try:
+        from mitmproxy.tools.main import mitmdump, mitmweb
+    except ImportError:
+        print(
+            "edgesim: `edgesim mitm` needs mitmproxy, which needs Python 3.12 or newer: "
+            "pip install 'edgesim[mitm]'",
+            file=sys.stderr,
+        )
+        return 1
+    chosen_mode = any(a in ("-m", "--mode") or a.startswith("--mode=") for a in rest)
+    default_mode = (
+        []
+        if chosen_mode
+        else [
+            *("--mode", f"reverse:http://{distribution.settings.domain_name}"),
+            # the viewer's Host reaches functions as sent, as with `edgesim serve`
+            *("--set", "keep_host_header=true"),
+        ]
+    )
+    arguments = [
+        *("--listen-host", "127.0.0.1"),
+        *default_mode,
+        *("-s", str(ADDON_PATH)),
+        *("--set", f"edgesim_distribution={file.resolve()}"),
+        *rest,  # last, so the user's own settings win
+    ]
+    tool = "mitmweb" if web else "mitmdump"
+    print(
+        f"edgesim: {file} ({distribution.settings.id}) through {tool}; "
+        "flows carry the edge's X-Cache and stages",
+        flush=True,
+    )
+    (mitmweb if web else mitmdump)(arguments)
+    return 0
 
 
 def _seconds(text: str) -> float:
