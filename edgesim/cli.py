@@ -1,11 +1,13 @@
 """The ``edgesim`` command: ``serve`` distributions, ``validate`` files, ``invalidate`` paths,
-browse through ``mitm``."""
+browse through ``mitm``; ``schema`` prints the distribution file's JSON Schema, ``init`` writes a
+starter project."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import importlib.metadata
 import logging
 import os
 import re
@@ -32,6 +34,8 @@ from edgesim.mitm import ADDON_PATH
 from edgesim.pipeline import Edge, function_specs
 from edgesim.pipeline.cache_stage import DEFAULT_MAX_OBJECT_BYTES
 from edgesim.runtime import FunctionRuntime
+from edgesim.schema import schema_text
+from edgesim.starter import write_starter
 
 __all__ = ["main"]
 
@@ -59,6 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "validate":
             return _validate(args.files)
+        if args.command == "schema":
+            sys.stdout.write(schema_text())
+            return 0
+        if args.command == "init":
+            return _init(args.directory)
         if args.command == "serve":
             return asyncio.run(
                 _serve(
@@ -102,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="edgesim",
         description="Run CloudFront distributions and their Lambda@Edge functions locally.",
     )
+    parser.add_argument("--version", action="version", version=f"edgesim {_version()}")
     commands = parser.add_subparsers(dest="command")
     serve = commands.add_parser("serve", help="serve distributions, one port each")
     serve.add_argument(
@@ -183,6 +193,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate = commands.add_parser("validate", help="check distribution files and exit")
     validate.add_argument("files", nargs="+", type=Path, help="distribution files")
+    commands.add_parser("schema", help="print the JSON Schema of distribution files (for editors)")
+    init = commands.add_parser(
+        "init",
+        help="write a starter project: a distribution, a Python and a Node.js function, a test",
+    )
+    init.add_argument(
+        "directory", nargs="?", type=Path, default=Path(), help="where (default: here)"
+    )
     invalidate = commands.add_parser(
         "invalidate", help="remove cached objects from a running edgesim (CloudFront paths)"
     )
@@ -256,6 +274,30 @@ def _mitm(file: Path, extra: Sequence[str], *, web: bool) -> int:
         flush=True,
     )
     (mitmweb if web else mitmdump)(arguments)
+    return 0
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("edgesim")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        from edgesim import __version__
+
+        return __version__
+
+
+def _init(directory: Path) -> int:
+    try:
+        written = write_starter(directory)
+    except FileExistsError as error:
+        print(f"edgesim: {error}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"wrote {path}")
+    print(
+        f"next: cd {directory} && edgesim serve distribution.yaml   (or: pytest, which needs "
+        "pip install 'edgesim[testing]')"
+    )
     return 0
 
 

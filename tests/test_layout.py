@@ -31,7 +31,11 @@ LAYERS: dict[str, int] = {
     "origins": 2,
     "config": 3,
     "lambda_edge": 4,
+    # The distribution file's JSON Schema, generated from the config models.
+    "schema": 4,
     "pipeline": 5,
+    # `edgesim init`: writes a starter project with a copy of the schema.
+    "starter": 5,
     "frontdoors": 6,
     # The test kit is a front door over the pipeline; serve=True also runs the HTTP front door.
     "testing": 7,
