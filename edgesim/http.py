@@ -67,10 +67,20 @@ class Headers:
     functions the original spelling in ``key``.
     """
 
-    __slots__ = ("_items",)
+    # ``_names`` holds each line's name in lowercase, kept in step with ``_items``: lookups then
+    # compare against it in C instead of lowercasing every name on every lookup.
+    __slots__ = ("_items", "_names")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = [(str(k), str(v)) for k, v in items]
+        self._names: list[str] = [k.lower() for k, _ in self._items]
+
+    @classmethod
+    def _of(cls, items: list[tuple[str, str]], names: list[str]) -> Headers:
+        headers = cls.__new__(cls)
+        headers._items = items
+        headers._names = names
+        return headers
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._items)
@@ -79,10 +89,7 @@ class Headers:
         return len(self._items)
 
     def __contains__(self, name: object) -> bool:
-        if not isinstance(name, str):
-            return False
-        lower = name.lower()
-        return any(k.lower() == lower for k, _ in self._items)
+        return isinstance(name, str) and name.lower() in self._names
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Headers) and self._items == other._items
@@ -97,40 +104,40 @@ class Headers:
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of ``name``, or ``default``."""
         lower = name.lower()
-        for k, v in self._items:
-            if k.lower() == lower:
-                return v
-        return default
+        if lower not in self._names:
+            return default
+        return self._items[self._names.index(lower)][1]
 
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name``, in order."""
         lower = name.lower()
-        return [v for k, v in self._items if k.lower() == lower]
+        if lower not in self._names:
+            return []
+        return [item[1] for item, n in zip(self._items, self._names, strict=True) if n == lower]
 
     def add(self, name: str, value: str) -> None:
         """Append one line."""
         self._items.append((name, value))
+        self._names.append(name.lower())
 
     def set(self, name: str, value: str) -> None:
         """Replace every line of ``name`` with one line, kept at the first one's place."""
         lower = name.lower()
-        out: list[tuple[str, str]] = []
-        placed = False
-        for k, v in self._items:
-            if k.lower() == lower:
-                if not placed:
-                    out.append((name, value))
-                    placed = True
-            else:
-                out.append((k, v))
-        if not placed:
-            out.append((name, value))
-        self._items = out
+        if lower not in self._names:
+            self.add(name, value)
+            return
+        first = self._names.index(lower)
+        self._items[first] = (name, value)
+        if self._names.count(lower) > 1:
+            keep = [i == first or n != lower for i, n in enumerate(self._names)]
+            self._items = [item for item, k in zip(self._items, keep, strict=True) if k]
+            self._names = [n for n, k in zip(self._names, keep, strict=True) if k]
 
     def set_spelled(self, name: str, value: str) -> None:
         """:meth:`set`, keeping the spelling of the line already there (CloudFront keeps the
         sender's spelling of the fields it rewrites)."""
-        spelled = next((k for k, _ in self._items if k.lower() == name.lower()), name)
+        lower = name.lower()
+        spelled = self._items[self._names.index(lower)][0] if lower in self._names else name
         self.set(spelled, value)
 
     def fit_length(self, body: bytes, *, add: bool = False) -> None:
@@ -142,12 +149,14 @@ class Headers:
     def remove(self, *names: str) -> None:
         """Drop every line of each of ``names``."""
         drop = {name.lower() for name in names}
-        if any(k.lower() in drop for k, _ in self._items):
-            self._items = [(k, v) for k, v in self._items if k.lower() not in drop]
+        if not drop.isdisjoint(self._names):
+            pairs = [(i, n) for i, n in zip(self._items, self._names, strict=True) if n not in drop]
+            self._items = [i for i, _ in pairs]
+            self._names = [n for _, n in pairs]
 
     def copy(self) -> Headers:
         """An independent copy."""
-        return Headers(self._items)
+        return Headers._of(list(self._items), list(self._names))
 
     def without_hop_by_hop(self, *, keep: frozenset[str] = frozenset()) -> Headers:
         """A copy without hop-by-hop lines, including those ``Connection`` names, except the
@@ -159,7 +168,10 @@ class Headers:
             if token.strip()
         }
         drop = (HOP_BY_HOP | named) - keep
-        return Headers((k, v) for k, v in self._items if k.lower() not in drop)
+        if drop.isdisjoint(self._names):
+            return self.copy()
+        pairs = [(i, n) for i, n in zip(self._items, self._names, strict=True) if n not in drop]
+        return Headers._of([i for i, _ in pairs], [n for _, n in pairs])
 
     def chunked(self) -> bool:
         """Whether the last transfer coding is ``chunked``: the body is framed by chunks, and
