@@ -114,3 +114,18 @@ def test_fit_length_keeps_content_length_true_in_the_senders_spelling() -> None:
     assert "content-length" not in bare  # not added unless the message must carry one
     bare.fit_length(b"", add=True)
     assert bare.get("Content-Length") == "0"
+
+
+def test_lookups_stay_right_through_every_change() -> None:
+    headers = Headers([("A", "1"), ("b", "2"), ("a", "3")])
+    headers.set("A", "x")  # the first A keeps its place, the second goes
+    assert headers.items() == [("A", "x"), ("b", "2")]
+    headers.add("C", "4")
+    headers.remove("B")
+    assert headers.get("c") == "4" and headers.get("b") is None and "b" not in headers
+    headers.set_spelled("c", "5")
+    assert headers.items() == [("A", "x"), ("C", "5")]
+    copy = headers.copy()
+    copy.add("D", "6")
+    assert "d" in copy and "d" not in headers
+    assert headers.without_hop_by_hop().get_all("a") == ["x"]
