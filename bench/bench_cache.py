@@ -1,133 +1,194 @@
-"""Cache-hit throughput of the edge against a plain aiohttp server serving the same bytes.
+"""Cache hits through ``edgesim serve`` against servers returning the same bytes, same run.
 
-Run by hand from the project root::
+Run from the project root::
 
-    .venv/bin/python bench/bench_cache.py [--seconds 5] [--connections 32] [--size 1024]
+    .venv/bin/python bench/bench_cache.py [--quick] [--rounds 5] [--seconds 2]
 
-Both servers run in this process's machine, one after the other, loaded by the same client:
-``wrk`` when it is installed (``apt-get install wrk``), otherwise a load generator in a separate
-Python process (aiohttp client, keep-alive connections). The baseline is an aiohttp server that
-answers every request with the same bytes; the edge serves a cached object of that size (S3-style
-folder origin, CachingOptimized, every request a ``Hit``). The ratio is what to watch: absolute
-figures depend on the machine and on the load generator.
+``edgesim serve`` runs in its own process on a distribution with an S3-style folder origin under
+CachingOptimized, so after the first request every request is a ``Hit`` (no functions). The
+baselines, each in its own process and loaded by the same ``wrk -t2 -c32``, in interleaved
+rounds:
+
+- a plain aiohttp server answering every request with the same 1 KB body (the target: edgesim's
+  hits at 0.6x its requests/s or better);
+- nginx with ``proxy_cache`` in front of that aiohttp server, when nginx is installed
+  (``apt-get install nginx-light``): what a C cache does with the same request, for reference;
+- ``edgesim serve --workers auto`` against one process, when ``serve`` has ``--workers``.
+
+CPU per request is the server's process tree, read from /proc before and after each round.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import os
-import re
 import shutil
 import subprocess
-import sys
-import tempfile
-import textwrap
-from pathlib import Path
+import time
 
-from aiohttp import web
+import _harness as h
 
-from edgesim.config import load_distribution
-from edgesim.frontdoors.server import EdgeServer
-from edgesim.pipeline import Edge
-
-LOADER = textwrap.dedent(
-    """
-    import asyncio, sys, time
-    import aiohttp
-
-    async def main(url, seconds, connections):
-        done = 0
-        deadline = time.perf_counter() + seconds
-        async with aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=connections)
-        ) as session:
-            async def worker():
-                nonlocal done
-                while time.perf_counter() < deadline:
-                    async with session.get(url) as response:
-                        await response.read()
-                        assert response.status == 200
-                    done += 1
-            await asyncio.gather(*(worker() for _ in range(connections)))
-        print(done / seconds)
-
-    asyncio.run(main(sys.argv[1], float(sys.argv[2]), int(sys.argv[3])))
-    """
-)
-
-
-def load(url: str, seconds: float, connections: int) -> float:
-    """Requests per second against ``url`` for ``seconds``."""
-    wrk = shutil.which("wrk")
-    if wrk is not None:
-        out = subprocess.run(
-            [wrk, "-t2", f"-c{connections}", f"-d{int(seconds)}s", url],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-        assert match is not None, out
-        return float(match.group(1))
-    out = subprocess.run(
-        [sys.executable, "-c", LOADER, url, str(seconds), str(connections)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return float(out.strip())
+HIT_TARGET = 0.6
+CACHED = """\
+origins: {site: {s3: "."}}
+behaviors: [{path_pattern: "*", origin: site, cache_policy: CachingOptimized}]
+"""
+NGINX = """\
+daemon off;
+master_process on;
+worker_processes 1;
+{user}
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  proxy_cache_path {dir}/cache levels=1:2 keys_zone=bench:10m max_size=100m inactive=1d
+                   use_temp_path=off;
+  upstream origin {{ server {origin}; keepalive 16; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_cache bench;
+      proxy_cache_valid 200 1d;
+      add_header X-Cache $upstream_cache_status;
+    }}
+  }}
+}}
+"""
 
 
-async def serve_plain(body: bytes) -> tuple[web.AppRunner, str]:
-    async def handle(request: web.Request) -> web.Response:
-        return web.Response(body=body, content_type="text/html")
-
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/page.html"
+def edgesim_hits(lab: h.Lab, name: str = "edgesim hits", args: tuple[str, ...] = ()) -> h.Server:
+    """``edgesim serve`` with ``/page.html`` cached (its URL is ``server.url + "/page.html"``)."""
+    server = lab.edgesim(name, CACHED, args=args, files={"page.html": h.BODY})
+    h.fetch(server.url + "/page.html")  # the Miss that stores it
+    h.expect(server.url + "/page.html", x_cache="Hit")
+    return server
 
 
-async def serve_edge(folder: Path, body: bytes) -> tuple[EdgeServer, str]:
-    (folder / "page.html").write_bytes(body)
-    config = folder / "bench.yaml"
-    config.write_text(
-        f'origins: {{site: {{s3: "{folder}"}}}}\n'
-        'behaviors: [{path_pattern: "*", origin: site, cache_policy: CachingOptimized}]\n'
+def start_nginx(lab: h.Lab, origin: h.Server) -> h.Server:
+    nginx = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None
     )
-    server = EdgeServer([Edge(load_distribution(config))], port=0)
-    await server.start()
-    return server, server.url() + "/page.html"
+    if nginx is None:
+        raise RuntimeError("nginx is not installed (apt-get install nginx-light)")
+    folder = lab.dir / "nginx"
+    folder.mkdir()
+    port = h.free_port()
+    user = "user root;" if os.geteuid() == 0 else ""
+    config = NGINX.format(
+        dir=folder, port=port, origin=origin.url.removeprefix("http://"), user=user
+    )
+    (folder / "nginx.conf").write_text(config)
+    argv = [nginx, "-p", str(folder), "-c", str(folder / "nginx.conf"), "-e", "stderr"]
+    server = lab.start(h.Server("nginx proxy_cache", argv, workdir=lab.dir))
+    server.url = f"http://127.0.0.1:{port}"
+    server.wait_for_http(server.url + "/page.html")
+    h.expect(server.url + "/page.html", x_cache="HIT")
+    return server
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--size", type=int, default=1024, help="body size in bytes")
-    args = parser.parse_args()
-    body = os.urandom(args.size)
-    loader = "wrk" if shutil.which("wrk") else "python aiohttp client"
+def has_workers_option() -> bool:
+    out = subprocess.run(
+        [h.PYTHON, "-m", "edgesim", "serve", "--help"], capture_output=True, text=True, timeout=60
+    )
+    return "--workers" in out.stdout
 
-    plain, plain_url = await serve_plain(body)
-    baseline = await asyncio.to_thread(load, plain_url, args.seconds, args.connections)
-    await plain.cleanup()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        edge, edge_url = await serve_edge(Path(tmp), body)
-        await asyncio.to_thread(load, edge_url, 1, 2)  # the first request is the Miss
-        hits = await asyncio.to_thread(load, edge_url, args.seconds, args.connections)
-        await edge.aclose()
+def hit_rows(options: h.Options) -> list[h.Row]:
+    name = "cache hit, no functions (c32)"
+    target = f">= {HIT_TARGET}x plain aiohttp req/s"
+    with h.Lab() as lab:
+        edge = edgesim_hits(lab)
+        plain = lab.plain()
+        h.expect(plain.url + "/page.html")
+        sides = [
+            h.Side("edgesim", edge, edge.url + "/page.html"),
+            h.Side("plain aiohttp", plain, plain.url + "/page.html"),
+        ]
+        nginx_note = ""
+        try:
+            nginx = start_nginx(lab, plain)
+            sides.append(h.Side("nginx proxy_cache", nginx, nginx.url + "/page.html"))
+        except Exception as error:  # nginx is an optional reference
+            nginx_note = f"; nginx not measured: {str(error).splitlines()[0]}"
+        figures = h.interleave(sides, options)
+    failed = h.not_a_result(name, target, *figures)
+    if failed:
+        return [failed]
+    ours, base = figures[0], figures[1]
+    ratio = h.rps_ratio(ours, base)
+    baseline = f"plain aiohttp: {base.text()}"
+    if len(figures) > 2:
+        fast = figures[2]
+        baseline += (
+            f"; nginx proxy_cache: {fast.text()} (edgesim at "
+            f"{h.fmt_ratio(h.rps_ratio(ours, fast))} of it)"
+        )
+    return [
+        h.Row(
+            name,
+            ours.text(),
+            baseline + nginx_note,
+            f"{h.fmt_ratio(ratio)} req/s; CPU/req {h.fmt_ratio(h.cpu_ratio(ours, base))}",
+            target,
+            h.verdict(ratio >= HIT_TARGET),
+        )
+    ]
 
-    print(f"load generator: {loader}, {args.connections} connections, {args.seconds:g} s each")
-    print(f"plain aiohttp, {args.size} B body: {baseline:10.0f} req/s")
-    print(f"edgesim cache hits, {args.size} B:  {hits:10.0f} req/s")
-    print(f"ratio edgesim / plain aiohttp:     {hits / baseline:10.2f}")
+
+def workers_rows(options: h.Options) -> list[h.Row]:
+    name = "cache hit, `serve --workers auto` (c32)"
+    target = f"reported against one process ({os.cpu_count()} cores)"
+    if not has_workers_option():
+        return [h.unmeasured(name, "`edgesim serve` has no --workers option yet", target)]
+    with h.Lab() as lab:
+        many = edgesim_hits(lab, "edgesim workers auto", ("--workers", "auto"))
+        one = edgesim_hits(lab, "edgesim one process")
+        figures = h.interleave(
+            [
+                h.Side("--workers auto", many, many.url + "/page.html"),
+                h.Side("one process", one, one.url + "/page.html"),
+            ],
+            options,
+        )
+    failed = h.not_a_result(name, target, *figures)
+    if failed:
+        return [failed]
+    ours, base = figures
+    return [
+        h.Row(
+            name,
+            ours.text(),
+            f"one process: {base.text()}",
+            f"{h.fmt_ratio(h.rps_ratio(ours, base))} req/s",
+            target,
+            h.NO_TARGET,
+        )
+    ]
+
+
+def rows(options: h.Options) -> list[h.Row]:
+    out: list[h.Row] = []
+    with h.section("cache hit"):
+        out += h.guarded("cache hit, no functions", f">= {HIT_TARGET}x", lambda: hit_rows(options))
+    with h.section("--workers auto"):
+        out += h.guarded("cache hit, --workers auto", h.NO_TARGET, lambda: workers_rows(options))
+    return out
+
+
+def main() -> None:
+    options = h.options(h.parser(__doc__.splitlines()[0]).parse_args())
+    started = time.perf_counter()
+    print(h.report("edgesim cache hits", rows(options), started, options))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()
