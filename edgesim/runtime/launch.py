@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from edgesim.exceptions import RuntimeUnavailableError
+from edgesim.runtime import debug
 from edgesim.runtime.spec import FunctionSpec
 
 __all__ = [
@@ -114,11 +115,17 @@ def check_runtime(spec: FunctionSpec) -> None:
 async def worker_command(spec: FunctionSpec) -> list[str]:
     """The argv prefix that starts a worker for ``spec`` (protocol options are appended)."""
     check_runtime(spec)
+    port = spec.debug_port
     if spec.runtime in PYTHON_RUNTIMES:
         python = await resolve_python(spec.runtime, function_name=spec.name)
-        return [python, "-I", "-S", "-B", str(PYTHON_WORKER)]
+        if port is None:
+            return [python, "-I", "-S", "-B", str(PYTHON_WORKER)]
+        # Frozen standard modules would make the debugger miss breakpoints set in them.
+        interpreter = [python, "-I", "-S", "-B", "-Xfrozen_modules=off"]
+        return [*interpreter, str(PYTHON_WORKER), *debug.python_debug_options(port)]
     node = resolve_node(spec.runtime, function_name=spec.name)
-    return [node, *node_options(spec.memory_mb), str(NODE_WORKER)]
+    inspector = [] if port is None else [debug.inspect_option(port)]
+    return [node, *node_options(spec.memory_mb), *inspector, str(NODE_WORKER)]
 
 
 def node_options(memory_mb: int) -> list[str]:

@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
 from edgesim.exceptions import (
     FunctionError,
@@ -36,7 +37,7 @@ from edgesim.exceptions import (
     RuntimeUnavailableError,
 )
 from edgesim.quotas import FUNCTION_RESULT_MAX_BYTES
-from edgesim.runtime import launch, logs
+from edgesim.runtime import debug, launch, logs
 from edgesim.runtime.idle import IdleWorkers
 from edgesim.runtime.protocol import (
     INIT_MARK_ID,
@@ -114,9 +115,12 @@ class FunctionPool:
         # the last request each worker served, to which a death between invocations is logged
         self._last_request: dict[WorkerProcess, str] = {}
         self._in_flight = 0
+        self._drained = asyncio.Event()
+        self._drained.set()
         self._closed = False
         # Lambda would start another execution environment; here an invocation waits for one.
-        self._workers_free = asyncio.Semaphore(spec.max_workers)
+        # A debugger's port can be bound by one worker only.
+        self._workers_free = asyncio.Semaphore(1 if spec.debug_port else spec.max_workers)
 
     @property
     def worker_pids(self) -> list[int]:
@@ -149,11 +153,27 @@ class FunctionPool:
             )
             raise LambdaLimitExceeded("Rate Exceeded.")
         self._in_flight += 1
+        self._drained.clear()
         try:
             async with self._workers_free:
                 return await self._invoke(event)
         finally:
             self._in_flight -= 1
+            if self._in_flight == 0:
+                self._drained.set()
+
+    async def drained(self) -> None:
+        """Return once no invocation is running (at once if none is)."""
+        await self._drained.wait()
+
+    async def prewarm(self) -> None:
+        """Start one worker ahead of the first invocation (so a debugger can attach before it);
+        its init lines are logged at once. Raises as a cold start does."""
+        async with self._workers_free:
+            invocation = _Invocation(request_id=INIT_MARK_ID)
+            worker = await self._cold_start(invocation)
+            self._emit_lines(invocation.init_lines)
+            self._release(worker)
 
     def _concurrency_limit(self) -> tuple[int, str]:
         reserved = self.spec.reserved_concurrency
@@ -186,7 +206,9 @@ class FunctionPool:
                 invocation_id=invocation.invocation_id,
             )
             started = time.perf_counter()
-            outcome = await worker.exchange(request, left_s)
+            port = self.spec.debug_port
+            attached = None if port is None else partial(debug.debugger_attached, worker.pid, port)
+            outcome = await worker.exchange(request, left_s, attached=attached)
             duration_ms = (time.perf_counter() - started) * 1000
         except ProtocolError as exc:
             self._release(worker)

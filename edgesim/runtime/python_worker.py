@@ -16,6 +16,7 @@ marshalling of the result.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import logging
 import os
@@ -337,22 +338,37 @@ def encode_value(value: Any) -> bytes:
         return json.dumps(value, allow_nan=False).encode("utf-8")
 
 
-def parse_args(argv: list[str]) -> dict[str, int]:
-    """``--name value`` pairs with integer values."""
-    options: dict[str, int] = {}
+def parse_args(argv: list[str]) -> dict[str, str]:
+    """``--name value`` pairs."""
+    options: dict[str, str] = {}
     for index in range(0, len(argv) - 1, 2):
         name, value = argv[index], argv[index + 1]
         if not name.startswith("--"):
             raise SystemExit(f"edgesim worker: unexpected argument {name!r}")
-        options[name[2:]] = int(value)
+        options[name[2:]] = value
     return options
+
+
+def ignored_breakpoint(frame: Any) -> None:
+    """``breakpoint()`` with no debugger attached: a log line (pdb would get BdbQuit)."""
+    where = f"{frame.f_code.co_filename}:{frame.f_lineno}"
+    sys.stderr.write(f"breakpoint() at {where} ignored: no debugger is attached\n")
+
+
+def start_debugger(options: dict[str, str]) -> None:
+    """Listen for a debugger as the pool asked (``--debug-port``), with python_debug.py."""
+    here = os.path.join(os.path.dirname(_WORKER_FILE), "python_debug.py")
+    spec = importlib.util.spec_from_file_location("_edgesim_debug", here)
+    debug = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(debug)  # type: ignore[union-attr]
+    debug.listen(int(options["debug-port"]), options["debugpy"], ignored_breakpoint)
 
 
 def main(argv: list[str]) -> int:
     """Load the handler, report readiness, then serve invocations until the pool goes away."""
     options = parse_args(argv)
-    die_with_parent(options.get("parent-pid", 0))
-    channel = Channel(options["in-fd"], options["out-fd"])
+    die_with_parent(int(options.get("parent-pid", "0")))
+    channel = Channel(int(options["in-fd"]), int(options["out-fd"]))
     os.set_inheritable(channel.in_fd, False)
     os.set_inheritable(channel.out_fd, False)
     configure_streams()
@@ -360,6 +376,9 @@ def main(argv: list[str]) -> int:
     # The pool never sets LC_CTYPE: it is Python's locale coercion, which kicks in when the host
     # lacks the en_US.UTF-8 locale that Lambda's image has. Hide it from the function.
     os.environ.pop("LC_CTYPE", None)
+    sys.breakpointhook = lambda *args, **kwargs: ignored_breakpoint(sys._getframe(1))
+    if "debug-port" in options:
+        start_debugger(options)
     task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
     sys.path.insert(0, task_root)
     try:

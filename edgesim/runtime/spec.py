@@ -47,6 +47,11 @@ class FunctionSpec:
     this machine's cap on the function's workers: invocations beyond it wait for a worker, and
     the wait counts toward neither the timeout nor Duration. A worker idle for
     ``idle_timeout_s`` is retired, so pools shrink when a load ends.
+
+    With ``debug_port`` the worker lets a debugger attach on ``127.0.0.1:debug_port`` (the
+    Node.js inspector, or debugpy for Python): the pool runs one worker at a time, since one
+    port can be bound once, and an invocation's timeout does not run while a debugger is
+    attached.
     """
 
     name: str
@@ -60,6 +65,7 @@ class FunctionSpec:
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
     region: str = "us-east-1"
     version: str = "1"
+    debug_port: int | None = None
 
 
 @dataclass(frozen=True)

@@ -24,14 +24,14 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
 from edgesim.quotas import FUNCTION_RESULT_MAX_BYTES
-from edgesim.runtime import containment
+from edgesim.runtime import containment, debug
 from edgesim.runtime.containment import Isolation
 from edgesim.runtime.logs import LogCapture
 from edgesim.runtime.protocol import (
@@ -249,14 +249,30 @@ class WorkerProcess:
         """Not killed, not exited."""
         return not self._killed and self.process.returncode is None
 
-    async def exchange(self, request: bytes | None, timeout_s: float) -> Outcome:
-        """Send ``request`` (if any) and wait for the next message, watching memory meanwhile."""
+    async def exchange(
+        self,
+        request: bytes | None,
+        timeout_s: float,
+        *,
+        attached: Callable[[], bool] | None = None,
+    ) -> Outcome:
+        """Send ``request`` (if any) and wait for the next message, watching memory meanwhile.
+
+        With ``attached``, time during which it says a debugger is attached does not count.
+        """
         watch = spawn(self._watch_memory(), name=f"edgesim-memory-watch-{self.pid}")
+        clock: asyncio.Task[None] | None = None
         try:
             if request is not None:
                 self._request_transport.write(request)
             try:
-                async with asyncio.timeout(timeout_s):
+                async with asyncio.timeout(None if attached else timeout_s) as scope:
+                    if attached is not None:
+                        now = asyncio.get_running_loop().time
+                        expire = debug.expire_unless_attached(
+                            timeout_s, attached, lambda: scope.reschedule(now())
+                        )
+                        clock = spawn(expire, name=f"edgesim-debug-clock-{self.pid}")
                     try:
                         raw, size = await read_reply(self._replies, FUNCTION_RESULT_MAX_BYTES)
                         self._consumed += size
@@ -281,8 +297,10 @@ class WorkerProcess:
                 self.kill()
                 return Broken(str(exc))
         finally:
-            watch.cancel()
-            await asyncio.wait([watch])
+            for task in (watch, clock):
+                if task is not None:
+                    task.cancel()
+                    await asyncio.wait([task])
         if message.max_rss_bytes is not None:
             self.peak_rss_bytes = max(self.peak_rss_bytes, message.max_rss_bytes)
         over = self.peak_rss_bytes > self._memory_limit
