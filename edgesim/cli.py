@@ -22,8 +22,17 @@ from edgesim.exceptions import ConfigError, EdgesimError
 from edgesim.frontdoors.admin import AdminServer
 from edgesim.frontdoors.admin_auth import TOKEN_ENV
 from edgesim.frontdoors.admin_client import find_token, invalidate
+from edgesim.frontdoors.code_check import check_distribution_code
 from edgesim.frontdoors.console import LOG_FORMATS, Console, CorrelatedRuntime
+from edgesim.frontdoors.debugging import (
+    DEBUGPY_PORT,
+    NODE_INSPECTOR_PORT,
+    debug_ports,
+    inspect_target,
+    open_debuggers,
+)
 from edgesim.frontdoors.dev_errors import DevErrors, DevErrorsEdge
+from edgesim.frontdoors.reload import EdgeFactory, Reloader
 from edgesim.frontdoors.server import DEFAULT_SHUTDOWN_GRACE, EdgeServer
 from edgesim.frontdoors.viewer_connection import (
     DEFAULT_LIMITS,
@@ -31,11 +40,12 @@ from edgesim.frontdoors.viewer_connection import (
     raise_open_files_limit,
 )
 from edgesim.mitm import ADDON_PATH
-from edgesim.pipeline import Edge, function_specs
+from edgesim.pipeline import Edge
 from edgesim.pipeline.cache_stage import DEFAULT_MAX_OBJECT_BYTES
 from edgesim.runtime import FunctionRuntime
 from edgesim.schema import schema_text
 from edgesim.starter import write_starter
+from edgesim.tasks import spawn
 
 __all__ = ["main"]
 
@@ -87,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     ),
                     console=Console(fmt=args.log_format, quiet=args.quiet),
                     dev_errors=args.dev_errors,
+                    reload=not args.no_reload,
+                    inspect=args.inspect or [],
                 )
             )
         if args.command == "mitm":
@@ -191,7 +203,22 @@ def _parser() -> argparse.ArgumentParser:
         help="show a failed function's name, trigger, error, stack trace and value on the "
         "error page, below CloudFront's text (off: the page is CloudFront's alone)",
     )
-    validate = commands.add_parser("validate", help="check distribution files and exit")
+    serve.add_argument(
+        "--no-reload",
+        action="store_true",
+        help="do not follow edits of the distribution files and function folders",
+    )
+    serve.add_argument(
+        "--inspect",
+        action="append",
+        type=inspect_target,
+        metavar="FUNCTION[:PORT]",
+        help="let a debugger attach to this function's worker on 127.0.0.1:PORT (Node.js "
+        f"inspector, default {NODE_INSPECTOR_PORT}; debugpy, default {DEBUGPY_PORT}); repeatable",
+    )
+    validate = commands.add_parser(
+        "validate", help="check distribution files and their functions' code, and exit"
+    )
     validate.add_argument("files", nargs="+", type=Path, help="distribution files")
     commands.add_parser("schema", help="print the JSON Schema of distribution files (for editors)")
     init = commands.add_parser(
@@ -338,7 +365,13 @@ def _invalidate(
 
 
 def _validate(files: Sequence[Path]) -> int:
-    for distribution in load_distributions(files):
+    distributions = load_distributions(files)
+    problems = asyncio.run(check_distribution_code([str(f) for f in files], distributions))
+    for problem in problems:
+        print(f"edgesim: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    for distribution in distributions:
         behaviors = len(distribution.behaviors)
         functions = len(distribution.functions)
         print(
@@ -361,11 +394,19 @@ async def _serve(
     limits: ViewerLimits = DEFAULT_LIMITS,
     console: Console | None = None,
     dev_errors: bool = False,
+    reload: bool = True,
+    inspect: Sequence[tuple[str, int | None]] = (),
 ) -> int:
     console = console or Console()
     paths = list(files) or [DEFAULT_DISTRIBUTION]
     raise_open_files_limit()
     distributions = load_distributions(paths)
+    problems = await check_distribution_code([str(p) for p in paths], distributions)
+    for problem in problems:
+        print(f"edgesim: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    ports = debug_ports(inspect, distributions)
     store = MemoryCacheStore(cache_size)  # one edge location: one cache for every distribution
     # edgesim's own records (a defect's traceback) go out in the console's format too.
     edgesim_logger = logging.getLogger("edgesim")
@@ -374,9 +415,9 @@ async def _serve(
 
     dev = DevErrors() if dev_errors else None
 
-    def edge(distribution: Distribution) -> Edge:
-        sink = console.function_log
-        runtime = FunctionRuntime(function_specs(distribution), log_sink=sink)
+    sink = console.function_log
+
+    def edge(distribution: Distribution, runtime: FunctionRuntime) -> Edge:
         # Files each function's log lines under its request's id, for the console (and the
         # calls themselves for the dev error page).
         correlated = CorrelatedRuntime(runtime, on_call=dev.keep if dev else None)
@@ -397,7 +438,8 @@ async def _serve(
             max_object_bytes=max_object_size,
         )
 
-    edges = [edge(d) for d in distributions]
+    factory = EdgeFactory(edge, log_sink=sink, debug_ports=ports)
+    edges = [factory.edge(d) for d in distributions]
     server = EdgeServer(
         edges,
         host=host,
@@ -438,8 +480,12 @@ async def _serve(
         )
     else:
         console.info(f"admin API (invalidations) on {admin.url}/, token in {admin.token_file}")
+    runtimes = [factory.runtime(e) for e in edges]
+    await open_debuggers(ports, [r for r in runtimes if r is not None], console.info)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    reloader = Reloader(server, paths, factory, info=console.info, warning=console.warning)
+    watching = spawn(reloader.run(stop), name="edgesim-reload") if reload else None
 
     def on_signal() -> None:
         if stop.is_set():
@@ -459,6 +505,9 @@ async def _serve(
             f"shutting down (in-flight requests get {shutdown_grace:g} s; "
             "signal again to stop at once)"
         )
+        stop.set()  # the watchers stop with it, whatever ended the wait
+        if watching is not None:
+            await watching
         await admin.aclose()
         await server.aclose()
     return 0

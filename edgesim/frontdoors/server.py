@@ -27,6 +27,7 @@ from edgesim.frontdoors.viewer_connection import (
 )
 from edgesim.http import EdgeRequest
 from edgesim.pipeline import Edge, EdgeResult
+from edgesim.tasks import spawn
 from edgesim.trace import RefusalOutcome, Stage
 
 __all__ = ["DEFAULT_SHUTDOWN_GRACE", "AccessLog", "EdgeServer"]
@@ -51,6 +52,8 @@ async def _without_library_headers(request: web.Request, response: web.StreamRes
 
 @dataclass
 class _Listener:
+    """One port and the edge its new requests go to (:meth:`EdgeServer.swap` changes it)."""
+
     edge: Edge
     port: int
 
@@ -115,13 +118,19 @@ class EdgeServer:
         self._runners: list[web.AppRunner] = []
         self.listeners: list[_Listener] = []
         self._closed = False
+        # Requests each edge is serving (their bodies included), so a swapped-out edge is
+        # closed only once its last one has finished.
+        self._active: dict[Edge, int] = {}
+        self._idle: dict[Edge, asyncio.Event] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Bind every port; port 0 picks free ports (tests use it)."""
         loop = asyncio.get_running_loop()
         for index, edge in enumerate(self._edges):
+            listener = _Listener(edge=edge, port=0)
             app = web.Application()
-            app.router.add_route("*", "/{tail:.*}", self._handler(edge))
+            app.router.add_route("*", "/{tail:.*}", self._handler(listener))
             app.on_response_prepare.append(_without_library_headers)
             runner = web.AppRunner(
                 app,
@@ -134,7 +143,7 @@ class EdgeServer:
             self._runners.append(runner)  # cleaned up by aclose() even if binding fails
             manager = runner.server
             assert manager is not None
-            rejecter = self._rejecter(edge)
+            rejecter = self._rejecter(listener)
 
             def factory(
                 manager: web.Server = manager, rejecter: Rejecter = rejecter
@@ -152,8 +161,8 @@ class EdgeServer:
             port = self._first_port + index if self._first_port else 0
             site = _ViewerSite(runner, self.host, port, factory)
             await site.start()
-            bound = runner.addresses[0][1]
-            self.listeners.append(_Listener(edge=edge, port=int(bound)))
+            listener.port = int(runner.addresses[0][1])
+            self.listeners.append(listener)
 
     def url(self, index: int = 0) -> str:
         """The base URL of the ``index``-th distribution."""
@@ -169,50 +178,96 @@ class EdgeServer:
             await runner.cleanup()
         for edge in self._edges:
             await edge.aclose()
+        retiring, self._retiring = list(self._retiring), set()
+        for task in retiring:
+            task.cancel()
+        if retiring:
+            await asyncio.wait(retiring)
 
-    def _rejecter(self, edge: Edge) -> Rejecter:
-        """CloudFront's answer, as bytes, to a request ``edge``'s port could not parse."""
+    def swap(self, index: int, edge: Edge) -> Edge:
+        """Send the ``index``-th port's new requests to ``edge``, atomically; the edge it
+        replaces finishes the requests it is serving, then is closed. Returns that edge."""
+        listener = self.listeners[index]
+        old, listener.edge = listener.edge, edge
+        self._edges[index] = edge
+        if old is not edge:
+            task = spawn(self._close_when_idle(old), name=f"edgesim-retire-edge-{listener.port}")
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+        return old
+
+    async def _close_when_idle(self, edge: Edge) -> None:
+        try:
+            if self._active.get(edge, 0):
+                await self._idle.setdefault(edge, asyncio.Event()).wait()
+        finally:
+            # Cancelled at shutdown: the edge is closed all the same.
+            self._idle.pop(edge, None)
+            await edge.aclose()
+
+    def _enter(self, edge: Edge) -> None:
+        self._active[edge] = self._active.get(edge, 0) + 1
+
+    def _leave(self, edge: Edge) -> None:
+        left = self._active.pop(edge) - 1
+        if left:
+            self._active[edge] = left
+        elif edge in self._idle:
+            self._idle[edge].set()
+
+    def _rejecter(self, listener: _Listener) -> Rejecter:
+        """CloudFront's answer, as bytes, to a request the listener's port could not parse."""
 
         def reject(status: int, client_ip: str) -> bytes:
-            result = edge.refuse_unparsed(too_large=status == 413)
+            result = listener.edge.refuse_unparsed(too_large=status == 413)
             if self._access_log is not None:
                 self._access_log(EdgeRequest(method="-", uri="-", client_ip=client_ip), result, 0.0)
             return wire_bytes(result.response)
 
         return reject
 
-    def _handler(self, edge: Edge) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        body_timeout = self._limits.body_timeout
-
+    def _handler(
+        self, listener: _Listener
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handle(request: web.Request) -> web.StreamResponse:
-            started = time.perf_counter()
-            connection = request.protocol
-            if isinstance(connection, ViewerConnection):
-                if request.version.major < 1:
-                    # HTTP/0.9 has no status line or headers; CloudFront answers it as a bad
-                    # HTTP/1.1 request rather than in kind.
-                    connection.reject(400)
-                    return web.Response(status=400)
-                connection.request_started()
+            # The edge of this request's arrival serves it to the end, swapped out or not.
+            edge = listener.edge
+            self._enter(edge)
             try:
-                edge_request = await to_edge_request(request, body_timeout=body_timeout)
-                result = await edge.dispatch(edge_request, stream=True)
-                request[_SENT_NAMES] = {name.lower() for name, _ in result.response.headers}
-                try:
-                    if _closes_connection(result) and isinstance(connection, ViewerConnection):
-                        # CloudFront closes the connection after its 413 (spec
-                        # cloudfront-caching.md §4.3): nothing more is read, not even the body.
-                        await result.response.read()
-                        connection.send_and_close(wire_bytes(result.response))
-                        return web.Response(status=result.response.status)
-                    return await send_response(request, result)
-                finally:
-                    # Logged once the body has gone out, so the time and the trace cover it.
-                    if self._access_log is not None:
-                        elapsed = (time.perf_counter() - started) * 1000
-                        self._access_log(edge_request, result, elapsed)
+                return await self._handle(edge, request)
             finally:
-                if isinstance(connection, ViewerConnection):
-                    connection.request_finished()
+                self._leave(edge)
 
         return handle
+
+    async def _handle(self, edge: Edge, request: web.Request) -> web.StreamResponse:
+        body_timeout = self._limits.body_timeout
+        started = time.perf_counter()
+        connection = request.protocol
+        if isinstance(connection, ViewerConnection):
+            if request.version.major < 1:
+                # HTTP/0.9 has no status line or headers; CloudFront answers it as a bad
+                # HTTP/1.1 request rather than in kind.
+                connection.reject(400)
+                return web.Response(status=400)
+            connection.request_started()
+        try:
+            edge_request = await to_edge_request(request, body_timeout=body_timeout)
+            result = await edge.dispatch(edge_request, stream=True)
+            request[_SENT_NAMES] = {name.lower() for name, _ in result.response.headers}
+            try:
+                if _closes_connection(result) and isinstance(connection, ViewerConnection):
+                    # CloudFront closes the connection after its 413 (spec
+                    # cloudfront-caching.md §4.3): nothing more is read, not even the body.
+                    await result.response.read()
+                    connection.send_and_close(wire_bytes(result.response))
+                    return web.Response(status=result.response.status)
+                return await send_response(request, result)
+            finally:
+                # Logged once the body has gone out, so the time and the trace cover it.
+                if self._access_log is not None:
+                    elapsed = (time.perf_counter() - started) * 1000
+                    self._access_log(edge_request, result, elapsed)
+        finally:
+            if isinstance(connection, ViewerConnection):
+                connection.request_finished()
