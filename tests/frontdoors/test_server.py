@@ -438,3 +438,40 @@ async def test_the_server_header_is_the_origins_or_cloudfronts_on_every_path(
         origin.close()
         await origin.wait_closed()
     assert seen == [(method, target, servers) for method, target, _, servers in expected]
+
+
+async def test_a_swapped_edge_finishes_its_requests_then_closes(tmp_path: Path) -> None:
+    (tmp_path / "old").mkdir()
+    (tmp_path / "new").mkdir()
+    old, new = _site_edge(tmp_path / "old"), _site_edge(tmp_path / "new")
+    (tmp_path / "new" / "site" / "a.txt").write_bytes(b"new")
+    release = asyncio.Event()
+    original = old.dispatch
+    closed: list[str] = []
+
+    async def held(request: EdgeRequest, *, stream: bool = False) -> EdgeResult:
+        await release.wait()
+        return await original(request, stream=stream)
+
+    async def record_close() -> None:
+        closed.append("old")
+
+    old.dispatch = held  # type: ignore[method-assign]
+    old.aclose = record_close  # type: ignore[method-assign]
+    server = EdgeServer([old], port=0)
+    await server.start()
+    try:
+        async with httpx.AsyncClient() as client:
+            in_flight = asyncio.ensure_future(client.get(server.url() + "/a.txt"))
+            while not server._active:
+                await asyncio.sleep(0.01)
+            assert server.swap(0, new) is old
+            assert server.listeners[0].edge is new
+            assert (await client.get(server.url() + "/a.txt")).content == b"new"
+            assert closed == []  # still serving its request
+            release.set()
+            assert (await in_flight).content == b"hello"
+            while not closed:
+                await asyncio.sleep(0.01)
+    finally:
+        await server.aclose()
