@@ -374,3 +374,21 @@ async def test_a_stuck_request_does_not_keep_the_server_up(
         assert code == 130 and "stopping now" in rest
     else:
         assert code == 0 and "shutting down" in rest
+
+
+def test_validate_checks_the_functions_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "fn").mkdir()
+    (tmp_path / "fn" / "index.js").write_text("exports.handler = async (e) => {\n  e +;\n};\n")
+    path = tmp_path / "d.yaml"
+    path.write_text(
+        "origins: {site: {s3: site}}\n"
+        "functions: {auth: {runtime: nodejs20.x, code: fn, handler: index.handler}}\n"
+        'behaviors: [{path_pattern: "*", origin: site, functions: {viewer-request: auth}}]\n'
+    )
+    assert main(["validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"edgesim: {path}: functions.auth.handler: Runtime.UserCodeSyntaxError")
+    assert f"({tmp_path / 'fn' / 'index.js'}, line 2)" in err
