@@ -63,7 +63,7 @@ CACHE_SIZE = "edgesim_cache_size"
 LOG = "edgesim_log"
 # What edgesim sends to mitmproxy's event log, each level adding to the one before.
 LOG_LEVELS = ("errors", "functions", "flows")
-RELOAD_INTERVAL = 1.0  # seconds between looks at the file, as mitmproxy watches its scripts
+RELOAD_INTERVAL = 0.5  # seconds between looks at the file (a stat call)
 
 logger = logging.getLogger("edgesim.mitm")
 _flow_logs: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
@@ -203,8 +203,11 @@ class EdgesimAddon:
             edges.in_flight -= 1
             if edges.retired and edges.in_flight == 0:
                 self._close_later(edges)
-        http10 = flow.request.http_version == "HTTP/1.0"
-        flow.response = to_flow_response(result, http10_viewer=http10)
+        flow.response = to_flow_response(
+            result,
+            http10_viewer=flow.request.http_version == "HTTP/1.0",
+            head=flow.request.method == "HEAD",
+        )
         annotate(flow, result, lines)
         if self._level("flows"):
             logger.info("edgesim: %s %s %s", flow.request.method, flow.request.url, flow.comment)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from email.utils import formatdate
 
 from mitmproxy import http
 
@@ -40,6 +41,8 @@ METADATA_KEY = "edgesim"
 _FUNCTION_STAGES = frozenset(
     {Stage.VIEWER_REQUEST, Stage.ORIGIN_REQUEST, Stage.ORIGIN_RESPONSE, Stage.VIEWER_RESPONSE}
 )
+# Statuses whose response never has a body (RFC 9110 §6.4.1).
+_NO_BODY_STATUSES = frozenset({204, 304})
 _FUNCTION_FAILURES = frozenset(
     {XCache.LAMBDA_VALIDATION_ERROR, XCache.LAMBDA_EXECUTION_ERROR, XCache.LAMBDA_LIMIT_EXCEEDED}
 )
@@ -111,15 +114,18 @@ def _body_cut(trace: Trace) -> bool:
     return record is not None and record.outcome is OriginOutcome.BODY_CUT
 
 
-def to_flow_response(result: EdgeResult, *, http10_viewer: bool = False) -> http.Response:
+def to_flow_response(
+    result: EdgeResult, *, http10_viewer: bool = False, head: bool = False
+) -> http.Response:
     """The edge's (buffered) response as mitmproxy sends it to the viewer.
 
     Header lines keep their order and spelling; mitmproxy frames the body by the
     ``Content-Length`` or ``Transfer-Encoding: chunked`` the edge left on it, and turns the lines
-    into HTTP/2 fields for an HTTP/2 viewer. An HTTP/1.0 viewer has no chunks, so that line is
-    dropped for it (its body ends with the connection, as the HTTP front door sends it). A body
-    the origin cut short reaches the viewer short, with a length that says so, since mitmproxy
-    cannot leave a response unfinished.
+    into HTTP/2 fields for an HTTP/2 viewer. What the HTTP front door's server adds, this adds
+    too, so both give the same answer: a ``Date`` when the edge left none, and a length for a
+    body that has neither (a generated response). An HTTP/1.0 viewer has no chunks, so its body
+    goes with a length instead. A body the origin cut short reaches the viewer short, with a
+    length that says so, since mitmproxy cannot leave a response unfinished.
     """
     response = result.response
     headers = response.headers.copy()
@@ -127,6 +133,11 @@ def to_flow_response(result: EdgeResult, *, http10_viewer: bool = False) -> http
         headers.remove("Transfer-Encoding")
     if _body_cut(result.trace) and not headers.chunked():
         headers.fit_length(response.body)
+    framed = headers.chunked() or "content-length" in headers
+    if not (framed or head or response.status in _NO_BODY_STATUSES or response.status < 200):
+        headers.add("Content-Length", str(len(response.body)))
+    if "date" not in headers:
+        headers.add("Date", formatdate(usegmt=True))
     now = time.time()
     return http.Response(
         http_version=b"HTTP/1.1",

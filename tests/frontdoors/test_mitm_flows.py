@@ -98,10 +98,21 @@ def test_the_response_keeps_the_edges_lines_and_framing() -> None:
     lines = [("Content-Type", "text/plain"), ("Transfer-Encoding", "chunked"), ("x-a", "1")]
     result = _result(EdgeResponse(200, Headers(lines), body=b"hello"))
     response = to_flow_response(result)
-    assert response.headers.fields == tuple((k.encode(), v.encode()) for k, v in lines)
+    assert response.headers.fields[:3] == tuple((k.encode(), v.encode()) for k, v in lines)
+    assert [name for name, _ in response.headers.fields[3:]] == [b"Date"]  # as aiohttp adds
     assert (response.status_code, response.raw_content, response.reason) == (200, b"hello", "OK")
     older = to_flow_response(result, http10_viewer=True)
     assert "Transfer-Encoding" not in older.headers  # HTTP/1.0 has no chunks
+
+
+def test_a_body_without_framing_gets_a_length_as_the_http_front_door_gives_it() -> None:
+    generated = _result(EdgeResponse(200, Headers([("Date", "then")]), body=b"made"))
+    assert to_flow_response(generated).headers.fields == (
+        (b"Date", b"then"),
+        (b"Content-Length", b"4"),
+    )
+    assert "Content-Length" not in to_flow_response(_result(EdgeResponse(304))).headers
+    assert "Content-Length" not in to_flow_response(generated, head=True).headers
 
 
 def test_a_body_the_origin_cut_short_says_its_real_length() -> None:
