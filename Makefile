@@ -53,10 +53,11 @@ format: $(DEV_STAMP)
 soak: $(DEV_STAMP)
 	$(BIN)/python -m pytest -m slow -s -q tests/e2e/test_soak.py tests/e2e/test_fault_soak.py
 
+# Every benchmark against a baseline measured in the same run (interleaved rounds, medians, CPU
+# per request): one markdown table of ratios and targets, in under 10 minutes. Needs wrk.
+# make bench BENCH_ARGS=--quick for a few seconds per row.
 bench: $(DEV_STAMP)
-	$(BIN)/python bench/bench_runtime.py
-	$(BIN)/python bench/bench_cache.py
-	$(BIN)/python bench/bench_streaming.py
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache
