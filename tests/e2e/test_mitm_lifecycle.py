@@ -1,10 +1,9 @@
-"""A real mitmdump's life with the addon: upstream mode, edits of the file, a broken file, and
-``edgesim mitm`` leaving no process behind."""
+"""A real mitmdump's life with the addon: upstream mode, edits of the file (a broken one keeps
+the previous version), and no process left once it exits; a broken file at start-up."""
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,16 +16,9 @@ if os.environ.get("CI"):
 else:
     pytest.importorskip("mitmproxy", reason="the addon needs mitmproxy (Python 3.12+)")
 
+from edgesim.cli import main
 from tests.e2e.conftest import Origin
-from tests.e2e.test_mitm import (
-    _LISTENING,
-    STARTUP_TIMEOUT,
-    Mitmdump,
-    ThreadOrigin,
-    _Process,
-    write_distribution,
-)
-from tests.frontdoors.test_mitm import write_site
+from tests.e2e.test_mitm import STARTUP_TIMEOUT, Mitmdump, ThreadOrigin, write_distribution
 
 
 @pytest.fixture
@@ -36,7 +28,7 @@ def origin() -> Iterator[Origin]:
     served.close()
 
 
-def test_upstream_mode_and_edits_of_the_file(tmp_path: Path, origin: Origin) -> None:
+def test_upstream_mode_edits_and_exit(tmp_path: Path, origin: Origin) -> None:
     dist = write_distribution(tmp_path, "http://192.0.2.1:1024")  # never used: upstream mode
     good = dist.read_text()
     proxy = Mitmdump(dist, tmp_path / "conf", "--set", "edgesim_upstream=true")
@@ -58,34 +50,18 @@ def test_upstream_mode_and_edits_of_the_file(tmp_path: Path, origin: Origin) -> 
             dist.write_text(good.replace("CachingOptimized", "CachingDisabled"))
             proxy.wait_for(f"reloaded {dist}", after=mark)
             assert client.get(f"{origin.url}/api/x").headers["x-cache"] == "Miss from cloudfront"
+        workers = psutil.Process(proxy.process.pid).children(recursive=True)
+        assert workers  # the viewer-request function's, old and new
     finally:
         assert proxy.stop() == 0, proxy.log
+    alive = [p.pid for p in workers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert alive == []  # mitmproxy's shutdown closed them
 
 
-def test_a_broken_file_at_start_is_named_and_mitmdump_stops(tmp_path: Path) -> None:
+def test_a_broken_file_at_start_is_named_before_mitmproxy_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     dist = tmp_path / "broken.yaml"
     dist.write_text("origins: {}\nbehaviors: []\n")
-    proxy = Mitmdump(dist, tmp_path / "conf")
-    assert proxy.process.wait(STARTUP_TIMEOUT) == 1
-    assert proxy.stop() == 1  # mitmproxy's own rule for a bad option at start-up
-    assert f"{dist}: " in proxy.log and "exiting" in proxy.log
-
-
-def test_edgesim_mitm_serves_the_file_and_leaves_no_process(tmp_path: Path) -> None:
-    dist = write_site(tmp_path)
-    command = [sys.executable, "-m", "edgesim", "mitm", "--no-web", str(dist)]
-    mitm = _Process(
-        [*command, "--listen-port", "0", "--set", f"confdir={tmp_path / 'conf'}"], _LISTENING
-    )
-    mitm.wait_ready()
-    try:
-        response = httpx.get(f"http://127.0.0.1:{mitm.address}/", timeout=STARTUP_TIMEOUT)
-        assert response.text == "<h1>home</h1>\n"
-        assert response.headers["x-cache"] == "Miss from cloudfront"
-        workers = psutil.Process(mitm.process.pid).children(recursive=True)
-        assert workers  # the function's worker
-    finally:
-        assert mitm.stop() == 0, mitm.log
-    assert f"edgesim: {dist} (" in mitm.log
-    alive = [p.pid for p in workers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    assert alive == []
+    assert main(["mitm", "--no-web", str(dist)]) == 1
+    assert capsys.readouterr().err.startswith(f"edgesim: {dist}: ")
