@@ -21,6 +21,7 @@ from edgesim.runtime.pool import INIT_TIMEOUT_S
 from edgesim.runtime.protocol import InitError, Ready
 from edgesim.runtime.spec import FunctionSpec
 from edgesim.runtime.worker import Exited, Reply, TimedOut, WorkerProcess
+from edgesim.tasks import spawn
 
 __all__ = ["FunctionCodeError", "check_code", "handler_candidates"]
 
@@ -89,7 +90,14 @@ async def check_code(spec: FunctionSpec) -> None:
     )
     try:
         outcome = await worker.exchange(None, limit)
-    finally:
+    except BaseException:
+        await worker.discard()
+        raise
+    if isinstance(outcome, Reply) and isinstance(outcome.message, Ready | InitError):
+        # Its log is not needed: reap it in the background rather than wait for the pipe.
+        worker.kill()
+        _ = spawn(worker.discard(), name=f"edgesim-check-discard-{worker.pid}")
+    else:
         await worker.discard()
     if isinstance(outcome, Reply) and isinstance(outcome.message, Ready):
         return
