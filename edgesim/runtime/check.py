@@ -21,7 +21,6 @@ from edgesim.runtime.pool import INIT_TIMEOUT_S
 from edgesim.runtime.protocol import InitError, Ready
 from edgesim.runtime.spec import FunctionSpec
 from edgesim.runtime.worker import Exited, Reply, TimedOut, WorkerProcess
-from edgesim.tasks import spawn
 
 __all__ = ["FunctionCodeError", "check_code", "handler_candidates"]
 
@@ -90,14 +89,7 @@ async def check_code(spec: FunctionSpec) -> None:
     )
     try:
         outcome = await worker.exchange(None, limit)
-    except BaseException:
-        await worker.discard()
-        raise
-    if isinstance(outcome, Reply) and isinstance(outcome.message, Ready | InitError):
-        # Its log is not needed: reap it in the background rather than wait for the pipe.
-        worker.kill()
-        _ = spawn(worker.discard(), name=f"edgesim-check-discard-{worker.pid}")
-    else:
+    finally:
         await worker.discard()
     if isinstance(outcome, Reply) and isinstance(outcome.message, Ready):
         return
