@@ -87,17 +87,12 @@ async def test_a_folder_gets_its_index_page(edge):
     assert "The docs" in response.text
 
 
-async def test_every_answer_gets_the_security_headers(edge):
+async def test_answers_get_security_headers_and_are_cached(edge):
     e = await edge("distribution.yaml")
     response = await e.get("/")
     assert response.status == 200
     assert response.headers.get("X-Content-Type-Options") == "nosniff"
     assert "max-age" in response.headers.get("Strict-Transport-Security")
-
-
-async def test_the_second_request_is_a_cache_hit(edge):
-    e = await edge("distribution.yaml")
-    await e.get("/")
     assert (await e.get("/")).headers.get("X-Cache") == "Hit from cloudfront"
 '''
 
