@@ -287,9 +287,15 @@ def _mitm(file: Path, extra: Sequence[str], *, web: bool) -> int:
             *("--set", "keep_host_header=true"),
         ]
     )
+    columns = []
+    if web and not any("web_columns" in arg for arg in rest):
+        # mitmweb's flow list, with the comment column: each flow's X-Cache and stages
+        for column in ("tls", "icon", "path", "method", "status", "size", "time", "comment"):
+            columns += ["--set", f"web_columns={column}"]
     arguments = [
         *("--listen-host", "127.0.0.1"),
         *default_mode,
+        *columns,
         *("-s", str(ADDON_PATH)),
         *("--set", f"edgesim_distribution={file.resolve()}"),
         *rest,  # last, so the user's own settings win
