@@ -202,9 +202,10 @@ behaviors:
     )
     monkeypatch.setenv("PATH", str(tmp_path))
     assert main(["serve", str(dist), "--port", "0", "--admin-port", "0"]) == 1
+    # The code check at start finds it first, and names the file and the key.
     assert capsys.readouterr().err == (
-        "edgesim: function 'rewrite': runtime nodejs20.x needs Node.js 18 or newer, "
-        "and there is no `node` on PATH\n"
+        f"edgesim: {dist}: functions.rewrite.runtime: function 'rewrite': runtime nodejs20.x "
+        "needs Node.js 18 or newer, and there is no `node` on PATH\n"
     )
 
 
