@@ -1,0 +1,67 @@
+"""The benchmarks import, parse their arguments and read wrk's output (they are not run here:
+timed figures stay out of the test suite)."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+SCRIPTS = sorted(p.name for p in BENCH.glob("*.py") if not p.name.startswith("_"))
+
+WRK_OUTPUT = """\
+Running 2s test @ http://127.0.0.1:8080/page.html
+  2 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     9.46ms    4.09ms  36.61ms   90.17%
+    Req/Sec     1.73k   541.79     2.58k    61.67%
+  10331 requests in 2.01s, 15.58MB read
+  Socket errors: connect 0, read 3, write 0, timeout 2
+  Non-2xx or 3xx responses: 7
+Requests/sec:   5139.80
+Transfer/sec:      7.75MB
+"""
+
+
+def _harness() -> ModuleType:
+    if "_harness" in sys.modules:
+        return sys.modules["_harness"]
+    spec = importlib.util.spec_from_file_location("_harness", BENCH / "_harness.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["_harness"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_each_benchmark_imports_and_parses_its_arguments(script: str) -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage:")
+
+
+def test_wrk_output_is_read_with_its_errors() -> None:
+    load = _harness().parse_wrk(WRK_OUTPUT)
+    assert (load.requests, load.non_2xx, load.socket_errors) == (10331, 7, 5)
+    assert load.rps == pytest.approx(10331 / 2.01)
+
+
+def test_a_side_with_errors_makes_its_row_not_a_result() -> None:
+    h = _harness()
+    clean = h.Figures("a", [h.Round(h.Load(100, 1.0, 0, 0), 0.1, 0.1)])
+    broken = h.Figures("b", [h.Round(h.Load(100, 1.0, 2, 0), 0.1, 0.1)])
+    assert h.not_a_result("row", "target", clean, clean) is None
+    row = h.not_a_result("row", "target", clean, broken)
+    assert row.verdict == "not a result (errors)"
+    assert "| row |" in h.table([row])
