@@ -112,6 +112,8 @@ class EdgesimAddon:
         self._origins: OriginClient | None = None
         self._edges: EdgeSet | None = None
         self._retired: list[EdgeSet] = []
+        # what the options ask for, and what the serving edges were loaded with
+        self._wanted: tuple[str, bool, int] | None = None
         self._settings: tuple[str, bool, int] | None = None
         self._stamp: tuple[int, int] | None = None
         self._problem: str | None = None
@@ -158,12 +160,17 @@ class EdgesimAddon:
         """(Re)load the distribution when one of edgesim's options changed; a file that does
         not load is refused with :class:`~mitmproxy.exceptions.OptionsError`, keeping the
         edge that was serving."""
+        self._watch()  # first: a file refused now is loaded once an edit fixes it
         if {DISTRIBUTION, UPSTREAM, CACHE_SIZE} & updated:
-            settings = self._read_settings()
+            settings = self._wanted = self._read_settings()
             if settings != self._settings:
                 try:
                     self._load(settings)
                 except EdgesimError as error:
+                    # Kept for the flows when mitmproxy does not roll the option back (a
+                    # script loaded while it runs); the watcher waits for the next edit.
+                    self._problem = str(error)
+                    self._stamp = _stamp(Path(settings[0]).expanduser())
                     # mitmproxy's exception classes have untyped constructors.
                     raise exceptions.OptionsError(str(error)) from None  # type: ignore[no-untyped-call]
         opts = self._options
@@ -176,7 +183,6 @@ class EdgesimAddon:
             # The edge fetches from origins itself: mitmproxy must not dial the upstream before
             # the request hook answers (in reverse mode it would, and fail on a made-up host).
             opts.connection_strategy = "lazy"
-        self._watch()
 
     def running(self) -> None:
         """Start watching the file, if :meth:`configure` ran before the event loop did."""
@@ -184,7 +190,7 @@ class EdgesimAddon:
 
     async def request(self, flow: http.HTTPFlow) -> None:
         """Serve ``flow`` through the edge and set the edge's response as the flow's."""
-        if flow.response is not None or self._settings is None or not self._settings[0]:
+        if flow.response is not None or self._wanted is None or not self._wanted[0]:
             return  # answered by another addon already, or edgesim is not configured
         edges = self._edges
         if edges is None:
@@ -281,7 +287,7 @@ class EdgesimAddon:
     async def _watch_file(self) -> None:
         while True:
             await asyncio.sleep(self._reload_interval)
-            settings = self._settings
+            settings = self._wanted
             if settings is None or not settings[0]:
                 continue
             stamp = _stamp(Path(settings[0]).expanduser())
@@ -296,7 +302,7 @@ class EdgesimAddon:
             self._load(settings)
         except EdgesimError as error:
             self._stamp = stamp  # this version was seen; wait for the next edit
-            kept = "the previous version keeps serving" if self._edges else "nothing is served"
+            kept = "the previous version keeps serving" if self._edges else "flows get a 502"
             self._problem = str(error)
             logger.error("edgesim: %s not reloaded (%s): %s", settings[0], kept, error)
         else:
@@ -320,7 +326,7 @@ class EdgesimAddon:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
         every = [e for e in (self._edges, *self._retired) if e is not None]
-        self._edges, self._retired, self._settings = None, [], None
+        self._edges, self._retired, self._settings, self._wanted = None, [], None, None
         for edges in every:
             await edges.aclose()
         if self._origins is not None:

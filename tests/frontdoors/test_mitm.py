@@ -27,7 +27,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from mitmproxy.test import taddons
 
-from mitmproxy import exceptions, http
+from mitmproxy import exceptions, hooks, http
 from mitmproxy.test import tflow
 
 from edgesim.frontdoors.mitm import CACHE_SIZE, DISTRIBUTION, LOG, UPSTREAM, EdgesimAddon
@@ -263,6 +263,33 @@ async def test_an_edited_file_is_reloaded_and_a_broken_edit_keeps_the_old_one(
     reloaded = await running.serve("http://example.test/")
     assert reloaded.response is not None and reloaded.response.content == b"<h1>page</h1>\n"
     assert header(reloaded, "X-Cache") == "Miss from cloudfront"  # a new version, a new cache
+
+
+async def test_a_script_loaded_with_a_broken_file_says_why_until_the_file_is_fixed(
+    tmp_path: Path,
+) -> None:
+    dist = tmp_path / "dist.yaml"
+    dist.write_text("origins: {}\n")
+    addon = EdgesimAddon(reload_interval=0.02)
+    with taddons.context() as ctx:
+        # As mitmproxy loads a script while it runs: the option is set first, then the new
+        # addon is configured, and nothing rolls the option back when that fails.
+        ctx.options.update_defer(edgesim_distribution=str(dist))
+        ctx.master.addons.add(addon)
+        with pytest.raises(exceptions.OptionsError, match="dist.yaml"):
+            ctx.master.addons.invoke_addon_sync(addon, hooks.ConfigureHook({DISTRIBUTION}))
+        refused = make_flow("http://example.test/")
+        await addon.request(refused)
+        assert refused.response is not None and refused.response.status_code == 502
+        assert b"dist.yaml" in (refused.response.content or b"")
+        write_site(tmp_path)
+        await _until(lambda: addon._edges is not None, "the fixed file is loaded")
+        served = make_flow("http://example.test/")
+        await addon.request(served)
+        assert served.response is not None and served.response.status_code == 200
+        closing = addon.done()
+        assert closing is not None
+        await closing
 
 
 async def test_a_slow_function_does_not_stall_other_flows(running: Running, tmp_path: Path) -> None:
