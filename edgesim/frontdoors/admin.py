@@ -65,7 +65,8 @@ class AdminServer:
         token: str | None = None,
         publish_token: bool = False,
     ) -> None:
-        self._edges = list(edges)
+        # Read at each request, not copied: a live list (EdgeServer.edges) shows hot reloads.
+        self._edges = edges
         self.host = host
         self.port = port
         self.token = token or new_token()

@@ -184,6 +184,11 @@ class EdgeServer:
         if retiring:
             await asyncio.wait(retiring)
 
+    @property
+    def edges(self) -> Sequence[Edge]:
+        """The edges served now, one per port, in order; a live view that follows :meth:`swap`."""
+        return self._edges
+
     def swap(self, index: int, edge: Edge) -> Edge:
         """Send the ``index``-th port's new requests to ``edge``, atomically; the edge it
         replaces finishes the requests it is serving, then is closed. Returns that edge."""

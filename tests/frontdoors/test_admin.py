@@ -11,6 +11,7 @@ import pytest
 
 from edgesim.config import load_distribution
 from edgesim.frontdoors.admin import MAX_BODY_BYTES, AdminServer
+from edgesim.frontdoors.server import EdgeServer
 from edgesim.http import EdgeRequest
 from edgesim.pipeline import Edge
 
@@ -280,3 +281,25 @@ async def test_a_published_token_file_lives_while_the_server_does(
         await admin.aclose()
         await edge.aclose()
     assert not admin.token_file.exists()
+
+
+async def test_the_admin_api_follows_a_reloaded_distribution(tmp_path: Path) -> None:
+    """After a hot reload swaps a port's edge (here for a new distribution id), invalidations
+    reach the edge now served, not the one it replaced."""
+    old, new = _edge(tmp_path, "EADMIN0000001"), _edge(tmp_path, "EADMIN0000002")
+    server = EdgeServer([old], port=0)
+    await server.start()
+    admin = AdminServer(server.edges, port=0, token=TOKEN)
+    await admin.start()
+    try:
+        server.swap(0, new)
+        await new.dispatch(EdgeRequest("GET", "/a.html"))
+        async with httpx.AsyncClient(base_url=admin.url, headers=AUTH) as client:
+            answer = await client.post(
+                "/invalidations", json={"paths": ["/*"], "distribution_id": "EADMIN0000002"}
+            )
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["invalidated"] == 1
+    finally:
+        await admin.aclose()
+        await server.aclose()
