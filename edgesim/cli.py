@@ -469,7 +469,7 @@ async def _serve(
             f"{settings.domain_name}) on http://{host}:{listener.port}/"
         )
     admin = AdminServer(
-        edges,
+        server.edges,
         host=admin_host,
         port=admin_port,
         token=os.environ.get(TOKEN_ENV) or None,
