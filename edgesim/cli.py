@@ -6,46 +6,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import importlib.metadata
-import logging
-import os
 import re
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from edgesim.cache.store import DEFAULT_CACHE_SIZE, MemoryCacheStore, check_invalidation_path
-from edgesim.config import Distribution, load_distribution, load_distributions
+from edgesim.cache.store import DEFAULT_CACHE_SIZE, check_invalidation_path
+from edgesim.config import load_distribution, load_distributions
 from edgesim.exceptions import ConfigError, EdgesimError
-from edgesim.frontdoors.admin import AdminServer
 from edgesim.frontdoors.admin_auth import TOKEN_ENV
 from edgesim.frontdoors.admin_client import find_token, invalidate
 from edgesim.frontdoors.code_check import check_distribution_code
-from edgesim.frontdoors.console import LOG_FORMATS, Console, CorrelatedRuntime
+from edgesim.frontdoors.console import LOG_FORMATS, Console
 from edgesim.frontdoors.debugging import (
     DEBUGPY_PORT,
     NODE_INSPECTOR_PORT,
-    debug_ports,
     inspect_target,
-    open_debuggers,
 )
-from edgesim.frontdoors.dev_errors import DevErrors, DevErrorsEdge
-from edgesim.frontdoors.reload import EdgeFactory, Reloader
-from edgesim.frontdoors.server import DEFAULT_SHUTDOWN_GRACE, EdgeServer
+from edgesim.frontdoors.server import DEFAULT_SHUTDOWN_GRACE
+from edgesim.frontdoors.serving import ServeOptions, serve
 from edgesim.frontdoors.viewer_connection import (
     DEFAULT_LIMITS,
     ViewerLimits,
-    raise_open_files_limit,
 )
 from edgesim.mitm import ADDON_PATH
-from edgesim.pipeline import Edge
 from edgesim.pipeline.cache_stage import DEFAULT_MAX_OBJECT_BYTES
-from edgesim.runtime import FunctionRuntime
 from edgesim.schema import schema_text
 from edgesim.starter import write_starter
-from edgesim.tasks import spawn
 
 __all__ = ["main"]
 
@@ -79,28 +67,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "init":
             return _init(args.directory)
         if args.command == "serve":
-            return asyncio.run(
-                _serve(
-                    args.files,
-                    host=args.host,
-                    port=args.port,
-                    admin_host=args.admin_host,
-                    admin_port=args.admin_port,
-                    cache_size=args.cache_size,
-                    max_object_size=args.max_object_size,
-                    shutdown_grace=args.shutdown_grace,
-                    limits=ViewerLimits(
-                        header_timeout=args.header_timeout,
-                        body_timeout=args.body_timeout,
-                        keepalive_timeout=args.keepalive_timeout,
-                        max_connections=args.max_connections,
-                    ),
-                    console=Console(fmt=args.log_format, quiet=args.quiet),
-                    dev_errors=args.dev_errors,
-                    reload=not args.no_reload,
-                    inspect=args.inspect or [],
-                )
+            options = ServeOptions(
+                host=args.host,
+                port=args.port,
+                admin_host=args.admin_host,
+                admin_port=args.admin_port,
+                cache_size=args.cache_size,
+                max_object_size=args.max_object_size,
+                shutdown_grace=args.shutdown_grace,
+                limits=ViewerLimits(
+                    header_timeout=args.header_timeout,
+                    body_timeout=args.body_timeout,
+                    keepalive_timeout=args.keepalive_timeout,
+                    max_connections=args.max_connections,
+                ),
+                dev_errors=args.dev_errors,
+                reload=not args.no_reload,
+                inspect=tuple(args.inspect or ()),
             )
+            console = Console(fmt=args.log_format, quiet=args.quiet)
+            files = list(args.files) or [DEFAULT_DISTRIBUTION]
+            return asyncio.run(serve(files, options, console))
         if args.command == "mitm":
             return _mitm(args.file, args.mitmproxy_args, web=not args.no_web)
         if args.command == "invalidate":
@@ -384,138 +371,6 @@ def _validate(files: Sequence[Path]) -> int:
             f"{distribution.source}: ok ({behaviors} behaviors, "
             f"{len(distribution.origins)} origins, {functions} functions)"
         )
-    return 0
-
-
-async def _serve(
-    files: Sequence[Path],
-    *,
-    host: str,
-    port: int,
-    admin_host: str,
-    admin_port: int,
-    cache_size: int,
-    max_object_size: int,
-    shutdown_grace: float,
-    limits: ViewerLimits = DEFAULT_LIMITS,
-    console: Console | None = None,
-    dev_errors: bool = False,
-    reload: bool = True,
-    inspect: Sequence[tuple[str, int | None]] = (),
-) -> int:
-    console = console or Console()
-    paths = list(files) or [DEFAULT_DISTRIBUTION]
-    raise_open_files_limit()
-    distributions = load_distributions(paths)
-    problems = await check_distribution_code([str(p) for p in paths], distributions)
-    for problem in problems:
-        print(f"edgesim: {problem}", file=sys.stderr)
-    if problems:
-        return 1
-    ports = debug_ports(inspect, distributions)
-    store = MemoryCacheStore(cache_size)  # one edge location: one cache for every distribution
-    # edgesim's own records (a defect's traceback) go out in the console's format too.
-    edgesim_logger = logging.getLogger("edgesim")
-    edgesim_logger.addHandler(console.log_handler())
-    edgesim_logger.propagate = False
-
-    dev = DevErrors() if dev_errors else None
-
-    sink = console.function_log
-
-    def edge(distribution: Distribution, runtime: FunctionRuntime) -> Edge:
-        # Files each function's log lines under its request's id, for the console (and the
-        # calls themselves for the dev error page).
-        correlated = CorrelatedRuntime(runtime, on_call=dev.keep if dev else None)
-        if dev is not None:
-            return DevErrorsEdge(
-                distribution,
-                dev,
-                runtime=correlated,
-                log_sink=sink,
-                store=store,
-                max_object_bytes=max_object_size,
-            )
-        return Edge(
-            distribution,
-            runtime=correlated,
-            log_sink=sink,
-            store=store,
-            max_object_bytes=max_object_size,
-        )
-
-    factory = EdgeFactory(edge, log_sink=sink, debug_ports=ports)
-    edges = [factory.edge(d) for d in distributions]
-    server = EdgeServer(
-        edges,
-        host=host,
-        port=port,
-        access_log=console.access,
-        shutdown_grace=shutdown_grace,
-        limits=limits,
-    )
-    try:
-        await server.start()
-    except OSError as error:
-        await server.aclose()
-        print(
-            f"edgesim: cannot listen on {host}:{port}: {error.strerror or error}", file=sys.stderr
-        )
-        return 1
-    for listener in server.listeners:
-        settings = listener.edge.distribution.settings
-        console.info(
-            f"{listener.edge.distribution.source} ({settings.id}, "
-            f"{settings.domain_name}) on http://{host}:{listener.port}/"
-        )
-    admin = AdminServer(
-        server.edges,
-        host=admin_host,
-        port=admin_port,
-        token=os.environ.get(TOKEN_ENV) or None,
-        publish_token=True,
-    )
-    try:
-        await admin.start()
-    except OSError as error:
-        # The viewer ports matter more than invalidations: keep serving without the admin API.
-        console.warning(
-            f"admin API not started on {admin_host}:{admin_port}: "
-            f"{error.strerror or error}; `edgesim invalidate` is unavailable "
-            "(pick a free port with --admin-port)"
-        )
-    else:
-        console.info(f"admin API (invalidations) on {admin.url}/, token in {admin.token_file}")
-    runtimes = [factory.runtime(e) for e in edges]
-    await open_debuggers(ports, [r for r in runtimes if r is not None], console.info)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    reloader = Reloader(server, paths, factory, info=console.info, warning=console.warning)
-    watching = spawn(reloader.run(stop), name="edgesim-reload") if reload else None
-
-    def on_signal() -> None:
-        if stop.is_set():
-            # A second signal: the user will not wait. Workers die with this process (they
-            # watch their parent), so nothing is left behind.
-            console.info("stopping now")
-            os._exit(130)
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, on_signal)
-    try:
-        await stop.wait()
-    finally:
-        console.info(
-            f"shutting down (in-flight requests get {shutdown_grace:g} s; "
-            "signal again to stop at once)"
-        )
-        stop.set()  # the watchers stop with it, whatever ended the wait
-        if watching is not None:
-            await watching
-        await admin.aclose()
-        await server.aclose()
     return 0
 
 
