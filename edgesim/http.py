@@ -76,6 +76,12 @@ class Headers:
         self._names: list[str] = [k.lower() for k, _ in self._items]
 
     @classmethod
+    def of_lines(cls, items: list[tuple[str, str]]) -> Headers:
+        """Headers over ``items``, which must be ``(str, str)`` pairs (a front door's parsed
+        lines); the list becomes the new object's own."""
+        return cls._of(items, [k.lower() for k, _ in items])
+
+    @classmethod
     def _of(cls, items: list[tuple[str, str]], names: list[str]) -> Headers:
         headers = cls.__new__(cls)
         headers._items = items

@@ -6,27 +6,41 @@ CloudFront's upload maximum. :func:`send_response` writes an :class:`EdgeResult`
 chunk by chunk as it arrives, keeping the origin's length or chunked framing; a body cut short
 leaves the viewer a short body and a closed connection, as CloudFront does. :func:`wire_bytes`
 renders a response CloudFront sends before closing the connection (its 400 and 413 pages).
+
+A whole body (a cache hit) goes out as one write of bytes built here, status line to body:
+aiohttp's response objects and header maps cost more than the rest of a hit. Anything unusual
+(a streamed or chunked body, a status or header aiohttp would refuse) takes aiohttp's path.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 
-from aiohttp import HttpVersion11, StreamReader, http_exceptions, web
+from aiohttp import HttpVersion10, HttpVersion11, StreamReader, http_exceptions, web
+from aiohttp.helpers import rfc822_formatted_time
 from multidict import CIMultiDict
 
 from edgesim.exceptions import IncompleteBodyError
-from edgesim.frontdoors.viewer_connection import DEFAULT_LIMITS
+from edgesim.frontdoors.viewer_connection import DEFAULT_LIMITS, ViewerConnection
 from edgesim.http import EdgeRequest, EdgeResponse, Headers, reason_phrase
 from edgesim.pipeline import EdgeResult
 from edgesim.pipeline.routing import MAX_REQUEST_BODY
 from edgesim.trace import OriginOutcome, Stage, TraceRecord
 
-__all__ = ["send_response", "to_edge_request", "to_web_response", "wire_bytes"]
+__all__ = ["SENT_NAMES", "send_response", "to_edge_request", "to_web_response", "wire_bytes"]
 
 # Statuses whose response never has a body (RFC 9110 §6.4.1).
 _NO_BODY_STATUSES = frozenset({204, 304})
+# The edge's own header names (lowercase) on a response aiohttp prepares, so that the front
+# door can drop what aiohttp adds of its own accord.
+SENT_NAMES = web.RequestKey("edgesim_sent_names", frozenset[str])
+# What aiohttp refuses in a header line (a header injection); such a response takes its path,
+# and gets its answer.
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# Past this much unsent, a whole body waits for the viewer to read before the next request.
+_HIGH_WATER = 64 * 1024
 
 
 class _ViewerBody:
@@ -76,7 +90,7 @@ class _ViewerBody:
         return None
 
 
-async def to_edge_request(
+def to_edge_request(
     request: web.BaseRequest, *, body_timeout: float = DEFAULT_LIMITS.body_timeout
 ) -> EdgeRequest:
     """An aiohttp request as the edge sees it: raw target, header lines as sent, body streamed.
@@ -87,21 +101,30 @@ async def to_edge_request(
     """
     raw = request.raw_path
     uri, _, query = raw.partition("?")
-    headers = Headers(
+    headers = Headers.of_lines(
         # As the request line is decoded, so the origin client can send the same bytes back.
-        (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
-        for name, value in request.raw_headers
+        [
+            (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+            for name, value in request.raw_headers
+        ]
     )
-    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    connection = request.protocol
+    if isinstance(connection, ViewerConnection):
+        client_ip, local_port = connection.client_ip, connection.local_port
+    else:
+        transport = request.transport
+        sockname = transport.get_extra_info("sockname") if transport else None
+        client_ip, local_port = request.remote or "127.0.0.1", int(sockname[1]) if sockname else 0
+    version = request.version
     return EdgeRequest(
         method=request.method,
         uri=uri or "/",
         querystring=query,
         headers=headers,
-        client_ip=request.remote or "127.0.0.1",
-        http_version=f"{request.version.major}.{request.version.minor}",
+        client_ip=client_ip,
+        http_version="1.1" if version is HttpVersion11 else f"{version.major}.{version.minor}",
         scheme=request.scheme,
-        local_port=int(sockname[1]) if sockname else 0,
+        local_port=local_port,
         stream=_ViewerBody(request, body_timeout) if request.body_exists else None,
     )
 
@@ -165,7 +188,12 @@ async def send_response(request: web.BaseRequest, result: EdgeResult) -> web.Str
         if stream is not None:
             response.stream = None
             await stream.aclose()
+        wire = _whole_wire(request, response)
+        if wire is not None:
+            return await _write_whole(request, response.status, wire)
+        request[SENT_NAMES] = _names(response)
         return to_web_response(response, head=request.method == "HEAD")
+    request[SENT_NAMES] = _names(response)
     headers, length = _split_length(response)
     sent = web.StreamResponse(
         status=response.status, reason=response.reason or None, headers=headers
@@ -195,6 +223,75 @@ async def send_response(request: web.BaseRequest, result: EdgeResult) -> web.Str
     if not finished:
         _hang_up(request, sent)
     return sent
+
+
+def _names(response: EdgeResponse) -> frozenset[str]:
+    return frozenset(name.lower() for name, _ in response.headers)
+
+
+class _Written(web.StreamResponse):
+    """A response whose bytes have gone to the transport already: aiohttp only reads whether
+    the connection stays open."""
+
+    def __init__(self, status: int, keep_alive: bool) -> None:
+        super().__init__(status=status)
+        self._keep_alive = keep_alive
+        self._eof_sent = True
+
+
+def _whole_wire(request: web.BaseRequest, response: EdgeResponse) -> bytes | None:
+    """A buffered response as the bytes aiohttp would send for it (the same lines in the same
+    order, minus the ``Server`` and ``Content-Type`` it invents), or None when it is one
+    aiohttp's own path must answer."""
+    status, reason, version = response.status, response.reason, request.version
+    if status < 200 or not reason or "\r" in reason or "\n" in reason:
+        return None
+    head = request.method == "HEAD"
+    empty = head or status in _NO_BODY_STATUSES
+    lines = [f"HTTP/{version.major}.{version.minor} {status} {reason}"]
+    length: str | None = None
+    dated = False
+    for name, value in response.headers:
+        lower = name.lower()
+        if lower == "content-length":
+            length = value
+        elif lower == "transfer-encoding":
+            continue
+        elif lower == "connection":
+            return None
+        else:
+            dated = dated or lower == "date"
+            lines.append(f"{name}: {value}")
+    if not empty:
+        lines.append(f"Content-Length: {len(response.body)}")
+    elif head and status not in _NO_BODY_STATUSES and length is not None:
+        if not length.isdigit():
+            return None  # aiohttp cannot frame it
+        lines.append(f"Content-Length: {length}")
+    if not dated:
+        lines.append(f"Date: {rfc822_formatted_time()}")
+    keep_alive = request.keep_alive
+    if keep_alive and version == HttpVersion10:
+        lines.append("Connection: keep-alive")
+    elif not keep_alive and version == HttpVersion11:
+        lines.append("Connection: close")
+    if _FORBIDDEN.search("\t".join(lines)) is not None:
+        return None
+    try:
+        wire = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return wire if empty else wire + response.body
+
+
+async def _write_whole(request: web.BaseRequest, status: int, wire: bytes) -> web.StreamResponse:
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        return _Written(status, False)  # the viewer left; nothing more can reach it
+    transport.write(wire)
+    if transport.get_write_buffer_size() > _HIGH_WATER:
+        await request.writer.drain()
+    return _Written(status, request.keep_alive)
 
 
 def _hang_up(request: web.BaseRequest, sent: web.StreamResponse) -> None:

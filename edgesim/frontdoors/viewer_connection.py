@@ -190,11 +190,22 @@ class ViewerConnection(RequestHandler):
         # True when the next byte to arrive starts a request line (see data_received).
         self._at_request_start = True
         self._lenient = False
+        # Read once per connection rather than once per request.
+        self.client_ip = "127.0.0.1"
+        """The viewer's address."""
+        self.local_port = 0
+        """The port the viewer connected to."""
 
     # -- life of the connection -----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, (list, tuple)):
+            self.client_ip = str(peer[0])
+        local = transport.get_extra_info("sockname")
+        if isinstance(local, (list, tuple)):
+            self.local_port = int(local[1])
         if not self._budget.opened(self):
             transport.close()
             return
