@@ -126,6 +126,12 @@ class Headers:
         self._items.append((name, value))
         self._names.append(name.lower())
 
+    def extend(self, lines: list[tuple[str, str]], names: list[str]) -> None:
+        """Append ``lines``, whose lowercase names ``names`` are, in the same order (the
+        caller's constants, so nothing is lowercased per request)."""
+        self._items += lines
+        self._names += names
+
     def set(self, name: str, value: str) -> None:
         """Replace every line of ``name`` with one line, kept at the first one's place."""
         lower = name.lower()
@@ -167,13 +173,16 @@ class Headers:
     def without_hop_by_hop(self, *, keep: frozenset[str] = frozenset()) -> Headers:
         """A copy without hop-by-hop lines, including those ``Connection`` names, except the
         lowercase names in ``keep``."""
-        named = {
-            token.strip().lower()
-            for value in self.get_all("connection")
-            for token in value.split(",")
-            if token.strip()
-        }
-        drop = (HOP_BY_HOP | named) - keep
+        if "connection" in self._names:
+            named = {
+                token.strip().lower()
+                for value in self.get_all("connection")
+                for token in value.split(",")
+                if token.strip()
+            }
+            drop = (HOP_BY_HOP | named) - keep
+        else:
+            drop = HOP_BY_HOP - keep if keep else HOP_BY_HOP
         if drop.isdisjoint(self._names):
             return self.copy()
         pairs = [(i, n) for i, n in zip(self._items, self._names, strict=True) if n not in drop]
@@ -182,6 +191,8 @@ class Headers:
     def chunked(self) -> bool:
         """Whether the last transfer coding is ``chunked``: the body is framed by chunks, and
         a ``Content-Length`` beside it means nothing (RFC 9112 §6.1, §6.3)."""
+        if "transfer-encoding" not in self._names:
+            return False
         codings = ",".join(self.get_all("transfer-encoding"))
         return codings.rsplit(",", 1)[-1].strip().lower() == "chunked"
 

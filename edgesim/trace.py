@@ -10,7 +10,7 @@ received and the value it returned, so a failing contract test can show what cro
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 __all__ = [
@@ -161,7 +161,9 @@ class Trace:
         """Append a record, giving it its start offset if it has none."""
         if record.start_ms is None:
             now_ms = (time.perf_counter() - self.started) * 1000.0
-            record = replace(record, start_ms=max(0.0, now_ms - record.duration_ms))
+            # Filled in place rather than copied: a record without its start is one the caller
+            # has just built for this call, and a copy per stage is a cost every hit pays.
+            object.__setattr__(record, "start_ms", max(0.0, now_ms - record.duration_ms))
         self.records.append(record)
 
     @property

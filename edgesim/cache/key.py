@@ -88,7 +88,13 @@ class CacheKey:
 def cache_key(policy: CachePolicy, request: EdgeRequest, *, distribution_domain: str) -> CacheKey:
     """The cache key of ``request`` under ``policy`` (spec §2.3, §2.4; choices in module notes)."""
     method = request.method.upper()
-    query = _kept_query(request.querystring, lambda name: _selects_query(policy, name))
+    querystring = request.querystring
+    if not querystring or policy.query_string_behavior == "all":
+        query = querystring
+    elif policy.query_string_behavior == "none":
+        query = ""
+    else:
+        query = _kept_query(querystring, lambda name: _selects_query(policy, name))
     parts = [
         distribution_domain.lower(),
         "GET" if method == "HEAD" else method,
@@ -97,13 +103,14 @@ def cache_key(policy: CachePolicy, request: EdgeRequest, *, distribution_domain:
     for name in policy.headers:
         values = request.headers.get_all(name)
         parts.append(f"h:{name}={','.join(values)}" if values else f"h:{name}")
-    cookies = [
-        (name, raw)
-        for name, raw in viewer_cookies(request.headers)
-        if selects(policy.cookie_behavior, policy.cookies, name)
-    ]
-    cookies.sort(key=lambda cookie: cookie[0])  # stable: repeats of a name keep their order
-    parts += [f"c:{raw}" for _, raw in cookies]
+    if policy.cookie_behavior != "none":
+        cookies = [
+            (name, raw)
+            for name, raw in viewer_cookies(request.headers)
+            if selects(policy.cookie_behavior, policy.cookies, name)
+        ]
+        cookies.sort(key=lambda cookie: cookie[0])  # stable: repeats of a name keep their order
+        parts += [f"c:{raw}" for _, raw in cookies]
     encoding = accept_encoding_for_origin(policy, request)
     if encoding is not None and encoding != "identity":
         parts.append(f"accept-encoding={encoding}")
@@ -246,6 +253,8 @@ def _kept_query(querystring: str, keep: Callable[[str], bool]) -> str:
 
 
 def _escaped(part: str) -> str:
+    if "|" not in part and "\\" not in part:
+        return part
     return part.replace("\\", "\\\\").replace("|", "\\|")
 
 

@@ -177,7 +177,9 @@ class CacheStage:
             key=key,
             store_key=key.for_head() if request.method == "HEAD" else key.value,
             part_key=key.for_range(request.headers.get("Range") or "") if ranged else None,
-            request=for_the_origin(request, with_range=ranged),
+            # The viewer's validators stripped only when the origin is asked (not on a hit);
+            # a ranged lookup reads the stripped headers (If-Range stays) to find its part.
+            request=for_the_origin(request, with_range=True) if ranged else request,
             behavior=behavior,
             policy=policy,
             trace=trace,
@@ -191,6 +193,8 @@ class CacheStage:
         if obj is not None and obj.is_fresh(now):
             trace.add(TraceRecord(Stage.CACHE, CacheOutcome.HIT))
             return _deliver(obj, request, now, XCache.HIT)
+        if not ranged:
+            look = replace(look, request=for_the_origin(request, with_range=False))
         if obj is not None and now < obj.fresh_until + obj.stale_while_revalidate:
             trace.add(TraceRecord(Stage.CACHE, CacheOutcome.STALE_WHILE_REVALIDATE))
             background = replace(look, trace=Trace(request_id=new_request_id()))
@@ -375,7 +379,15 @@ class CacheStage:
 
 
 def _deliver(obj: CachedObject, request: EdgeRequest, now: float, label: XCache) -> Served:
-    response = obj.copy_response()
+    stored = obj.response
+    # Built directly: the copy the viewer may change is the headers' (cf. copy_response).
+    response = EdgeResponse(
+        status=stored.status,
+        headers=stored.headers.copy(),
+        body=stored.body,
+        reason=stored.reason,
+        stream=stored.stream,
+    )
     response.headers.set("Age", str(obj.age(now)))
     response = answer_from_object(request.method, request.headers, response)
     if response.status >= 400:

@@ -148,6 +148,7 @@ class Edge:
         self.origins: OriginClient = origins or OriginFetcher()
         self.store: CacheStore = store if store is not None else MemoryCacheStore()
         self.edge_id = edge_id or new_edge_id()
+        self._via = ("", "")  # (edge id, its Via value), remade when the edge id changes
         self._targets = {oid: origin.target() for oid, origin in distribution.origins.items()}
         self.triggers = Triggers(distribution, self.runtime, list(self._targets.values()), log_sink)
         self.cache = CacheStage(
@@ -242,6 +243,8 @@ class Edge:
     ) -> EdgeRequest:
         """The request as the viewer-request function left it; a response it generated goes
         straight back (no cache, no viewer-response)."""
+        if behavior.association(EventType.VIEWER_REQUEST) is None:
+            return request
         await buffer_body_for(behavior, EventType.VIEWER_REQUEST, request)
         result = await self.triggers.viewer_request(behavior, request, trace)
         if isinstance(result, EdgeResponse):
@@ -374,7 +377,7 @@ class Edge:
         self, behavior: BehaviorConfig, served: Served, trace: Trace
     ) -> EdgeResponse:
         """The response as the viewer-response function left it; skipped for errors."""
-        if served.response.status >= 400:
+        if served.response.status >= 400 or behavior.association(EventType.VIEWER_RESPONSE) is None:
             return served.response
         return await replacing(
             served.response,
@@ -395,11 +398,24 @@ class Edge:
         if response.headers.chunked():
             headers.set_spelled("Transfer-Encoding", "chunked")
         headers.remove("X-Cache", "Via", "X-Amz-Cf-Pop", "X-Amz-Cf-Id")
-        headers.add("X-Cache", x_cache.value)
-        headers.add("Via", via_value("1.1", self.edge_id))
-        headers.add("X-Amz-Cf-Pop", self.distribution.settings.pop)
-        headers.add("X-Amz-Cf-Id", request_id)
-        return replace(response, headers=headers)
+        if self._via[0] != self.edge_id:
+            self._via = (self.edge_id, via_value("1.1", self.edge_id))
+        headers.extend(
+            [
+                ("X-Cache", x_cache.value),
+                ("Via", self._via[1]),
+                ("X-Amz-Cf-Pop", self.distribution.settings.pop),
+                ("X-Amz-Cf-Id", request_id),
+            ],
+            ["x-cache", "via", "x-amz-cf-pop", "x-amz-cf-id"],
+        )
+        return EdgeResponse(
+            status=response.status,
+            headers=headers,
+            body=response.body,
+            reason=response.reason,
+            stream=response.stream,
+        )
 
 
 def _as_cloudfronts_own(generated: EdgeResponse) -> EdgeResponse:

@@ -80,6 +80,8 @@ def _unescape_unreserved(match: re.Match[str]) -> str:
     return char if char in _UNRESERVED else "%" + match.group(1).upper()
 
 
+# Viewers ask for the same paths over and over; normalizing is pure, so a hit reuses it.
+@lru_cache(maxsize=4096)
 def normalize_path(uri: str) -> str:
     """The path of ``uri`` as CloudFront compares it with path patterns (see the module doc)."""
     path = uri.split("#", 1)[0].split("?", 1)[0]
