@@ -35,21 +35,26 @@ class IdleWorkers:
         self._on_retire = on_retire
         self._on_lost = on_lost
         self._stack: list[WorkerProcess] = []
-        self._timers: dict[WorkerProcess, asyncio.TimerHandle] = {}
-        self._watches: dict[WorkerProcess, asyncio.Task[None]] = {}
+        # when each worker became idle; the bottom of the stack has been idle longest
+        self._since: dict[WorkerProcess, float] = {}
+        # one timer for the pool, due when the longest-idle worker retires, instead of one
+        # timer (and one watch task) per invocation
+        self._timer: asyncio.TimerHandle | None = None
 
     def __len__(self) -> int:
         return len(self._stack)
 
     def __contains__(self, worker: object) -> bool:
-        return worker in self._stack
+        return worker in self._since
 
     def put(self, worker: WorkerProcess) -> None:
         """Keep ``worker`` for the next invocation."""
-        self._stack.append(worker)
         loop = asyncio.get_running_loop()
-        self._timers[worker] = loop.call_later(self._idle_timeout_s, self._retire, worker)
-        self._watches[worker] = spawn(self._watch(worker), name=f"edgesim-idle-{worker.pid}")
+        self._stack.append(worker)
+        self._since[worker] = loop.time()
+        if self._timer is None:
+            self._timer = loop.call_later(self._idle_timeout_s, self._expire)
+        worker.watch_idle(lambda: self._lost(worker))
 
     def take(self) -> WorkerProcess | None:
         """The most recently used idle worker that is still alive, out of the set."""
@@ -64,33 +69,46 @@ class IdleWorkers:
 
     def remove(self, worker: WorkerProcess) -> None:
         """Forget ``worker`` (no retirement, no watch) if it is idle."""
-        if worker in self._stack:
+        if self._since.pop(worker, None) is None:
+            return
+        if self._stack[-1] is worker:
+            self._stack.pop()
+        else:
             self._stack.remove(worker)
-        timer = self._timers.pop(worker, None)
-        if timer is not None:
-            timer.cancel()
-        watch = self._watches.pop(worker, None)
-        if watch is not None and watch is not asyncio.current_task():
-            watch.cancel()
+        worker.watch_idle(None)
 
     def clear(self) -> list[WorkerProcess]:
         """Forget every idle worker; returns them."""
         workers = list(self._stack)
         for worker in workers:
             self.remove(worker)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         return workers
 
-    def _retire(self, worker: WorkerProcess) -> None:
-        self._timers.pop(worker, None)
-        if worker in self._stack:
+    def _expire(self) -> None:
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        # a timer may fire a hair early (the loop's clock resolution)
+        while self._stack and self._since[self._stack[0]] + self._idle_timeout_s <= now + 0.001:
+            worker = self._stack[0]
             self.remove(worker)
             self._on_retire(worker)
+        if self._stack:
+            due = self._since[self._stack[0]] + self._idle_timeout_s
+            self._timer = loop.call_at(due, self._expire)
 
-    async def _watch(self, worker: WorkerProcess) -> None:
-        what = await worker.wait_between_invocations()
+    def _lost(self, worker: WorkerProcess) -> None:
+        if worker not in self._since:
+            return
         self.remove(worker)
-        # Reported from a task of its own, which taking the worker cannot cancel.
-        self._lost_later(worker, what)
+
+        async def report() -> None:
+            await self._on_lost(worker, await worker.idle_outcome())
+
+        _ = spawn(report(), name=f"edgesim-lost-{worker.pid}")
 
     def _lost_later(self, worker: WorkerProcess, what: Exited | Broken) -> None:
         _ = spawn(self._on_lost(worker, what), name=f"edgesim-lost-{worker.pid}")

@@ -99,6 +99,12 @@ class LogCapture(asyncio.Protocol):
         come in time, or the pipe closes first, returns what has arrived so far.
         """
         lines: list[str] = []
+        # The worker writes the mark before its reply, so it is nearly always here already.
+        while self._done:
+            done_id, done_lines = self._done.popleft()
+            lines.extend(done_lines)
+            if done_id == mark_id:
+                return lines
         try:
             async with asyncio.timeout(timeout_s):
                 while True:

@@ -40,8 +40,8 @@ from edgesim.runtime.protocol import (
     WorkerError,
     WorkerMessage,
     parse_worker_message,
-    read_reply,
 )
+from edgesim.runtime.replies import PipeEnded, ReplyPipe
 from edgesim.tasks import spawn
 
 __all__ = [
@@ -113,8 +113,7 @@ class WorkerProcess:
     def __init__(
         self,
         process: asyncio.subprocess.Process,
-        replies: asyncio.StreamReader,
-        reply_pipe: _ReplyPipe,
+        reply_pipe: ReplyPipe,
         reply_transport: asyncio.BaseTransport,
         request_transport: asyncio.WriteTransport,
         log: LogCapture,
@@ -125,9 +124,8 @@ class WorkerProcess:
         self.log = log
         self.started = started
         self.peak_rss_bytes = 0
-        self._replies = replies
         self._reply_pipe = reply_pipe
-        self._consumed = 0  # reply bytes read as frames; any beyond them were not asked for
+        self._sampler: asyncio.TimerHandle | None = None
         self._reply_transport = reply_transport
         self._request_transport = request_transport
         self._memory_limit = memory_limit_bytes
@@ -216,12 +214,11 @@ class WorkerProcess:
         reply_file = open(reply_r, "rb", 0)
         log_file = open(log_r, "rb", 0)
         log = LogCapture()
-        replies = asyncio.StreamReader()
         transports: list[asyncio.BaseTransport] = []
         try:
             log_transport, _ = await loop.connect_read_pipe(lambda: log, log_file)
             transports.append(log_transport)
-            reply_pipe = _ReplyPipe(replies)
+            reply_pipe = ReplyPipe()
             reply_transport, _ = await loop.connect_read_pipe(lambda: reply_pipe, reply_file)
             transports.append(reply_transport)
             request_transport, _ = await loop.connect_write_pipe(asyncio.Protocol, request_file)
@@ -235,7 +232,6 @@ class WorkerProcess:
             raise
         return cls(
             process,
-            replies,
             reply_pipe,
             reply_transport,
             request_transport,
@@ -260,47 +256,55 @@ class WorkerProcess:
 
         With ``attached``, time during which it says a debugger is attached does not count.
         """
-        watch = spawn(self._watch_memory(), name=f"edgesim-memory-watch-{self.pid}")
+        loop = asyncio.get_running_loop()
+        pipe = self._reply_pipe
+        # A timer rather than a task: most invocations end before the first sample is due, and
+        # the peak the worker reports with its reply covers them.
+        self._sampler = loop.call_later(MEMORY_POLL_S, self._sample_memory)
         clock: asyncio.Task[None] | None = None
         try:
+            waiter = pipe.wait(FUNCTION_RESULT_MAX_BYTES)
             if request is not None:
                 self._request_transport.write(request)
             try:
                 async with asyncio.timeout(None if attached else timeout_s) as scope:
                     if attached is not None:
-                        now = asyncio.get_running_loop().time
                         expire = debug.expire_unless_attached(
-                            timeout_s, attached, lambda: scope.reschedule(now())
+                            timeout_s, attached, lambda: scope.reschedule(loop.time())
                         )
                         clock = spawn(expire, name=f"edgesim-debug-clock-{self.pid}")
-                    try:
-                        raw, size = await read_reply(self._replies, FUNCTION_RESULT_MAX_BYTES)
-                        self._consumed += size
-                    except (asyncio.IncompleteReadError, ConnectionError):
-                        # The reply pipe closed: the worker is dying or dead.
+                    raw = await waiter
+                    if isinstance(raw, PipeEnded):
                         returncode = await self.process.wait()
-                        if self._killed:
-                            # unshare cannot pass a SIGKILL on as its own status
-                            returncode = -signal.SIGKILL
-                        if self._memory_exceeded or self.peak_rss_bytes > self._memory_limit:
-                            return OutOfMemory(self.peak_rss_bytes)
-                        return Exited(returncode)
-                if isinstance(raw, Oversized):
-                    return TooLarge(raw.size)
-                message = parse_worker_message(raw)
             except TimeoutError:
                 if self._memory_exceeded:
                     return OutOfMemory(self.peak_rss_bytes)
                 self.kill()
                 return TimedOut()
-            except ProtocolError as exc:
-                self.kill()
-                return Broken(str(exc))
         finally:
-            for task in (watch, clock):
-                if task is not None:
-                    task.cancel()
-                    await asyncio.wait([task])
+            pipe.stop_waiting()
+            if self._sampler is not None:
+                self._sampler.cancel()
+                self._sampler = None
+            if clock is not None:
+                clock.cancel()
+                await asyncio.wait([clock])
+        if isinstance(raw, PipeEnded):
+            if self._killed:
+                # unshare cannot pass a SIGKILL on as its own status
+                returncode = -signal.SIGKILL
+            if self._memory_exceeded or self.peak_rss_bytes > self._memory_limit:
+                return OutOfMemory(self.peak_rss_bytes)
+            return Exited(returncode)
+        if isinstance(raw, Oversized):
+            return TooLarge(raw.size)
+        try:
+            if isinstance(raw, ProtocolError):
+                raise raw
+            message = parse_worker_message(raw)
+        except ProtocolError as exc:
+            self.kill()
+            return Broken(str(exc))
         if message.max_rss_bytes is not None:
             self.peak_rss_bytes = max(self.peak_rss_bytes, message.max_rss_bytes)
         over = self.peak_rss_bytes > self._memory_limit
@@ -310,18 +314,22 @@ class WorkerProcess:
             return OutOfMemory(self.peak_rss_bytes)
         return Reply(message)
 
-    async def wait_between_invocations(self) -> Exited | Broken:
-        """Return when an idle worker has sent more than its replies (broken) or closed its reply
-        pipe (dead). It reads nothing, so it may be cancelled at any point."""
+    def watch_idle(self, on_event: Callable[[], None] | None) -> None:
+        """Call ``on_event`` as soon as this idle worker sends anything or closes its reply pipe
+        (at once if it already has); None stops watching. See :meth:`idle_outcome`."""
         pipe = self._reply_pipe
-        while True:
-            if pipe.received > self._consumed:
-                self.kill()
-                return Broken("it wrote to its reply pipe between invocations")
-            if pipe.ended:
-                return Exited(await self.process.wait())
-            pipe.activity.clear()
-            await pipe.activity.wait()
+        pipe.on_unasked = on_event
+        if on_event is not None and (pipe.received > pipe.consumed or pipe.ended):
+            on_event()
+
+    async def idle_outcome(self) -> Exited | Broken:
+        """What the event :meth:`watch_idle` reported means: bytes nobody asked for (the worker is
+        killed as broken), or its end."""
+        pipe = self._reply_pipe
+        if pipe.received > pipe.consumed:
+            self.kill()
+            return Broken("it wrote to its reply pipe between invocations")
+        return Exited(await self.process.wait())
 
     def kill(self) -> None:
         """SIGKILL the worker and all it started, now (it is reaped by :meth:`discard`)."""
@@ -361,12 +369,10 @@ class WorkerProcess:
                 self._pidfd = None
             self._discarded.set()
 
-    async def _watch_memory(self) -> None:
-        while True:
-            self._resolve()
-            if self._ps is None:
-                await asyncio.sleep(MEMORY_POLL_S)
-                continue
+    def _sample_memory(self) -> None:
+        self._sampler = None
+        self._resolve()
+        if self._ps is not None:
             try:
                 rss = self._ps.memory_info().rss
             except psutil.Error:
@@ -376,33 +382,7 @@ class WorkerProcess:
                 self._memory_exceeded = True
                 self.kill()
                 return
-            await asyncio.sleep(MEMORY_POLL_S)
-
-
-class _ReplyPipe(asyncio.StreamReaderProtocol):
-    """The reply pipe's protocol, which also counts what arrives, for the watch between
-    invocations (a StreamReader cannot be watched without reading it)."""
-
-    def __init__(self, reader: asyncio.StreamReader) -> None:
-        super().__init__(reader)
-        self.received = 0
-        self.ended = False
-        self.activity = asyncio.Event()
-
-    def data_received(self, data: bytes) -> None:
-        self.received += len(data)
-        self.activity.set()
-        super().data_received(data)
-
-    def eof_received(self) -> bool:
-        self.ended = True
-        self.activity.set()
-        return bool(super().eof_received())
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.ended = True
-        self.activity.set()
-        super().connection_lost(exc)
+        self._sampler = asyncio.get_running_loop().call_later(MEMORY_POLL_S, self._sample_memory)
 
 
 def _data_segment_limit(memory_limit_bytes: int) -> int:
