@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
 from collections.abc import AsyncIterator
 
 import pytest
 
 from edgesim.cache.store import (
+    CachedObject,
     MemoryCacheStore,
     NullCacheStore,
     check_invalidation_path,
     invalidation_matches,
 )
+from edgesim.http import EdgeResponse, Headers
 from edgesim.types import CacheStore
 from tests.cache.store_contract import CacheStoreContract, StoreFactory, cached
 
@@ -69,3 +73,33 @@ def test_invalidation_matching(pattern: str, path: str, query: str, matches: boo
 def test_bad_invalidation_paths(bad: str) -> None:
     with pytest.raises(ValueError):
         check_invalidation_path(bad)
+
+
+async def test_the_byte_bound_counts_what_objects_take_in_memory() -> None:
+    """The bound is on memory: objects count about what they hold (tracemalloc's figure)."""
+
+    def one(i: int) -> CachedObject:
+        headers = Headers([(f"X-Line-{j}-{i}", f"value {j} of {i} " * 2) for j in range(8)])
+        return CachedObject(
+            key=f"d111111abcdef8.cloudfront.net|GET|/obj.html?n={i}",
+            distribution_id="EDFDVBD6EXAMPLE",
+            path="/obj.html",
+            query=f"n={i}",
+            response=EdgeResponse(200, headers, b"%06d" % i + bytes(1018)),
+            stored_at=0.0,
+            fresh_until=1.0,
+        )
+
+    store = MemoryCacheStore(max_bytes=1 << 40)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(2000):
+            assert await store.put(one(i))
+        gc.collect()
+        real = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    counted = (await store.stats()).size_bytes
+    assert 0.8 <= counted / real <= 1.25, (counted, real)
