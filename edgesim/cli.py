@@ -7,54 +7,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.metadata
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from edgesim.cache.store import DEFAULT_CACHE_SIZE, check_invalidation_path
-from edgesim.config import load_distribution, load_distributions
 from edgesim.exceptions import ConfigError, EdgesimError
 from edgesim.frontdoors.admin_auth import TOKEN_ENV
-from edgesim.frontdoors.admin_client import find_token, invalidate
-from edgesim.frontdoors.code_check import check_distribution_code
-from edgesim.frontdoors.console import LOG_FORMATS, Console
-from edgesim.frontdoors.debugging import (
-    DEBUGPY_PORT,
-    NODE_INSPECTOR_PORT,
-    inspect_target,
-)
-from edgesim.frontdoors.server import DEFAULT_SHUTDOWN_GRACE
-from edgesim.frontdoors.serving import ServeOptions, serve
-from edgesim.frontdoors.viewer_connection import (
-    DEFAULT_LIMITS,
-    ViewerLimits,
-)
 from edgesim.mitm import ADDON_PATH
-from edgesim.pipeline.cache_stage import DEFAULT_MAX_OBJECT_BYTES
-from edgesim.schema import schema_text
-from edgesim.starter import write_starter
 
 __all__ = ["main"]
 
 DEFAULT_DISTRIBUTION = Path("distributions/example.yaml")
 DEFAULT_ADMIN = "http://127.0.0.1:9080"
-_SIZE = re.compile(r"(\d+)\s*(b|kb|kib|mb|mib|gb|gib)?", re.IGNORECASE)
-_UNITS = {
-    "b": 1,
-    "kb": 1000,
-    "kib": 1024,
-    "mb": 1000**2,
-    "mib": 1024**2,
-    "gb": 1000**3,
-    "gib": 1024**3,
-}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``edgesim`` console script; returns the exit status."""
-    parser = _parser()
-    args = parser.parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser(next((arg for arg in given if not arg.startswith("-")), None))
+    args = parser.parse_args(given)
     if args.command is None:
         parser.print_help()
         return 2
@@ -62,32 +33,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "validate":
             return _validate(args.files)
         if args.command == "schema":
+            from edgesim.schema import schema_text
+
             sys.stdout.write(schema_text())
             return 0
         if args.command == "init":
             return _init(args.directory)
         if args.command == "serve":
-            options = ServeOptions(
-                host=args.host,
-                port=args.port,
-                admin_host=args.admin_host,
-                admin_port=args.admin_port,
-                cache_size=args.cache_size,
-                max_object_size=args.max_object_size,
-                shutdown_grace=args.shutdown_grace,
-                limits=ViewerLimits(
-                    header_timeout=args.header_timeout,
-                    body_timeout=args.body_timeout,
-                    keepalive_timeout=args.keepalive_timeout,
-                    max_connections=args.max_connections,
-                ),
-                dev_errors=args.dev_errors,
-                reload=not args.no_reload,
-                inspect=tuple(args.inspect or ()),
-            )
-            console = Console(fmt=args.log_format, quiet=args.quiet)
-            files = list(args.files) or [DEFAULT_DISTRIBUTION]
-            return asyncio.run(serve(files, options, console))
+            from edgesim.frontdoors.serving import serve_from_arguments
+
+            return serve_from_arguments(args, default_file=DEFAULT_DISTRIBUTION)
         if args.command == "mitm":
             return _mitm(args.file, args.mitmproxy_args, web=not args.no_web)
         if args.command == "invalidate":
@@ -105,7 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(wanted: str | None = None) -> argparse.ArgumentParser:
+    """The command line; only ``wanted``'s own options are defined (serve's defaults come from
+    modules that load the whole server, which other commands and ``--version`` do not need)."""
     parser = argparse.ArgumentParser(
         prog="edgesim",
         description="Run CloudFront distributions and their Lambda@Edge functions locally.",
@@ -113,96 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"edgesim {_version()}")
     commands = parser.add_subparsers(dest="command")
     serve = commands.add_parser("serve", help="serve distributions, one port each")
-    serve.add_argument(
-        "files",
-        nargs="*",
-        type=Path,
-        help=f"distribution files (default: {DEFAULT_DISTRIBUTION})",
-    )
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument(
-        "--port", type=int, default=8080, help="port of the first distribution (default 8080)"
-    )
-    serve.add_argument(
-        "--admin-host", default="127.0.0.1", help="address of the admin API (default 127.0.0.1)"
-    )
-    serve.add_argument(
-        "--admin-port", type=int, default=9080, help="port of the admin API (default 9080)"
-    )
-    serve.add_argument(
-        "--cache-size",
-        type=_size,
-        default=DEFAULT_CACHE_SIZE,
-        help="cache bound in bytes; suffixes KB, KiB, MB, MiB, GB, GiB (default 256MiB)",
-    )
-    serve.add_argument(
-        "--shutdown-grace",
-        type=float,
-        default=DEFAULT_SHUTDOWN_GRACE,
-        help="seconds in-flight requests get to finish on SIGINT/SIGTERM; a second signal "
-        "exits at once (default 5)",
-    )
-    serve.add_argument(
-        "--max-object-size",
-        type=_size,
-        default=DEFAULT_MAX_OBJECT_BYTES,
-        help="largest object the cache keeps; larger answers stream through (default 64MiB)",
-    )
-    serve.add_argument(
-        "--header-timeout",
-        type=_seconds,
-        default=DEFAULT_LIMITS.header_timeout,
-        help="seconds a viewer gets to send a request line and headers "
-        f"(default {DEFAULT_LIMITS.header_timeout:g})",
-    )
-    serve.add_argument(
-        "--body-timeout",
-        type=_seconds,
-        default=DEFAULT_LIMITS.body_timeout,
-        help="longest silence allowed between a request body's chunks "
-        f"(default {DEFAULT_LIMITS.body_timeout:g})",
-    )
-    serve.add_argument(
-        "--keepalive-timeout",
-        type=_seconds,
-        default=DEFAULT_LIMITS.keepalive_timeout,
-        help="seconds an idle viewer connection stays open "
-        f"(default {DEFAULT_LIMITS.keepalive_timeout:g})",
-    )
-    serve.add_argument(
-        "--max-connections",
-        type=int,
-        default=0,
-        help="viewer connections open at once; past it the longest-idle one is closed "
-        "(default: what the open-files limit leaves room for)",
-    )
-    serve.add_argument(
-        "--log-format",
-        choices=LOG_FORMATS,
-        default="text",
-        help="text (a time, a level and the request id on each line) or json (one object a "
-        "line, for machines)",
-    )
-    serve.add_argument("--quiet", action="store_true", help="print only access lines and errors")
-    serve.add_argument(
-        "--dev-errors",
-        action="store_true",
-        help="show a failed function's name, trigger, error, stack trace and value on the "
-        "error page, below CloudFront's text (off: the page is CloudFront's alone)",
-    )
-    serve.add_argument(
-        "--no-reload",
-        action="store_true",
-        help="do not follow edits of the distribution files and function folders",
-    )
-    serve.add_argument(
-        "--inspect",
-        action="append",
-        type=inspect_target,
-        metavar="FUNCTION[:PORT]",
-        help="let a debugger attach to this function's worker on 127.0.0.1:PORT (Node.js "
-        f"inspector, default {NODE_INSPECTOR_PORT}; debugpy, default {DEBUGPY_PORT}); repeatable",
-    )
+    if wanted == "serve":
+        from edgesim.frontdoors.serving import add_serve_arguments
+
+        add_serve_arguments(serve)
     validate = commands.add_parser(
         "validate", help="check distribution files and their functions' code, and exit"
     )
@@ -254,6 +125,8 @@ def _mitm(file: Path, extra: Sequence[str], *, web: bool) -> int:
     """Run mitmweb or mitmdump in this process with the addon serving ``file``."""
     rest = [arg for arg in extra if arg != "--no-web"]
     web = web and len(rest) == len(extra)  # --no-web after FILE counts too
+    from edgesim.config import load_distribution
+
     distribution = load_distribution(file)  # a broken file stops here, with its reason
     try:
         from mitmproxy.tools.main import mitmdump, mitmweb
@@ -307,6 +180,8 @@ def _version() -> str:
 
 
 def _init(directory: Path) -> int:
+    from edgesim.starter import write_starter
+
     try:
         written = write_starter(directory)
     except FileExistsError as error:
@@ -321,26 +196,12 @@ def _init(directory: Path) -> int:
     return 0
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
-    return value
-
-
-def _size(text: str) -> int:
-    match = _SIZE.fullmatch(text.strip())
-    if match is None:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 256MiB, 1000000)")
-    return int(match.group(1)) * _UNITS[(match.group(2) or "b").lower()]
-
-
 def _invalidate(
     paths: Sequence[str], *, admin: str, distribution: str | None, token: str | None
 ) -> int:
+    from edgesim.cache.store import check_invalidation_path
+    from edgesim.frontdoors.admin_client import find_token, invalidate
+
     for path in paths:
         try:
             check_invalidation_path(path)
@@ -358,6 +219,9 @@ def _invalidate(
 
 
 def _validate(files: Sequence[Path]) -> int:
+    from edgesim.config import load_distributions
+    from edgesim.frontdoors.code_check import check_distribution_code
+
     distributions = load_distributions(files)
     problems = asyncio.run(check_distribution_code([str(f) for f in files], distributions))
     for problem in problems:

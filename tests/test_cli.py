@@ -87,13 +87,13 @@ async def test_serve_runs_the_example_until_sigterm() -> None:
 
 
 def test_cache_size_accepts_units() -> None:
-    from edgesim.cli import _size
+    from edgesim.frontdoors.serving import size
 
-    assert _size("256MiB") == 256 * 1024 * 1024
-    assert _size("64mb") == 64_000_000
-    assert _size("1000") == 1000
+    assert size("256MiB") == 256 * 1024 * 1024
+    assert size("64mb") == 64_000_000
+    assert size("1000") == 1000
     with pytest.raises(argparse.ArgumentTypeError):
-        _size("lots")
+        size("lots")
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "soon", "inf", "nan"])
