@@ -103,6 +103,11 @@ class Headers:
     def __repr__(self) -> str:
         return f"Headers({self._items!r})"
 
+    def named_lines(self) -> tuple[list[tuple[str, str]], list[str]]:
+        """The lines and, in step with them, their lowercase names: the header's own lists,
+        to be read, not changed (a front door rendering them skips lowercasing each)."""
+        return self._items, self._names
+
     def items(self) -> list[tuple[str, str]]:
         """All lines as ``(name, value)`` pairs, in order."""
         return list(self._items)
@@ -170,9 +175,11 @@ class Headers:
         """An independent copy."""
         return Headers._of(list(self._items), list(self._names))
 
-    def without_hop_by_hop(self, *, keep: frozenset[str] = frozenset()) -> Headers:
+    def without_hop_by_hop(
+        self, *, keep: frozenset[str] = frozenset(), also: frozenset[str] = frozenset()
+    ) -> Headers:
         """A copy without hop-by-hop lines, including those ``Connection`` names, except the
-        lowercase names in ``keep``."""
+        lowercase names in ``keep``; nor the lines of the lowercase names in ``also``."""
         if "connection" in self._names:
             named = {
                 token.strip().lower()
@@ -183,6 +190,8 @@ class Headers:
             drop = (HOP_BY_HOP | named) - keep
         else:
             drop = HOP_BY_HOP - keep if keep else HOP_BY_HOP
+        if also:
+            drop = drop | also
         if drop.isdisjoint(self._names):
             return self.copy()
         pairs = [(i, n) for i, n in zip(self._items, self._names, strict=True) if n not in drop]

@@ -19,6 +19,7 @@ test kit's recorder).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -167,6 +168,8 @@ def line_level(line: str, previous: Level = Level.INFO) -> Level:
     return Level.INFO
 
 
+_LABELS = {level: f"{level.label:<5}" for level in Level}
+_SHORT_X_CACHE = {value.value: value.short for value in XCache}
 _COLORS = {Level.DEBUG: "2", Level.INFO: "36", Level.WARNING: "33", Level.ERROR: "31;1"}
 
 
@@ -194,6 +197,11 @@ class Console:
         self.color = color
         self._now = now
         self._lock = threading.Lock()  # the logging handler may write from other threads
+        # The text format's time to the second, remade when the second changes: every access
+        # line needs one, and formatting a date costs more than the rest of the line.
+        self._second = -1
+        self._second_text = ""
+        self._flush_pending = False
 
     @property
     def stream(self) -> TextIO:
@@ -206,8 +214,7 @@ class Console:
         """One viewer request answered (the front door's access log)."""
         response = result.response
         label = response.headers.get("X-Cache") or ""
-        known = XCache.parse(label)
-        x_cache = known.short if known is not None else label
+        x_cache = _SHORT_X_CACHE.get(label, label)
         level = Level.ERROR if response.status >= 500 else Level.INFO
         if self.fmt == "json":
             self._json(
@@ -233,6 +240,7 @@ class Console:
             f"{x_cache} {elapsed_ms:.1f}ms",
             request_id=result.request_id,
             always=True,
+            flush_later=True,
         )
 
     def function_log(self, function: str, lines: list[str]) -> None:
@@ -286,18 +294,27 @@ class Console:
         return always or not self.quiet or level >= Level.ERROR
 
     def _text(
-        self, level: Level, text: str, *, request_id: str | None = None, always: bool = False
+        self,
+        level: Level,
+        text: str,
+        *,
+        request_id: str | None = None,
+        always: bool = False,
+        flush_later: bool = False,
     ) -> None:
         if not self._shown(level, always):
             return
-        moment = datetime.fromtimestamp(self._now())
-        stamp = moment.strftime("%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
-        label = f"{level.label:<5}"
+        second, micro = divmod(round(self._now() * 1_000_000), 1_000_000)
+        if second != self._second:
+            self._second_text = datetime.fromtimestamp(second).strftime("%H:%M:%S.")
+            self._second = second
+        stamp = f"{self._second_text}{micro // 1000:03d}"
+        label = _LABELS[level]
         tag = f"[{request_id[:SHORT_ID]}] " if request_id else ""
         if self.color:
             stamp, label = _paint("2", stamp), _paint(_COLORS[level], label)
             tag = _paint("35", tag) if tag else ""
-        self._write(f"{stamp} {label} {tag}{text}\n")
+        self._write(f"{stamp} {label} {tag}{text}\n", flush_later=flush_later)
 
     def _json(self, level: Level, kind: str, **fields: object) -> None:
         if not self._shown(level, kind == "access"):
@@ -311,11 +328,30 @@ class Console:
         }
         self._write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
 
-    def _write(self, text: str) -> None:
+    def _write(self, text: str, *, flush_later: bool = False) -> None:
         with self._lock:
             stream = self.stream
             stream.write(text)
-            stream.flush()
+            if not (flush_later and self._flush_at_end_of_turn()):
+                stream.flush()
+
+    def _flush_at_end_of_turn(self) -> bool:
+        """Flush once the event loop's turn ends (one write for a turn's access lines); False
+        outside the loop's thread, where the caller flushes at once."""
+        if self._flush_pending:
+            return True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        self._flush_pending = True
+        loop.call_soon(self._flush)
+        return True
+
+    def _flush(self) -> None:
+        with self._lock:
+            self._flush_pending = False
+            self.stream.flush()
 
 
 def _paint(code: str, text: str) -> str:

@@ -39,6 +39,7 @@ SENT_NAMES = web.RequestKey("edgesim_sent_names", frozenset[str])
 # What aiohttp refuses in a header line (a header injection); such a response takes its path,
 # and gets its answer.
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_FRAMING = frozenset({"content-length", "transfer-encoding"})
 # Past this much unsent, a whole body waits for the viewer to read before the next request.
 _HIGH_WATER = 64 * 1024
 
@@ -248,20 +249,17 @@ def _whole_wire(request: web.BaseRequest, response: EdgeResponse) -> bytes | Non
         return None
     head = request.method == "HEAD"
     empty = head or status in _NO_BODY_STATUSES
+    items, names = response.headers.named_lines()
+    if "connection" in names:
+        return None
     lines = [f"HTTP/{version.major}.{version.minor} {status} {reason}"]
-    length: str | None = None
-    dated = False
-    for name, value in response.headers:
-        lower = name.lower()
-        if lower == "content-length":
-            length = value
-        elif lower == "transfer-encoding":
-            continue
-        elif lower == "connection":
-            return None
-        else:
-            dated = dated or lower == "date"
-            lines.append(f"{name}: {value}")
+    lines += [
+        f"{name}: {value}"
+        for (name, value), lower in zip(items, names, strict=True)
+        if lower not in _FRAMING
+    ]
+    length = items[names.index("content-length")][1] if "content-length" in names else None
+    dated = "date" in names
     if not empty:
         lines.append(f"Content-Length: {len(response.body)}")
     elif head and status not in _NO_BODY_STATUSES and length is not None:
@@ -275,7 +273,8 @@ def _whole_wire(request: web.BaseRequest, response: EdgeResponse) -> bytes | Non
         lines.append("Connection: keep-alive")
     elif not keep_alive and version == HttpVersion11:
         lines.append("Connection: close")
-    if _FORBIDDEN.search("\t".join(lines)) is not None:
+    text = "".join(lines)
+    if not text.isprintable() and _FORBIDDEN.search(text) is not None:
         return None
     try:
         wire = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")

@@ -224,8 +224,6 @@ class ViewerConnection(RequestHandler):
         self.force_close()
 
     def data_received(self, data: bytes) -> None:
-        if not self._serving and self._head_timer is None:
-            self._arm_head_timer()
         if self._at_request_start and not self._lenient and not _request_line(data).isascii():
             self._use_lenient_parser()
         before = self._request_count
@@ -237,6 +235,10 @@ class ViewerConnection(RequestHandler):
             and data.endswith(b"\r\n\r\n")
             and not self._messages_have_body()
         )
+        if not self._serving and self._head_timer is None and not self._at_request_start:
+            # A head still arriving is timed from this chunk; one that came whole needs no
+            # timer (arming one per keep-alive request would cost every request a timer).
+            self._arm_head_timer()
 
     def _messages_have_body(self) -> bool:
         return any(payload is not EMPTY_PAYLOAD for _, payload in self._messages)

@@ -149,6 +149,9 @@ class CacheStage:
         self._clock = clock
         self._max_object_bytes = max_object_bytes
         self._inflight: dict[str, _Inflight] = {}
+        # Each behavior's cache policy, read once: the config model's property is slow to reach
+        # on every request. Keyed by id and holding the behavior, so an id is never reused.
+        self._policies: dict[int, tuple[BehaviorConfig, CachePolicy | None]] = {}
         self._error_min_ttls = {
             c.error_code: float(c.error_caching_min_ttl)
             for c in distribution.custom_error_responses
@@ -158,7 +161,12 @@ class CacheStage:
         self, request: EdgeRequest, behavior: BehaviorConfig, trace: Trace, origin: OriginSide
     ) -> Served:
         """The response for ``request``, from the store or from ``origin``."""
-        policy = behavior.cache_policy_resolved
+        known = self._policies.get(id(behavior))
+        if known is None or known[0] is not behavior:
+            if len(self._policies) >= 256:
+                self._policies.clear()
+            known = self._policies[id(behavior)] = (behavior, behavior.cache_policy_resolved)
+        policy = known[1]
         if (
             policy is None
             or policy.caching_disabled

@@ -86,6 +86,9 @@ logger = logging.getLogger("edgesim")
 INTERNAL = "edgesim could not handle this request; its log has the details."
 # Failover is for requests CloudFront may send twice (spec cloudfront-caching.md §6).
 _FAILOVER_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# What CloudFront writes itself on every response, over any line of those names.
+_CLOUDFRONTS_OWN = ["x-cache", "via", "x-amz-cf-pop", "x-amz-cf-id"]
+_CLOUDFRONTS_OWN_SET = frozenset(_CLOUDFRONTS_OWN)
 
 
 @dataclass(frozen=True)
@@ -394,10 +397,9 @@ class Edge:
         §3.10, §4.2: CloudFront re-chunks it, and keeps it chunked in the cache), so its
         ``Transfer-Encoding`` line stays, as ``chunked``, the only coding CloudFront supports.
         """
-        headers = response.headers.without_hop_by_hop()
+        headers = response.headers.without_hop_by_hop(also=_CLOUDFRONTS_OWN_SET)
         if response.headers.chunked():
             headers.set_spelled("Transfer-Encoding", "chunked")
-        headers.remove("X-Cache", "Via", "X-Amz-Cf-Pop", "X-Amz-Cf-Id")
         if self._via[0] != self.edge_id:
             self._via = (self.edge_id, via_value("1.1", self.edge_id))
         headers.extend(
@@ -407,7 +409,7 @@ class Edge:
                 ("X-Amz-Cf-Pop", self.distribution.settings.pop),
                 ("X-Amz-Cf-Id", request_id),
             ],
-            ["x-cache", "via", "x-amz-cf-pop", "x-amz-cf-id"],
+            list(_CLOUDFRONTS_OWN),
         )
         return EdgeResponse(
             status=response.status,

@@ -203,9 +203,9 @@ def has_body(request: EdgeRequest) -> bool:
 def _request_size(request: EdgeRequest) -> int:
     """The request line and header lines as they came on the wire, CRLFs included."""
     line = f"{request.method} {request.target} HTTP/1.1\r\n"
-    size = len(line) + sum(len(name) + len(value) + 4 for name, value in request.headers)
-    if line.isascii() and all(value.isascii() for _, value in request.headers):
-        return size
+    values = "".join([value for _, value in request.headers])
+    if line.isascii() and values.isascii():
+        return len(line) + len(values) + sum([len(name) + 4 for name, _ in request.headers])
     # Non-ASCII text stands for more than one byte each: count the bytes as they came.
     return len(_wire(line)) + sum(
         len(_wire(name)) + len(_wire(value)) + 4 for name, value in request.headers
