@@ -15,8 +15,9 @@ import logging
 import os
 import re
 import signal
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from edgesim.frontdoors.debugging import (
     open_debuggers,
 )
 from edgesim.frontdoors.dev_errors import DevErrors, DevErrorsEdge
+from edgesim.frontdoors.processes import supervise
 from edgesim.frontdoors.reload import EdgeFactory, Reloader
 from edgesim.frontdoors.server import DEFAULT_SHUTDOWN_GRACE, EdgeServer
 from edgesim.frontdoors.viewer_connection import (
@@ -64,21 +66,45 @@ class ServeOptions:
     dev_errors: bool = False
     reload: bool = True
     inspect: Sequence[tuple[str, int | None]] = ()
+    workers: int = 1
+    """Edge processes on the same ports (:mod:`edgesim.frontdoors.processes`)."""
+
+
+@dataclass(frozen=True)
+class EdgeProcess:
+    """``serve`` as one of several edge processes: on sockets its supervisor bound, its admin
+    API private (127.0.0.1, any port, told to the supervisor through ``ready``), the code
+    checked and the ports announced by the supervisor; it stops when ``stop`` is set too."""
+
+    index: int
+    sockets: Sequence[socket.socket]
+    ready: Callable[[str], None]
+    stop: asyncio.Event
 
 
 async def serve(
-    files: Sequence[Path], options: ServeOptions, console: Console | None = None
+    files: Sequence[Path],
+    options: ServeOptions,
+    console: Console | None = None,
+    *,
+    process: EdgeProcess | None = None,
 ) -> int:
     """Serve ``files`` until SIGINT or SIGTERM; the exit status (1 when a file's functions fail
     their code check or the port cannot be bound)."""
     console = console or Console()
+    if options.workers > 1 and process is None:
+        return await supervise(files, options, console)
     paths = list(files)
     host, port = options.host, options.port
     admin_host, admin_port = options.admin_host, options.admin_port
     shutdown_grace = options.shutdown_grace
     raise_open_files_limit()
     distributions = load_distributions(paths)
-    problems = await check_distribution_code([str(p) for p in paths], distributions)
+    problems = (
+        await check_distribution_code([str(p) for p in paths], distributions)
+        if process is None
+        else []
+    )
     for problem in problems:
         print(f"edgesim: {problem}", file=sys.stderr)
     if problems:
@@ -125,6 +151,7 @@ async def serve(
         access_log=console.access,
         shutdown_grace=shutdown_grace,
         limits=options.limits,
+        sockets=process.sockets if process is not None else None,
     )
     try:
         await server.start()
@@ -134,7 +161,7 @@ async def serve(
             f"edgesim: cannot listen on {host}:{port}: {error.strerror or error}", file=sys.stderr
         )
         return 1
-    for listener in server.listeners:
+    for listener in server.listeners if process is None else ():
         settings = listener.edge.distribution.settings
         console.info(
             f"{listener.edge.distribution.source} ({settings.id}, "
@@ -142,10 +169,10 @@ async def serve(
         )
     admin = AdminServer(
         server.edges,
-        host=admin_host,
-        port=admin_port,
+        host=admin_host if process is None else "127.0.0.1",
+        port=admin_port if process is None else 0,
         token=os.environ.get(TOKEN_ENV) or None,
-        publish_token=True,
+        publish_token=process is None,
     )
     try:
         await admin.start()
@@ -157,12 +184,23 @@ async def serve(
             "(pick a free port with --admin-port)"
         )
     else:
-        console.info(f"admin API (invalidations) on {admin.url}/, token in {admin.token_file}")
+        if process is None:
+            console.info(f"admin API (invalidations) on {admin.url}/, token in {admin.token_file}")
+        else:
+            process.ready(admin.url)
     runtimes = [factory.runtime(e) for e in edges]
     await open_debuggers(ports, [r for r in runtimes if r is not None], console.info)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    reloader = Reloader(server, paths, factory, info=console.info, warning=console.warning)
+    # Every edge process follows the files; the first one says what it reloaded, for all.
+    quiet = process is not None and process.index > 0
+    reloader = Reloader(
+        server,
+        paths,
+        factory,
+        info=_silent if quiet else console.info,
+        warning=_silent if quiet else console.warning,
+    )
     watching = spawn(reloader.run(stop), name="edgesim-reload") if options.reload else None
 
     def on_signal() -> None:
@@ -176,19 +214,43 @@ async def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, on_signal)
+    if process is not None:
+        _ = spawn(_relay(process.stop, stop), name="edgesim-edge-process-stop")
     try:
         await stop.wait()
     finally:
-        console.info(
-            f"shutting down (in-flight requests get {shutdown_grace:g} s; "
-            "signal again to stop at once)"
-        )
+        if process is None:
+            console.info(
+                f"shutting down (in-flight requests get {shutdown_grace:g} s; "
+                "signal again to stop at once)"
+            )
         stop.set()  # the watchers stop with it, whatever ended the wait
         if watching is not None:
             await watching
         await admin.aclose()
         await server.aclose()
     return 0
+
+
+def _silent(message: str) -> None:
+    return None
+
+
+async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:
+    await source.wait()
+    target.set()
+
+
+def _workers(text: str) -> int:
+    if text == "auto":
+        return os.cpu_count() or 1
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"not a number of processes or auto: {text!r}")
+    return count
 
 
 def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
@@ -276,6 +338,15 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         help="do not follow edits of the distribution files and function folders",
     )
     serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N|auto",
+        help="edge processes serving the same ports, each with its own cache and function "
+        "workers, as a CloudFront location has several edge servers; auto: one per core "
+        "(default 1)",
+    )
+    serve.add_argument(
         "--inspect",
         action="append",
         type=inspect_target,
@@ -304,6 +375,7 @@ def serve_from_arguments(args: argparse.Namespace, *, default_file: Path) -> int
         dev_errors=args.dev_errors,
         reload=not args.no_reload,
         inspect=tuple(args.inspect or ()),
+        workers=args.workers,
     )
     console = Console(fmt=args.log_format, quiet=args.quiet)
     return asyncio.run(serve(list(args.files) or [default_file], options, console))
