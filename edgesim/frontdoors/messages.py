@@ -191,7 +191,7 @@ async def send_response(request: web.BaseRequest, result: EdgeResult) -> web.Str
             await stream.aclose()
         wire = _whole_wire(request, response)
         if wire is not None:
-            return await _write_whole(request, response.status, wire)
+            return await _write_whole(request, wire)
         request[SENT_NAMES] = _names(response)
         return to_web_response(response, head=request.method == "HEAD")
     request[SENT_NAMES] = _names(response)
@@ -232,12 +232,16 @@ def _names(response: EdgeResponse) -> frozenset[str]:
 
 class _Written(web.StreamResponse):
     """A response whose bytes have gone to the transport already: aiohttp only reads whether
-    the connection stays open."""
+    the connection stays open, so two shared, unchanging instances serve every request."""
 
-    def __init__(self, status: int, keep_alive: bool) -> None:
-        super().__init__(status=status)
+    def __init__(self, keep_alive: bool) -> None:
+        super().__init__()
         self._keep_alive = keep_alive
         self._eof_sent = True
+
+
+_KEPT_OPEN = _Written(keep_alive=True)
+_CLOSING = _Written(keep_alive=False)
 
 
 def _whole_wire(request: web.BaseRequest, response: EdgeResponse) -> bytes | None:
@@ -283,14 +287,14 @@ def _whole_wire(request: web.BaseRequest, response: EdgeResponse) -> bytes | Non
     return wire if empty else wire + response.body
 
 
-async def _write_whole(request: web.BaseRequest, status: int, wire: bytes) -> web.StreamResponse:
+async def _write_whole(request: web.BaseRequest, wire: bytes) -> web.StreamResponse:
     transport = request.transport
     if transport is None or transport.is_closing():
-        return _Written(status, False)  # the viewer left; nothing more can reach it
+        return _CLOSING  # the viewer left; nothing more can reach it
     transport.write(wire)
     if transport.get_write_buffer_size() > _HIGH_WATER:
         await request.writer.drain()
-    return _Written(status, request.keep_alive)
+    return _KEPT_OPEN if request.keep_alive else _CLOSING
 
 
 def _hang_up(request: web.BaseRequest, sent: web.StreamResponse) -> None:

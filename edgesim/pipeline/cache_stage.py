@@ -103,7 +103,7 @@ class Served:
     request: EdgeRequest
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Lookup:
     """One cacheable request on its way through the stage.
 
@@ -388,15 +388,19 @@ class CacheStage:
 
 def _deliver(obj: CachedObject, request: EdgeRequest, now: float, label: XCache) -> Served:
     stored = obj.response
+    headers = stored.headers.copy()
+    if "age" in headers:
+        headers.set("Age", str(obj.age(now)))
+    else:
+        headers.add("Age", str(obj.age(now)))
     # Built directly: the copy the viewer may change is the headers' (cf. copy_response).
     response = EdgeResponse(
         status=stored.status,
-        headers=stored.headers.copy(),
+        headers=headers,
         body=stored.body,
         reason=stored.reason,
         stream=stored.stream,
     )
-    response.headers.set("Age", str(obj.age(now)))
     response = answer_from_object(request.method, request.headers, response)
     if response.status >= 400:
         label = XCache.ERROR
