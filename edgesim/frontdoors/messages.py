@@ -112,10 +112,12 @@ def to_edge_request(
     connection = request.protocol
     if isinstance(connection, ViewerConnection):
         client_ip, local_port = connection.client_ip, connection.local_port
+        scheme = connection.scheme
     else:
         transport = request.transport
         sockname = transport.get_extra_info("sockname") if transport else None
         client_ip, local_port = request.remote or "127.0.0.1", int(sockname[1]) if sockname else 0
+        scheme = request.scheme
     version = request.version
     return EdgeRequest(
         method=request.method,
@@ -124,7 +126,7 @@ def to_edge_request(
         headers=headers,
         client_ip=client_ip,
         http_version="1.1" if version is HttpVersion11 else f"{version.major}.{version.minor}",
-        scheme=request.scheme,
+        scheme=scheme,
         local_port=local_port,
         stream=_ViewerBody(request, body_timeout) if request.body_exists else None,
     )

@@ -195,6 +195,8 @@ class ViewerConnection(RequestHandler):
         """The viewer's address."""
         self.local_port = 0
         """The port the viewer connected to."""
+        self.scheme = "http"
+        """``https`` on a TLS connection."""
 
     # -- life of the connection -----------------------------------------------------------------
 
@@ -206,6 +208,8 @@ class ViewerConnection(RequestHandler):
         local = transport.get_extra_info("sockname")
         if isinstance(local, (list, tuple)):
             self.local_port = int(local[1])
+        if transport.get_extra_info("sslcontext") is not None:
+            self.scheme = "https"
         if not self._budget.opened(self):
             transport.close()
             return
