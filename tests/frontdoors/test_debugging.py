@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import socket
 from pathlib import Path
@@ -66,6 +67,11 @@ async def test_inspected_workers_start_at_once_and_their_ports_answer(tmp_path: 
         assert version.json()["Browser"].startswith("node.js/")
         with socket.create_connection(("127.0.0.1", python_port), timeout=5):
             pid = runtime.pool("good").worker_pids[0]
+            # The connection is the worker's once debugpy has accepted it: poll, within a bound.
+            for _ in range(200):
+                if debugger_attached(pid, python_port):
+                    break
+                await asyncio.sleep(0.05)
             assert debugger_attached(pid, python_port)
         assert said == [
             f"function good: debugpy on 127.0.0.1:{python_port}, attach with VS Code (Python: "
