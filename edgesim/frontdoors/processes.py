@@ -286,6 +286,12 @@ async def _run(plan: Supervision, console: Console) -> int:
         for d in plan.distributions
     ]
     admin: AdminServer | None = None
+    # Before anything is announced: a signal sent once the ports are printed stops cleanly.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
     try:
         try:
             await asyncio.gather(*(supervisor.start(i, socks) for i, socks in enumerate(sockets)))
@@ -316,11 +322,6 @@ async def _run(plan: Supervision, console: Console) -> int:
             admin = None
         else:
             console.info(f"admin API (invalidations) on {admin.url}/, token in {admin.token_file}")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
         failed = asyncio.ensure_future(supervisor.failed.wait())
         stopped = asyncio.ensure_future(stop.wait())
         await asyncio.wait([stopped, failed], return_when=asyncio.FIRST_COMPLETED)
