@@ -14,6 +14,7 @@ own end); a process that dies is started again.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -44,7 +45,7 @@ from edgesim.types import Invocation
 if TYPE_CHECKING:
     from edgesim.frontdoors.serving import ServeOptions
 
-__all__ = ["FanOutStore", "Supervision", "bind_ports", "supervise"]
+__all__ = ["FanOutStore", "Supervision", "bind_ports", "supervise", "workers_option"]
 
 # How long a stopping process gets beyond the in-flight grace before it is killed.
 _EXIT_MARGIN = 5.0
@@ -68,6 +69,19 @@ class Supervision:
     cache_size: int
     workers: int
     settings: dict[str, Any] = field(default_factory=dict)
+
+
+def workers_option(text: str) -> int:
+    """``--workers``: a number of processes, or ``auto`` for one per core."""
+    if text == "auto":
+        return os.cpu_count() or 1
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"not a number of processes or auto: {text!r}")
+    return count
 
 
 def bind_ports(host: str, ports: Sequence[int], copies: int) -> list[list[socket.socket]]:

@@ -35,7 +35,7 @@ from edgesim.frontdoors.debugging import (
     open_debuggers,
 )
 from edgesim.frontdoors.dev_errors import DevErrors, DevErrorsEdge
-from edgesim.frontdoors.processes import supervise
+from edgesim.frontdoors.processes import supervise, workers_option
 from edgesim.frontdoors.reload import EdgeFactory, Reloader
 from edgesim.frontdoors.server import DEFAULT_SHUTDOWN_GRACE, EdgeServer
 from edgesim.frontdoors.viewer_connection import (
@@ -241,18 +241,6 @@ async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:
     target.set()
 
 
-def _workers(text: str) -> int:
-    if text == "auto":
-        return os.cpu_count() or 1
-    try:
-        count = int(text)
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"not a number of processes or auto: {text!r}")
-    return count
-
-
 def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
     """``edgesim serve``'s options, on its subcommand parser."""
     serve.add_argument(
@@ -339,7 +327,7 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
     )
     serve.add_argument(
         "--workers",
-        type=_workers,
+        type=workers_option,
         default=1,
         metavar="N|auto",
         help="edge processes serving the same ports, each with its own cache and function "

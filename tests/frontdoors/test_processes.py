@@ -142,3 +142,15 @@ def test_supervisor_settings_are_json() -> None:
 
     options = replace(ServeOptions(), inspect=(("f", 9229),), workers=3)
     assert json.loads(json.dumps(asdict(options)))["workers"] == 3
+
+
+def test_workers_is_a_count_or_auto() -> None:
+    import argparse
+
+    from edgesim.frontdoors.processes import workers_option
+
+    assert workers_option("3") == 3
+    assert workers_option("auto") == (os.cpu_count() or 1)
+    for wrong in ("0", "-1", "many"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            workers_option(wrong)
