@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import re
+import socket
 from pathlib import Path
 
 import httpx
@@ -93,11 +94,12 @@ async def test_origin_error_status_is_error_from_cloudfront(
 
 
 async def test_unreachable_origin_gives_cloudfront_error(make_edge: MakeEdge) -> None:
-    server, runner = await start_origin()
-    url = server.url
-    await runner.cleanup()  # nothing listens there now
-    edge = await make_edge(PLAIN.format(origin=url))
-    response = await edge.client.get("/echo")
+    # A port bound but not listening refuses connections, and no other test can take it meanwhile.
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{held.getsockname()[1]}"
+        edge = await make_edge(PLAIN.format(origin=url))
+        response = await edge.client.get("/echo")
     assert response.status_code in (502, 504)
     assert response.headers["x-cache"] == "Error from cloudfront"
     assert response.headers["server"] == "CloudFront"
