@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from edgesim.config import Distribution
 from edgesim.exceptions import ConfigError, RuntimeUnavailableError
-from edgesim.pipeline.edge import function_specs
+from edgesim.pipeline.functions import function_specs
 from edgesim.runtime import FunctionSpec
 from edgesim.runtime.check import FunctionCodeError, check_code
 

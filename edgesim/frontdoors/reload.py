@@ -34,7 +34,7 @@ from edgesim.frontdoors.code_check import check_functions
 from edgesim.frontdoors.server import EdgeServer
 from edgesim.pipeline import Edge
 from edgesim.pipeline.cache_stage import DEFAULT_MAX_OBJECT_BYTES
-from edgesim.pipeline.edge import function_specs
+from edgesim.pipeline.functions import function_specs
 from edgesim.runtime import FunctionRuntime, FunctionSpec
 from edgesim.tasks import spawn
 from edgesim.types import CacheStore, EventType, LogSink

@@ -4,6 +4,7 @@
 CloudFront's order; the cache stage and the origin side of a miss are its two helpers.
 """
 
-from edgesim.pipeline.edge import MAX_REQUEST_SIZE, MAX_URL_LENGTH, Edge, EdgeResult, function_specs
+from edgesim.pipeline.edge import MAX_REQUEST_SIZE, MAX_URL_LENGTH, Edge, EdgeResult
+from edgesim.pipeline.functions import function_specs
 
 __all__ = ["MAX_REQUEST_SIZE", "MAX_URL_LENGTH", "Edge", "EdgeResult", "function_specs"]

@@ -52,6 +52,8 @@ from edgesim.pipeline.cache_stage import (
     OriginSide,
     Served,
 )
+from edgesim.pipeline.cloudfront_headers import as_cloudfronts_own, with_cloudfront_headers
+from edgesim.pipeline.functions import function_specs
 from edgesim.pipeline.routing import (
     MAX_REQUEST_SIZE,
     MAX_URL_LENGTH,
@@ -60,7 +62,7 @@ from edgesim.pipeline.routing import (
     refusal,
     unparsed_refusal,
 )
-from edgesim.runtime import FunctionRuntime, FunctionSpec
+from edgesim.runtime import FunctionRuntime
 from edgesim.trace import (
     BehaviorOutcome,
     ErrorPageOutcome,
@@ -80,15 +82,13 @@ from edgesim.types import (
     SystemClock,
 )
 
-__all__ = ["MAX_REQUEST_SIZE", "MAX_URL_LENGTH", "Edge", "EdgeResult", "function_specs"]
+__all__ = ["MAX_REQUEST_SIZE", "MAX_URL_LENGTH", "Edge", "EdgeResult"]
 
 logger = logging.getLogger("edgesim")
 INTERNAL = "edgesim could not handle this request; its log has the details."
 # Failover is for requests CloudFront may send twice (spec cloudfront-caching.md §6).
 _FAILOVER_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # What CloudFront writes itself on every response, over any line of those names.
-_CLOUDFRONTS_OWN = ["x-cache", "via", "x-amz-cf-pop", "x-amz-cf-id"]
-_CLOUDFRONTS_OWN_SET = frozenset(_CLOUDFRONTS_OWN)
 
 
 @dataclass(frozen=True)
@@ -102,24 +102,6 @@ class EdgeResult:
     def request_id(self) -> str:
         """CloudFront's request id, also the response's ``X-Amz-Cf-Id``."""
         return self.trace.request_id
-
-
-def function_specs(distribution: Distribution) -> list[FunctionSpec]:
-    """The runtime's view of a distribution's functions."""
-    return [
-        FunctionSpec(
-            name=f.name,
-            runtime=f.runtime,
-            code_dir=f.code,
-            handler=f.handler,
-            memory_mb=f.memory,
-            timeout_s=float(f.timeout),
-            reserved_concurrency=f.reserved_concurrency,
-            max_workers=f.workers,
-            idle_timeout_s=float(f.idle_timeout),
-        )
-        for f in distribution.functions.values()
-    ]
 
 
 class Edge:
@@ -251,7 +233,7 @@ class Edge:
         await buffer_body_for(behavior, EventType.VIEWER_REQUEST, request)
         result = await self.triggers.viewer_request(behavior, request, trace)
         if isinstance(result, EdgeResponse):
-            raise EarlyResponse(_as_cloudfronts_own(result), XCache.GENERATED)
+            raise EarlyResponse(as_cloudfronts_own(result), XCache.GENERATED)
         return result
 
     def _default_root_object(self, request: EdgeRequest) -> EdgeRequest:
@@ -296,7 +278,7 @@ class Edge:
             if isinstance(result, EdgeResponse):
                 # Generated at origin-request: no origin, no origin-response; it may be cached,
                 # and its Hits are CloudFront's own response as much as this Miss is.
-                return Fetched(_as_cloudfronts_own(result), XCache.GENERATED, generated=True)
+                return Fetched(as_cloudfronts_own(result), XCache.GENERATED, generated=True)
             outbound, target = result
             try:
                 response = await self._origin_fetch(outbound, target, trace)
@@ -390,42 +372,17 @@ class Edge:
     def _cloudfront_headers(
         self, response: EdgeResponse, x_cache: XCache, request_id: str
     ) -> EdgeResponse:
-        """The response with what CloudFront adds to every response, without what it drops.
-
-        A new object: the one given may be shared (a collapsed fetch answers several viewers).
-        A body that came chunked goes out chunked (spec lambda-edge.md §5.1, cloudfront-caching.md
-        §3.10, §4.2: CloudFront re-chunks it, and keeps it chunked in the cache), so its
-        ``Transfer-Encoding`` line stays, as ``chunked``, the only coding CloudFront supports.
-        """
-        headers = response.headers.without_hop_by_hop(also=_CLOUDFRONTS_OWN_SET)
-        if response.headers.chunked():
-            headers.set_spelled("Transfer-Encoding", "chunked")
+        """The response with CloudFront's own lines (a new object: the one given may be shared
+        by a collapsed fetch); see :mod:`edgesim.pipeline.cloudfront_headers`."""
         if self._via[0] != self.edge_id:
             self._via = (self.edge_id, via_value("1.1", self.edge_id))
-        headers.extend(
-            [
-                ("X-Cache", x_cache.value),
-                ("Via", self._via[1]),
-                ("X-Amz-Cf-Pop", self.distribution.settings.pop),
-                ("X-Amz-Cf-Id", request_id),
-            ],
-            list(_CLOUDFRONTS_OWN),
+        return with_cloudfront_headers(
+            response,
+            x_cache=x_cache,
+            via=self._via[1],
+            pop=self.distribution.settings.pop,
+            request_id=request_id,
         )
-        return EdgeResponse(
-            status=response.status,
-            headers=headers,
-            body=response.body,
-            reason=response.reason,
-            stream=response.stream,
-        )
-
-
-def _as_cloudfronts_own(generated: EdgeResponse) -> EdgeResponse:
-    """A function-generated response goes out as CloudFront's own, ``Server: CloudFront``
-    unless the function named a server (observed, spec lambda-edge.md §5.1)."""
-    if "Server" not in generated.headers:
-        generated.headers.add("Server", "CloudFront")
-    return generated
 
 
 def _ms(started: float) -> float:

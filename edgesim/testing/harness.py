@@ -20,7 +20,7 @@ from edgesim.config import Distribution
 from edgesim.frontdoors.server import EdgeServer
 from edgesim.http import EdgeRequest, Headers
 from edgesim.pipeline import Edge, EdgeResult
-from edgesim.pipeline.edge import function_specs
+from edgesim.pipeline.functions import function_specs
 from edgesim.testing.calls import CallRecorder
 from edgesim.testing.events import DEFAULT_CLIENT_IP, viewer_request_model
 from edgesim.testing.inputs import CookiesInput, HeadersInput, QueryInput

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from edgesim.config import load_distribution
 from edgesim.frontdoors.code_check import check_distribution_code, check_functions
-from edgesim.pipeline.edge import function_specs
+from edgesim.pipeline.functions import function_specs
 from tests.runtime.helpers import RUNTIME
 
 ROOT = Path(__file__).resolve().parent.parent.parent

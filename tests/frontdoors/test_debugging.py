@@ -20,7 +20,7 @@ from edgesim.frontdoors.debugging import (
     inspect_target,
     open_debuggers,
 )
-from edgesim.pipeline.edge import function_specs
+from edgesim.pipeline.functions import function_specs
 from edgesim.runtime import FunctionRuntime
 from edgesim.runtime.debug import debugger_attached
 from tests.frontdoors.test_code_check import _distribution
