@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from edgesim.cache.store import CachedObject, CacheStats
+from edgesim.cache.store import CacheStats, NullCacheStore
 from edgesim.config import Distribution, load_distributions
 from edgesim.frontdoors.admin import AdminServer
 from edgesim.frontdoors.admin_auth import TOKEN_ENV, new_token
@@ -106,9 +106,9 @@ def bind_ports(host: str, ports: Sequence[int], copies: int) -> list[list[socket
     return per_copy
 
 
-class FanOutStore:
+class FanOutStore(NullCacheStore):
     """The supervisor's view of every process's cache: invalidations and figures go to each
-    process's admin API; objects are never read or written here."""
+    process's admin API; objects are never read or written here (the null store's no-ops)."""
 
     def __init__(self, token: str) -> None:
         self._token = token
@@ -128,15 +128,6 @@ class FanOutStore:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
-
-    async def get(self, key: str) -> CachedObject | None:
-        return None
-
-    async def put(self, obj: CachedObject) -> bool:
-        return False
-
-    async def delete(self, key: str) -> bool:
-        return False
 
     async def invalidate(self, distribution_id: str, paths: Iterable[str]) -> int:
         body = {"paths": list(paths), "distribution_id": distribution_id}
