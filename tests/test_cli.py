@@ -106,8 +106,9 @@ def test_viewer_timeouts_must_be_positive_seconds(
     assert "--header-timeout" in capsys.readouterr().err
 
 
-async def test_serve_closes_a_silent_viewer_after_its_header_timeout() -> None:
-    process = await _serve_example("0", "--header-timeout", "0.3")
+async def test_serve_closes_a_silent_viewer_after_its_header_timeout(tmp_path: Path) -> None:
+    site = str(_site_only(tmp_path))
+    process = await _serve_example("0", "--header-timeout", "0.3", "--no-reload", site)
     assert process.stdout is not None
     try:
         banner = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
@@ -120,12 +121,12 @@ async def test_serve_closes_a_silent_viewer_after_its_header_timeout() -> None:
         await _stop(process)
 
 
-async def test_serve_keeps_serving_when_the_admin_port_is_taken() -> None:
+async def test_serve_keeps_serving_when_the_admin_port_is_taken(tmp_path: Path) -> None:
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen()
     busy = taken.getsockname()[1]
-    process = await _serve_example(str(busy))
+    process = await _serve_example(str(busy), "--no-reload", str(_site_only(tmp_path)))
     assert process.stdout is not None
     try:
         banner = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
@@ -233,9 +234,22 @@ async def test_invalidate_with_an_admin_that_is_not_an_http_url(admin: str) -> N
     assert "--admin" in err
 
 
+def _site_only(tmp_path: Path) -> Path:
+    """The example's site and id without its functions: the admin tests need no function, and
+    starting without any skips serve's code check of each one."""
+    path = tmp_path / "site-only.yaml"
+    path.write_text(
+        "distribution: {id: EDFDVBD6EXAMPLE}\n"
+        f'origins: {{site: {{s3: "{ROOT / "origins" / "site"}"}}}}\n'
+        "behaviors: [{path_pattern: '*', origin: site, cache_policy: CachingOptimized}]\n"
+    )
+    return path
+
+
 async def _serve_with_admin(tmp_path: Path) -> tuple[asyncio.subprocess.Process, str, str]:
-    """`edgesim serve` on the example, admin on a free port: the process, viewer and admin URL."""
-    process = await _serve_example("0")
+    """`edgesim serve` on the example's site, admin on a free port: the process, viewer and
+    admin URL."""
+    process = await _serve_example("0", "--no-reload", str(_site_only(tmp_path)))
     assert process.stdout is not None
     banner = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
     admin_line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
