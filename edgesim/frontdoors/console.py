@@ -32,10 +32,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
-from typing import Any, Literal, TextIO
+from typing import Literal, TextIO
 
 from edgesim.exceptions import FunctionError
 from edgesim.http import EdgeRequest
+from edgesim.lambda_edge.events import event_config
 from edgesim.pages import XCache
 from edgesim.pipeline import EdgeResult
 from edgesim.types import FunctionInvoker, Invocation
@@ -93,14 +94,6 @@ def current_call() -> FunctionCall | None:
     return _current.get()
 
 
-def _config(event: dict[str, object]) -> dict[str, Any]:
-    try:
-        config = event["Records"][0]["cf"]["config"]  # type: ignore[index]
-    except (KeyError, IndexError, TypeError):
-        return {}
-    return config if isinstance(config, dict) else {}
-
-
 class CorrelatedRuntime:
     """A :class:`~edgesim.types.FunctionInvoker` over ``runtime`` that files each call under
     its event's CloudFront request id (``cf.config.requestId``); ``on_call`` sees each new call."""
@@ -113,7 +106,7 @@ class CorrelatedRuntime:
 
     async def invoke(self, name: str, event: dict[str, object]) -> Invocation:
         """Invoke through the runtime with this call noted as the task's current one."""
-        config = _config(event)
+        config = event_config(event)
         call = FunctionCall(
             function=name,
             trigger=str(config.get("eventType", "")),

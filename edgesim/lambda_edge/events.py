@@ -26,6 +26,7 @@ function saw a truncated copy.
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -50,6 +51,8 @@ __all__ = [
     "apply_origin",
     "apply_request",
     "apply_response",
+    "event_config",
+    "event_trigger",
     "generated_response",
     "headers_from_cf",
     "headers_to_cf",
@@ -84,6 +87,24 @@ def _record(ctx: EventContext, event_type: EventType, **parts: Any) -> dict[str,
         "requestId": ctx.request_id,
     }
     return {"Records": [{"cf": {"config": config, **parts}}]}
+
+
+def event_config(event: Mapping[str, Any]) -> dict[str, Any]:
+    """An event's ``cf.config`` (the request id, the trigger, the distribution), or an empty
+    dict when ``event`` does not have CloudFront's shape."""
+    try:
+        config = event["Records"][0]["cf"]["config"]
+    except (KeyError, IndexError, TypeError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def event_trigger(event: Mapping[str, Any]) -> EventType | None:
+    """The trigger an event was built for, or None when it names none CloudFront has."""
+    try:
+        return EventType(str(event_config(event).get("eventType", "")))
+    except ValueError:
+        return None
 
 
 def _request_cf(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from edgesim.exceptions import FunctionError, LambdaValidationError
+from edgesim.lambda_edge.events import event_trigger
 from edgesim.lambda_edge.rules import ParsedResult, parse_result
 from edgesim.testing.calls import FunctionCall
 from edgesim.testing.events import event_for
@@ -95,13 +96,6 @@ def shown_json(value: object) -> str:
     return text
 
 
-def _event_trigger(event: dict[str, Any]) -> EventType | None:
-    try:
-        return EventType(event["Records"][0]["cf"]["config"]["eventType"])
-    except (KeyError, IndexError, TypeError, ValueError):
-        return None
-
-
 def _has_body(event: dict[str, Any]) -> bool:
     try:
         return "body" in event["Records"][0]["cf"]["request"]
@@ -126,7 +120,7 @@ def judge(
     if it did.
     """
     if trigger is None:
-        if event is None or (kind := _event_trigger(event)) is None:
+        if event is None or (kind := event_trigger(event)) is None:
             raise TypeError("give the trigger, or an event that names one")
     else:
         kind = EventType(trigger)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgesim.exceptions import FunctionError
+from edgesim.lambda_edge.events import event_config, event_trigger
 from edgesim.runtime import FunctionRuntime, FunctionSpec
 from edgesim.trace import FunctionOutcome
 from edgesim.types import EventType, FunctionInvoker, Invocation
@@ -62,20 +63,6 @@ class FunctionCall:
 _current: ContextVar[FunctionCall | None] = ContextVar("edgesim_testing_call", default=None)
 
 
-def _request_id(event: dict[str, Any]) -> str:
-    try:
-        return str(event["Records"][0]["cf"]["config"]["requestId"])
-    except (KeyError, IndexError, TypeError):
-        return ""
-
-
-def _trigger(event: dict[str, Any]) -> EventType:
-    try:
-        return EventType(event["Records"][0]["cf"]["config"]["eventType"])
-    except (KeyError, IndexError, TypeError, ValueError):
-        return EventType.VIEWER_REQUEST
-
-
 class CallRecorder:
     """Records every invocation through ``runtime`` and every log line, by request id.
 
@@ -101,8 +88,8 @@ class CallRecorder:
         """Invoke through the runtime, recording the call (see the module notes)."""
         call = FunctionCall(
             function=name,
-            trigger=_trigger(event),
-            request_id=_request_id(event),
+            trigger=event_trigger(event) or EventType.VIEWER_REQUEST,
+            request_id=str(event_config(event).get("requestId", "")),
             event=event,
         )
         self._calls[call.request_id].append(call)

@@ -15,6 +15,7 @@ from typing import Any
 
 from edgesim.config import RUNTIMES
 from edgesim.exceptions import FunctionError
+from edgesim.lambda_edge.events import event_trigger
 from edgesim.quotas import LAMBDA_EDGE
 from edgesim.runtime import FunctionSpec
 from edgesim.testing.assertions import ResultRefused, Verdict, judge
@@ -159,7 +160,7 @@ class Invoker:
                 raise TypeError("give an event, or the trigger whose default event to use")
             event = event_for(trigger)
         kind = EventType(trigger) if trigger is not None else None
-        _check_quotas(spec, kind or _event_trigger(event))
+        _check_quotas(spec, kind or event_trigger(event))
         recorder = self._recorder(spec)
         call = await recorder.call(spec.name, event)
         verdict = judge(call.value, kind, event=event, include_body=include_body, error=call.error)
@@ -192,13 +193,6 @@ class Invoker:
         self._recorders.clear()
         for recorder in recorders:
             await recorder.aclose()
-
-
-def _event_trigger(event: dict[str, Any]) -> EventType | None:
-    try:
-        return EventType(event["Records"][0]["cf"]["config"]["eventType"])
-    except (KeyError, IndexError, TypeError, ValueError):
-        return None
 
 
 def _check_quotas(spec: FunctionSpec, trigger: EventType | None) -> None:

@@ -413,3 +413,15 @@ def test_event_round_trips_through_a_python_function_process() -> None:
     assert new.uri == "/rewritten/upload"
     assert new.headers.get("x-seen-body") == base64.b64encode(b"payload").decode()
     assert new.body == b"payload"
+
+
+def test_an_events_config_and_trigger_are_read_back_and_other_shapes_give_nothing() -> None:
+    event = events.viewer_request_event(CTX, EdgeRequest("GET", "/"), include_body=False)
+    assert events.event_config(event)["requestId"] == CTX.request_id
+    assert events.event_trigger(event) is EventType.VIEWER_REQUEST
+    others: list[dict[str, Any]] = [{}, {"Records": []}, {"Records": [{"cf": {"config": "x"}}]}]
+    for other in others:
+        assert events.event_config(other) == {}
+        assert events.event_trigger(other) is None
+    odd = {"Records": [{"cf": {"config": {"eventType": "nope"}}}]}
+    assert events.event_trigger(odd) is None
