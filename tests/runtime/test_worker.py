@@ -305,7 +305,10 @@ time.sleep(60)
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs the parent-death signal")
 async def test_a_worker_dies_with_the_process_that_started_it() -> None:
-    command = stand_in("time.sleep(60)\n")
+    # The worker reports ready before its parent dies: between unshare's fork and the child's
+    # own parent-death signal there is a moment no signal covers, and this test is about a
+    # worker that is running (stuck in a call), not one being born.
+    command = stand_in('send({"type": "ready"})\ntime.sleep(60)\n')
     parent_script = textwrap.dedent(
         f"""
         import asyncio, time
@@ -314,6 +317,7 @@ async def test_a_worker_dies_with_the_process_that_started_it() -> None:
             worker = await WorkerProcess.start(
                 {command!r}, env={{"PATH": {WORKER_PATH!r}}}, cwd={str(FIXTURES)!r},
                 memory_limit_bytes={128 * MIB})
+            await worker.exchange(None, 30)
             print(worker.pid, flush=True)
             time.sleep(60)
         asyncio.run(main())
@@ -324,7 +328,7 @@ async def test_a_worker_dies_with_the_process_that_started_it() -> None:
     )
     try:
         assert parent.stdout is not None
-        worker_pid = int(await asyncio.wait_for(parent.stdout.readline(), 10))
+        worker_pid = int(await asyncio.wait_for(parent.stdout.readline(), 40))
         assert psutil.Process(worker_pid).status() != psutil.STATUS_ZOMBIE
     finally:
         parent.kill()
