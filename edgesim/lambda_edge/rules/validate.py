@@ -169,7 +169,9 @@ def _request(
             )
 
     before = event_header_lines(request.get("headers"))
-    after = check_header_map(result["headers"], field="headers", notes=notes)
+    after = check_header_map(
+        result["headers"], field="headers", notes=notes, sent=request.get("headers")
+    )
     check_disallowed(after)
     check_read_only(event_type, before, after)
     if event_type is EventType.VIEWER_REQUEST:
@@ -309,7 +311,9 @@ def _response(
     description = _description(result)
     check_response_headers_size(event_type, result["headers"])
     before = event_header_lines(response.get("headers"))
-    after = check_header_map(result["headers"], field="headers", notes=notes)
+    after = check_header_map(
+        result["headers"], field="headers", notes=notes, sent=response.get("headers")
+    )
     check_disallowed(after)
     check_read_only(event_type, before, after)
     body = check_response_body(event_type, result, after, generated=False)

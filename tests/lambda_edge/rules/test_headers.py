@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from edgesim.exceptions import LambdaValidationError
+from edgesim.lambda_edge.rules.headers import check_header_map
 from edgesim.types import EventType
 from tests.lambda_edge.rules.test_validate import (
     OR,
@@ -312,3 +314,34 @@ def test_viewer_request_cannot_add_cloudfront_viewer_country(
     message = fails(VR, put("headers.cloudfront-viewer-country", entry))
     assert message.startswith(f"{FAILED}The function tried to add a CloudFront viewer header")
     assert message.endswith(f"headerName : {shown}")
+
+
+# An array returned exactly as the event carried it is edgesim's own and is taken as it is;
+# everything else in the same object is still checked line by line.
+SENT = {
+    "host": [{"key": "Host", "value": "d111111abcdef8.cloudfront.net"}],
+    "x-amz-meta-last-modified": [{"key": "X-Amz-Meta-Last-Modified", "value": "Mon, 1 Jan 2024"}],
+    "accept": [{"key": "Accept", "value": "text/html"}, {"value": "*/*"}],
+}
+
+
+def test_arrays_returned_as_sent_read_as_a_full_check_reads_them() -> None:
+    returned = {name: [dict(entry) for entry in entries] for name, entries in SENT.items()}
+    assert check_header_map(returned, field="headers", notes=[], sent=SENT) == check_header_map(
+        returned, field="headers", notes=[]
+    )
+
+
+def test_a_changed_array_beside_unchanged_ones_is_checked() -> None:
+    returned = {**SENT, "x-bad": [{"key": "X-Bad", "value": "a\x01b"}]}
+    with pytest.raises(LambdaValidationError, match="'%01' in header value, headerName : X-Bad"):
+        check_header_map(returned, field="headers", notes=[], sent=SENT)
+
+
+def test_an_array_sent_under_another_name_is_checked_as_that_name() -> None:
+    # AWS's "override a response header" example: the entry keeps its key, the map name wins.
+    returned = {**SENT, "last-modified": SENT["x-amz-meta-last-modified"]}
+    notes: list[str] = []
+    lines = check_header_map(returned, field="headers", notes=notes, sent=SENT)
+    assert lines["last-modified"] == [(None, "Mon, 1 Jan 2024")]
+    assert len(notes) == 1 and "'X-Amz-Meta-Last-Modified'" in notes[0]
