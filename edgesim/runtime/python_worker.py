@@ -188,12 +188,7 @@ def write_log_mark(mark_id: str) -> None:
         pass
 
 
-def max_rss_bytes() -> int | None:
-    """This process's own peak resident memory so far.
-
-    On Linux ``VmHWM`` belongs to this program's address space; ``ru_maxrss`` would carry the
-    parent's high-water mark over from the fork, so a worker of a large edgesim would look large.
-    """
+def _proc_peak_bytes() -> int | None:
     try:
         with open("/proc/self/status", "rb") as status:
             for line in status:
@@ -201,6 +196,10 @@ def max_rss_bytes() -> int | None:
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
+    return None
+
+
+def _rusage_peak_bytes() -> int | None:
     try:
         import resource
     except ImportError:
@@ -208,6 +207,21 @@ def max_rss_bytes() -> int | None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Linux reports kilobytes, macOS bytes.
     return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+# ru_maxrss also carries the peak of the address space replaced at exec (the forking parent's);
+# VmHWM is this program's own but costs a /proc read. ru_maxrss answers when it provably is ours.
+_START_RUSAGE = _rusage_peak_bytes()
+_START_PEAK = _proc_peak_bytes()
+_RUSAGE_IS_OWN = _START_PEAK is None or (_START_RUSAGE is not None and _START_PEAK >= _START_RUSAGE)
+
+
+def max_rss_bytes() -> int | None:
+    """This process's own peak resident memory so far."""
+    peak = _rusage_peak_bytes()
+    if peak is not None and (_RUSAGE_IS_OWN or peak > (_START_RUSAGE or 0)):
+        return peak
+    return _proc_peak_bytes() or peak
 
 
 def user_frames(tb: TracebackType | None) -> list[str]:

@@ -28,7 +28,8 @@ from edgesim.exceptions import (
     LambdaLimitExceeded,
     LambdaValidationError,
 )
-from edgesim.runtime import FunctionPool, FunctionSpec, protocol
+from edgesim.runtime import FunctionPool, FunctionSpec, containment, protocol
+from edgesim.runtime.containment import Isolation
 from edgesim.runtime.launch import NODE_WORKER
 from edgesim.runtime.pool import INVALID_JSON
 from tests.runtime.helpers import (
@@ -422,6 +423,27 @@ async def test_a_heap_past_v8s_limit_ends_node_before_the_quota(node_pool: NodeP
         f"Runtime exited with error: signal: {signal_name} (Runtime.ExitError)"
     )
     assert any("JavaScript heap out of memory" in line for line in frames[0])
+
+
+@pytest.mark.parametrize("isolation", list(Isolation))
+async def test_max_memory_used_is_the_workers_own_peak(
+    node_pool: NodePool, monkeypatch: pytest.MonkeyPatch, isolation: Isolation
+) -> None:
+    # Without namespaces a worker is forked from edgesim itself, and getrusage's peak carries
+    # the parent's over the exec: a parent past 300 MB must not make a worker look that big.
+    if isolation is Isolation.NAMESPACES and not NAMESPACES:
+        pytest.skip("no PID namespaces here")
+    monkeypatch.setattr(containment, "_chosen", None)
+    if isolation is Isolation.PROCESS_TREE:
+        monkeypatch.setattr(containment, "_chosen", (Isolation.PROCESS_TREE, ()))
+    ballast = b"x" * (300 << 20)
+    pool = node_pool("grow", memory_mb=1024)
+    small = await pool.invoke({"mb": 1})
+    del ballast
+    grown = await pool.invoke({"mb": 200})
+    assert small.value == 1 << 20 and grown.value == 200 << 20
+    assert 20 < small.report.max_memory_used_mb < 200
+    assert small.report.max_memory_used_mb + 190 < grown.report.max_memory_used_mb < 300
 
 
 @pytest.mark.parametrize("runtime", ["nodejs18.x", "nodejs20.x", "nodejs22.x"])

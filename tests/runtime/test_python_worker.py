@@ -172,6 +172,20 @@ def test_ready_then_one_result_per_invoke(workers: list[RawWorker]) -> None:
     assert worker.close_requests() == 0
 
 
+def test_the_peak_reported_is_the_workers_own(workers: list[RawWorker]) -> None:
+    # The worker is forked from this process: getrusage's peak would carry ours over the exec.
+    ballast = b"x" * (300 << 20)
+    worker = start(workers, "memory")
+    ready = worker.receive()
+    del ballast
+    assert isinstance(ready, Ready) and ready.max_rss_bytes is not None
+    assert ready.max_rss_bytes < 100 << 20
+    worker.invoke({"mb": 150})
+    grown = worker.receive()
+    assert isinstance(grown, Result) and grown.max_rss_bytes is not None
+    assert ready.max_rss_bytes + (140 << 20) < grown.max_rss_bytes < 300 << 20
+
+
 def test_each_phase_ends_with_a_log_mark_before_the_reply(workers: list[RawWorker]) -> None:
     worker = start(workers, "logs")
     assert isinstance(worker.receive(), Ready)
