@@ -304,6 +304,21 @@ def expect(url: str, *, x_cache: str | None = None) -> None:
         )
 
 
+def warm(url: str, *, streak: int = 12, tries: int = 200) -> None:
+    """Fetch ``url`` on fresh connections until ``streak`` answers in a row are cache Hits.
+
+    With ``serve --workers N`` each connection lands on one of N processes, each with its own
+    cache: a single Miss warms only the process that took it.
+    """
+    hits = 0
+    for _ in range(tries):
+        _, headers, _ = fetch(url)
+        hits = hits + 1 if headers.get("X-Cache", "").startswith("Hit") else 0
+        if hits >= streak:
+            return
+    expect(url, x_cache="Hit")
+
+
 # --- load ------------------------------------------------------------------------------------
 
 

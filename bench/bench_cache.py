@@ -68,7 +68,7 @@ http {{
 def edgesim_hits(lab: h.Lab, name: str = "edgesim hits", args: tuple[str, ...] = ()) -> h.Server:
     """``edgesim serve`` with ``/page.html`` cached (its URL is ``server.url + "/page.html"``)."""
     server = lab.edgesim(name, CACHED, args=args, files={"page.html": h.BODY})
-    h.fetch(server.url + "/page.html")  # the Miss that stores it
+    h.warm(server.url + "/page.html")  # each process's Miss that stores it, then Hits only
     h.expect(server.url + "/page.html", x_cache="Hit")
     return server
 
