@@ -20,6 +20,7 @@ import importlib.util
 import json
 import logging
 import os
+import resource
 import struct
 import sys
 import time
@@ -199,27 +200,22 @@ def _proc_peak_bytes() -> int | None:
     return None
 
 
-def _rusage_peak_bytes() -> int | None:
-    try:
-        import resource
-    except ImportError:
-        return None
+def _rusage_peak_bytes() -> int:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # Linux reports kilobytes, macOS bytes.
-    return int(peak if sys.platform == "darwin" else peak * 1024)
+    return peak if sys.platform == "darwin" else peak * 1024  # Linux counts kilobytes
 
 
 # ru_maxrss also carries the peak of the address space replaced at exec (the forking parent's);
 # VmHWM is this program's own but costs a /proc read. ru_maxrss answers when it provably is ours.
 _START_RUSAGE = _rusage_peak_bytes()
 _START_PEAK = _proc_peak_bytes()
-_RUSAGE_IS_OWN = _START_PEAK is None or (_START_RUSAGE is not None and _START_PEAK >= _START_RUSAGE)
+_RUSAGE_IS_OWN = _START_PEAK is None or _START_PEAK >= _START_RUSAGE
 
 
-def max_rss_bytes() -> int | None:
+def max_rss_bytes() -> int:
     """This process's own peak resident memory so far."""
     peak = _rusage_peak_bytes()
-    if peak is not None and (_RUSAGE_IS_OWN or peak > (_START_RUSAGE or 0)):
+    if _RUSAGE_IS_OWN or peak > _START_RUSAGE:
         return peak
     return _proc_peak_bytes() or peak
 
