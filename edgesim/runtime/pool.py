@@ -37,7 +37,7 @@ from edgesim.exceptions import (
     RuntimeUnavailableError,
 )
 from edgesim.quotas import FUNCTION_RESULT_MAX_BYTES
-from edgesim.runtime import debug, launch, logs
+from edgesim.runtime import debug, failures, launch, logs
 from edgesim.runtime.idle import IdleWorkers
 from edgesim.runtime.protocol import (
     INIT_MARK_ID,
@@ -60,7 +60,6 @@ from edgesim.runtime.worker import (
     Broken,
     Exited,
     Outcome,
-    OutOfMemory,
     Reply,
     TimedOut,
     TooLarge,
@@ -316,33 +315,16 @@ class FunctionPool:
         if during_init:
             # Output of a failed start belongs to the init phase, before START.
             invocation.init_lines, lines = [*invocation.init_lines, *lines], []
-        request_id = invocation.request_id
-        error: FunctionError
-        match outcome:
-            case TimedOut():
-                limit = self.spec.timeout_s if limit is None else limit
-                after = [logs.timeout_line(request_id, limit, time.time())]
-                error = LambdaLimitExceeded(f"Task timed out after {limit:.2f} seconds")
-            case OutOfMemory():
-                # Lambda's kernel stops the sandbox at the quota, whatever the last sample said.
-                report = dataclasses.replace(report, max_memory_used_mb=self.spec.memory_mb)
-                detail = "Runtime exited with error: signal: killed"
-                after = logs.exit_error_lines(request_id, detail)
-                error = LambdaExecutionError(
-                    f"{detail} (Runtime.ExitError); memory quota {self.spec.memory_mb} MB exceeded"
-                )
-            case Exited(returncode=code):
-                detail = logs.exit_detail(code)
-                after = logs.exit_error_lines(request_id, detail)
-                error = LambdaExecutionError(f"{detail} (Runtime.ExitError)")
-            case Broken(reason=reason):
-                detail = f"Runtime.InvalidResponse: the worker broke the protocol: {reason}"
-                after = [f"RequestId: {request_id} Error: {detail}"]
-                error = LambdaExecutionError(detail)
-            case _:
-                raise AssertionError(f"not a failure: {outcome!r}")
-        self._emit(invocation, report, lines, after)
-        return error
+        failed = failures.failure(
+            outcome,
+            invocation.request_id,
+            limit_s=self.spec.timeout_s if limit is None else limit,
+            memory_mb=self.spec.memory_mb,
+        )
+        if failed.quota_used:
+            report = dataclasses.replace(report, max_memory_used_mb=self.spec.memory_mb)
+        self._emit(invocation, report, lines, failed.after)
+        return failed.error
 
     def _report(
         self, invocation: _Invocation, worker: WorkerProcess, duration_ms: float
