@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 
 from edgesim.cli import main
+from tests import http_clients
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,7 +73,7 @@ async def test_serve_runs_the_example_until_sigterm() -> None:
         banner = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
         assert "example.yaml" in banner and "EDFDVBD6EXAMPLE" in banner
         url = banner.split(" on ")[1].strip()
-        async with httpx.AsyncClient(timeout=20) as client:
+        async with http_clients.async_client(timeout=20) as client:
             home = await client.get(url)
             redirect = await client.get(url + "old-blog/first-post")
         assert home.status_code == 200 and "edgesim example site" in home.text
@@ -133,7 +134,7 @@ async def test_serve_keeps_serving_when_the_admin_port_is_taken(tmp_path: Path) 
         warning = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
         assert f"admin API not started on 127.0.0.1:{busy}" in warning
         url = banner.split(" on ")[1].strip()
-        async with httpx.AsyncClient(timeout=20) as client:
+        async with http_clients.async_client(timeout=20) as client:
             assert (await client.get(url + "style.css")).status_code == 200
     finally:
         process.send_signal(signal.SIGTERM)
@@ -271,7 +272,7 @@ async def test_serve_and_invalidate_share_the_token_file(tmp_path: Path) -> None
     token_file = tmp_path / "edgesim" / f"admin-{port}.token"
     try:
         assert token_file.stat().st_mode & 0o777 == 0o600
-        async with httpx.AsyncClient(timeout=20) as client:
+        async with http_clients.async_client(timeout=20) as client:
             await client.get(url + "style.css")
             assert (await client.get(url + "style.css")).headers["x-cache"].startswith("Hit")
             code, out, err = await _invalidate("/style.css", "--admin", admin)
@@ -362,7 +363,7 @@ async def test_a_stuck_request_does_not_keep_the_server_up(
     reached = asyncio.Event()
     process, url, origin = await _serve_with_a_stuck_origin(tmp_path, grace, reached)
     assert process.stdout is not None
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with http_clients.async_client(timeout=60) as client:
         request = asyncio.ensure_future(client.get(url + "stuck"))
         await asyncio.wait_for(reached.wait(), 20)  # the request is in flight at the origin
         process.send_signal(signal.SIGINT)

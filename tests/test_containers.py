@@ -25,6 +25,8 @@ import httpx
 import pytest
 import yaml
 
+from tests import http_clients
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = shutil.which("docker-compose")
 pytestmark = pytest.mark.skipif(
@@ -140,7 +142,7 @@ def _answer(url: str, process: subprocess.Popen[bytes]) -> httpx.Response:
     for _ in range(300):
         assert process.poll() is None, f"{process.args!r} ended with {process.returncode}"
         try:
-            return httpx.get(url, timeout=20)
+            return http_clients.get(url, timeout=20)
         except httpx.TransportError:
             time.sleep(0.1)
     raise AssertionError(f"nothing answered at {url}")

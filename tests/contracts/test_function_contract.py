@@ -12,12 +12,12 @@ import asyncio
 import re
 from pathlib import Path
 
-import httpx
 import pytest
 
 from edgesim.config import load_distribution
 from edgesim.frontdoors.server import EdgeServer
 from edgesim.pipeline import Edge
+from tests import http_clients
 from tests.e2e.conftest import MakeEdge, Origin, RunningEdge
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -164,7 +164,7 @@ async def test_the_bundled_example_serves_folder_urls_through_its_node_function(
     server = EdgeServer([edge], port=0)
     await server.start()
     try:
-        async with httpx.AsyncClient(base_url=server.url()) as client:
+        async with http_clients.async_client(base_url=server.url()) as client:
             about = await client.get("/about/")
             blog = await client.get("/blog/")
             bare = await client.get("/about")

@@ -19,6 +19,7 @@ from edgesim.config import load_distribution
 from edgesim.frontdoors.server import EdgeServer
 from edgesim.pipeline import Edge
 from edgesim.types import CacheStore, Clock
+from tests import http_clients
 
 FUNCTIONS = Path(__file__).parent / "functions"
 
@@ -208,7 +209,7 @@ async def make_edge(tmp_path: Path) -> AsyncIterator[MakeEdge]:
         )
         server = EdgeServer([edge], port=0)
         await server.start()
-        client = httpx.AsyncClient(base_url=server.url(), timeout=30)
+        client = http_clients.async_client(base_url=server.url(), timeout=30)
         item = RunningEdge(server=server, edge=edge, logs=logs, client=client)
         running.append(item)
         return item

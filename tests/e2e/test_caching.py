@@ -8,12 +8,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import httpx
 from aiohttp import web
 
 from edgesim.cache.store import MemoryCacheStore
 from edgesim.cli import main
 from edgesim.frontdoors.admin import AdminServer
+from tests import http_clients
 from tests.e2e.conftest import FakeClock, MakeEdge, Origin, RunningEdge, serve_handler
 
 CACHED = """
@@ -167,7 +167,7 @@ async def test_invalidation_through_the_admin_api_and_cli(
         await edge.client.get("/images/2.png")
         assert len(origin.seen) == 3
         token = {"Authorization": f"Bearer {admin.token}"}
-        async with httpx.AsyncClient(base_url=admin.url, headers=token) as client:
+        async with http_clients.async_client(base_url=admin.url, headers=token) as client:
             answer = await client.post("/invalidations", json={"paths": ["/images/*"]})
             assert answer.status_code == 201
             assert answer.json()["invalidated"] == 2

@@ -12,12 +12,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urldefrag, urljoin, urlsplit
 
-import httpx
 import pytest
 
 from edgesim.config import load_distribution
 from edgesim.frontdoors.server import EdgeServer
 from edgesim.pipeline import Edge
+from tests import http_clients
 
 EXAMPLE = Path(__file__).parents[2] / "distributions" / "example.yaml"
 
@@ -55,7 +55,9 @@ async def test_every_link_of_the_example_site_ends_in_200(example: str) -> None:
     pages: set[str] = set()
     checked: set[str] = set()
     queue = ["/"]
-    async with httpx.AsyncClient(base_url=example, follow_redirects=True, timeout=30) as client:
+    async with http_clients.async_client(
+        base_url=example, follow_redirects=True, timeout=30
+    ) as client:
         while queue:
             page = queue.pop()
             if page in pages:

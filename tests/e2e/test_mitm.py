@@ -27,6 +27,7 @@ else:
 from aiohttp import web
 
 from edgesim.mitm import ADDON_PATH
+from tests import http_clients
 from tests.e2e.conftest import Origin, start_origin
 from tests.frontdoors.test_mitm import write_site
 
@@ -200,7 +201,7 @@ def serve(distribution: Path) -> Iterator[EdgesimServe]:
 
 
 def _get(base: str, path: str) -> httpx.Response:
-    return httpx.get(base + path, timeout=STARTUP_TIMEOUT)
+    return http_clients.get(base + path, timeout=STARTUP_TIMEOUT)
 
 
 def test_a_generated_response_comes_from_the_function(mitm: EdgesimMitm, origin: Origin) -> None:
@@ -284,7 +285,7 @@ async def test_a_slow_function_does_not_stall_a_fast_flow(
 ) -> None:
     marker = tmp_path / "release"
     finished: list[str] = []
-    async with httpx.AsyncClient(base_url=mitm.url, timeout=STARTUP_TIMEOUT) as client:
+    async with http_clients.async_client(base_url=mitm.url, timeout=STARTUP_TIMEOUT) as client:
 
         async def get(name: str, path: str) -> httpx.Response:
             response = await client.get(path)

@@ -7,7 +7,6 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
 
@@ -17,6 +16,7 @@ else:
     pytest.importorskip("mitmproxy", reason="the addon needs mitmproxy (Python 3.12+)")
 
 from edgesim.cli import main
+from tests import http_clients
 from tests.e2e.conftest import Origin
 from tests.e2e.test_mitm import STARTUP_TIMEOUT, Mitmdump, ThreadOrigin, write_distribution
 
@@ -34,7 +34,7 @@ def test_upstream_mode_edits_and_exit(tmp_path: Path, origin: Origin) -> None:
     proxy = Mitmdump(dist, tmp_path / "conf", "--set", "edgesim_upstream=true")
     proxy.wait_ready()
     try:
-        with httpx.Client(proxy=proxy.url, timeout=STARTUP_TIMEOUT) as client:
+        with http_clients.client(proxy=proxy.url, timeout=STARTUP_TIMEOUT) as client:
             first = client.get(f"{origin.url}/api/x")
             assert first.headers["x-cache"] == "Miss from cloudfront"
             assert [s.target for s in origin.seen] == ["/api/x"]

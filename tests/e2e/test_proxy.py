@@ -10,11 +10,10 @@ import re
 import socket
 from pathlib import Path
 
-import httpx
-
 from edgesim.config import load_distribution
 from edgesim.frontdoors.server import EdgeServer
 from edgesim.pipeline import Edge
+from tests import http_clients
 from tests.e2e.conftest import MakeEdge, Origin, start_origin
 
 CF_ID = re.compile(r"^[A-Za-z0-9_-]{54}==$")
@@ -295,7 +294,7 @@ async def test_http_client_sees_head_length(
     make_edge: MakeEdge, origin: Origin, tmp_path: Path
 ) -> None:
     edge = await make_edge(_functions_dist(origin, _site(tmp_path)))
-    async with httpx.AsyncClient(base_url=edge.url) as client:
+    async with http_clients.async_client(base_url=edge.url) as client:
         head = await client.head("/index.html")
     assert head.status_code == 200
     assert head.headers["content-length"] == str(len("<h1>home</h1>"))

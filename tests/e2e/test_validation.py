@@ -21,6 +21,7 @@ from edgesim.cache.store import NullCacheStore
 from edgesim.config import load_distribution
 from edgesim.frontdoors.server import EdgeServer
 from edgesim.pipeline import Edge
+from tests import http_clients
 from tests.e2e.conftest import FUNCTIONS, Origin, RunningEdge, serve_handler, start_origin
 
 # Starting an edge and its workers costs far more than one case, so each module-scoped edge
@@ -183,7 +184,7 @@ async def edge(
     runtime = str(request.param)
     text = DIST.format(origin=shared_origin.url, runtime=runtime)
     server, edge, logs = await _start(text, tmp_path_factory.mktemp(f"validation-{runtime}"))
-    client = httpx.AsyncClient(base_url=server.url(), timeout=30)
+    client = http_clients.async_client(base_url=server.url(), timeout=30)
     try:
         yield RunningEdge(server=server, edge=edge, logs=logs, client=client)
     finally:
@@ -249,7 +250,7 @@ async def _get_once(
     """Serve the distribution ``text`` on a fresh edge for one GET; the answer and the log."""
     server, _, logs = await _start(text, tmp_path_factory.mktemp(name))
     try:
-        async with httpx.AsyncClient(base_url=server.url(), timeout=30) as client:
+        async with http_clients.async_client(base_url=server.url(), timeout=30) as client:
             response = await client.get("/object")
     finally:
         await server.aclose()

@@ -14,6 +14,7 @@ from edgesim.frontdoors.admin import MAX_BODY_BYTES, AdminServer
 from edgesim.frontdoors.server import EdgeServer
 from edgesim.http import EdgeRequest
 from edgesim.pipeline import Edge
+from tests import http_clients
 
 TOKEN = "test-admin-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -40,7 +41,7 @@ async def _admin(tmp_path: Path) -> AsyncIterator[tuple[AdminServer, Edge, httpx
     await admin.start()
     try:
         await edge.dispatch(EdgeRequest("GET", "/a.html"))
-        async with httpx.AsyncClient(base_url=admin.url) as client:
+        async with http_clients.async_client(base_url=admin.url) as client:
             yield admin, edge, client
     finally:
         await admin.aclose()
@@ -64,7 +65,7 @@ async def test_invalidate_one_or_every_distribution(tmp_path: Path) -> None:
     try:
         for edge in (first, second):
             await edge.dispatch(EdgeRequest("GET", "/a.html"))
-        async with httpx.AsyncClient(base_url=admin.url, headers=AUTH) as client:
+        async with http_clients.async_client(base_url=admin.url, headers=AUTH) as client:
             one = await client.post(
                 "/invalidations", json={"paths": ["/a.html"], "distribution_id": "EADMIN0000001"}
             )
@@ -274,7 +275,7 @@ async def test_a_published_token_file_lives_while_the_server_does(
         assert admin.token_file.read_text() == admin.token
         assert admin.token_file.stat().st_mode & 0o777 == 0o600
         assert str(admin.port) in admin.token_file.name
-        async with httpx.AsyncClient(base_url=admin.url) as client:
+        async with http_clients.async_client(base_url=admin.url) as client:
             auth = {"Authorization": f"Bearer {admin.token}"}
             assert (await client.get("/cache", headers=auth)).status_code == 200
     finally:
@@ -294,7 +295,7 @@ async def test_the_admin_api_follows_a_reloaded_distribution(tmp_path: Path) -> 
     try:
         server.swap(0, new)
         await new.dispatch(EdgeRequest("GET", "/a.html"))
-        async with httpx.AsyncClient(base_url=admin.url, headers=AUTH) as client:
+        async with http_clients.async_client(base_url=admin.url, headers=AUTH) as client:
             answer = await client.post(
                 "/invalidations", json={"paths": ["/*"], "distribution_id": "EADMIN0000002"}
             )

@@ -8,7 +8,6 @@ import dataclasses
 import socket
 from pathlib import Path
 
-import httpx
 import pytest
 
 from edgesim.config import load_distribution
@@ -23,6 +22,7 @@ from edgesim.frontdoors.debugging import (
 from edgesim.pipeline.functions import function_specs
 from edgesim.runtime import FunctionRuntime
 from edgesim.runtime.debug import debugger_attached
+from tests import http_clients
 from tests.frontdoors.test_code_check import _distribution
 
 
@@ -62,7 +62,7 @@ async def test_inspected_workers_start_at_once_and_their_ports_answer(tmp_path: 
     said: list[str] = []
     try:
         await open_debuggers(ports, [runtime], said.append)
-        async with httpx.AsyncClient() as client:
+        async with http_clients.async_client() as client:
             version = await client.get(f"http://127.0.0.1:{node_port}/json/version")
         assert version.json()["Browser"].startswith("node.js/")
         with socket.create_connection(("127.0.0.1", python_port), timeout=5):

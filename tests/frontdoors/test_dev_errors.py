@@ -8,7 +8,6 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
@@ -18,6 +17,7 @@ from edgesim.frontdoors.dev_errors import DevErrors, DevErrorsEdge, stack_trace
 from edgesim.http import EdgeRequest, Headers
 from edgesim.pipeline import Edge, function_specs
 from edgesim.runtime import FunctionRuntime
+from tests import http_clients
 
 PYTHON = """
 def handler(event, context):
@@ -167,7 +167,7 @@ async def test_serve_with_dev_errors_and_json_logs(
     try:
         banner = json.loads(await asyncio.wait_for(process.stdout.readline(), 20))
         url = banner["message"].split(" on ")[1].strip()
-        async with httpx.AsyncClient(timeout=20) as client:
+        async with http_clients.async_client(timeout=20) as client:
             answer = await client.get(url + "raise")
     finally:
         process.terminate()

@@ -15,6 +15,7 @@ from edgesim.cache.store import MemoryCacheStore
 from edgesim.config import load_distribution
 from edgesim.frontdoors.reload import EdgeFactory, Reloader, plain_edge
 from edgesim.frontdoors.server import EdgeServer
+from tests import http_clients
 from tests.runtime.helpers import RUNTIME
 
 # Each poll for an outcome gives up after this long; passing never depends on it.
@@ -105,7 +106,7 @@ async def test_edits_reach_new_requests_while_a_load_runs_and_none_fails(served:
         while not done.is_set():
             statuses.append((await client.get(served.url(path))).status_code)
 
-    async with httpx.AsyncClient(timeout=BOUND_S) as client:
+    async with http_clients.async_client(timeout=BOUND_S) as client:
         assert (await client.get(served.url("/py/x"))).text == "py-1"
         assert (await client.get(served.url("/a.txt"))).headers["x-cache"].startswith("Miss")
         loads = [
@@ -133,7 +134,7 @@ async def test_edits_reach_new_requests_while_a_load_runs_and_none_fails(served:
 async def test_a_broken_edit_keeps_the_old_version_serving_and_says_why_once(
     served: Served,
 ) -> None:
-    async with httpx.AsyncClient(timeout=BOUND_S) as client:
+    async with http_clients.async_client(timeout=BOUND_S) as client:
         assert (await client.get(served.url("/py/x"))).text == "py-1"
         broken = "def handler(event, context)\n    return 1\n"
         _replace(served.folder / "py" / "app.py", broken)

@@ -18,6 +18,7 @@ from edgesim.config import load_distribution
 from edgesim.frontdoors.server import EdgeServer
 from edgesim.http import EdgeRequest
 from edgesim.pipeline import Edge, EdgeResult
+from tests import http_clients
 
 
 def _site_edge(tmp_path: Path) -> Edge:
@@ -44,7 +45,7 @@ async def test_one_port_per_distribution_and_access_log(tmp_path: Path) -> None:
     await server.start()
     try:
         assert server.listeners[0].port != server.listeners[1].port
-        async with httpx.AsyncClient() as client:
+        async with http_clients.async_client() as client:
             for index in (0, 1):
                 response = await client.get(server.url(index) + "/a.txt?x=1")
                 assert response.content == b"hello"
@@ -74,7 +75,7 @@ async def test_raw_target_and_header_case_reach_the_pipeline(tmp_path: Path) -> 
     server = EdgeServer([edge], port=0)
     await server.start()
     try:
-        async with httpx.AsyncClient() as client:
+        async with http_clients.async_client() as client:
             await client.get(server.url() + "/a%2Fb/..%2f?q=%20x", headers={"X-MiXed": "1"})
         request = captured[0]
         assert request.uri == "/a%2Fb/..%2f"
@@ -90,7 +91,7 @@ async def test_long_urls_reach_cloudfronts_own_limit(tmp_path: Path) -> None:
     server = EdgeServer([_site_edge(tmp_path)], port=0)
     await server.start()
     try:
-        async with httpx.AsyncClient() as client:
+        async with http_clients.async_client() as client:
             near = await client.get(server.url() + "/" + "a" * 8000)
             over = await client.get(server.url() + "/" + "a" * 9000)
         # the S3-style origin answers (the name is too long for a file), not aiohttp's own 400
@@ -194,7 +195,7 @@ async def test_the_first_half_reaches_the_viewer_before_the_origin_sends_the_res
 ) -> None:
     server, logged = proxy
     received = bytearray()
-    async with httpx.AsyncClient(timeout=20) as client:
+    async with http_clients.async_client(timeout=20) as client:
         async with client.stream("GET", server.url() + "/halves") as response:
             assert response.headers["content-length"] == str(len(SLOW_BODY))
             async for chunk in response.aiter_raw():
@@ -210,7 +211,7 @@ async def test_the_first_half_reaches_the_viewer_before_the_origin_sends_the_res
 async def test_a_body_cut_by_the_origin_is_cut_for_the_viewer(proxy, streaming_origin) -> None:
     server, logged = proxy
     received = bytearray()
-    async with httpx.AsyncClient(timeout=20) as client:
+    async with http_clients.async_client(timeout=20) as client:
         async with client.stream("GET", server.url() + "/short") as response:
             assert response.status_code == 200
             assert response.headers["content-length"] == str(len(SLOW_BODY))
@@ -223,7 +224,7 @@ async def test_a_body_cut_by_the_origin_is_cut_for_the_viewer(proxy, streaming_o
 
 async def test_head_keeps_the_length_and_sends_no_body(proxy) -> None:
     server, _ = proxy
-    async with httpx.AsyncClient(timeout=20) as client:
+    async with http_clients.async_client(timeout=20) as client:
         response = await client.head(server.url() + "/halves")
     assert response.status_code == 200
     assert response.headers["content-length"] == str(len(SLOW_BODY))
@@ -239,7 +240,7 @@ async def test_an_upload_reaches_the_origin_whole(proxy, streaming_origin, chunk
             yield UPLOAD[start : start + 100_000]
 
     content = pieces() if chunked else UPLOAD
-    async with httpx.AsyncClient(timeout=20) as client:
+    async with http_clients.async_client(timeout=20) as client:
         response = await client.put(server.url() + "/upload", content=content)
     assert (response.status_code, response.text) == (200, str(len(UPLOAD)))
     lines, body = streaming_origin.uploads[0]
@@ -257,7 +258,7 @@ async def test_a_request_without_a_body_has_no_stream(tmp_path: Path) -> None:
     server = EdgeServer([edge], port=0)
     await server.start()
     try:
-        async with httpx.AsyncClient() as client:
+        async with http_clients.async_client() as client:
             await client.get(server.url() + "/a.txt")
             await client.post(server.url() + "/a.txt", content=b"abc")
         assert (captured[0].stream, captured[0].body) == (None, b"")
@@ -300,7 +301,7 @@ async def test_nothing_of_the_http_library_shows(tmp_path: Path) -> None:
 
     origin, server = await _serve_in_front_of(tmp_path, bare_origin)
     try:
-        async with httpx.AsyncClient() as client:
+        async with http_clients.async_client() as client:
             bare = await client.get(server.url() + "/bare")
             named = await client.get(server.url() + "/named")
     finally:
@@ -461,7 +462,7 @@ async def test_a_swapped_edge_finishes_its_requests_then_closes(tmp_path: Path) 
     server = EdgeServer([old], port=0)
     await server.start()
     try:
-        async with httpx.AsyncClient() as client:
+        async with http_clients.async_client() as client:
             in_flight = asyncio.ensure_future(client.get(server.url() + "/a.txt"))
             while not server._active:
                 await asyncio.sleep(0.01)

@@ -8,7 +8,6 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 from aiohttp import web
 
@@ -21,6 +20,7 @@ from edgesim.origins.forwarding import (
     via_value,
 )
 from edgesim.origins.targets import OriginTarget
+from tests import http_clients
 
 EDGE = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 RID = new_request_id()
@@ -246,7 +246,7 @@ async def test_wire_headers_reach_a_real_origin() -> None:
             request_id=RID,
             edge_id=EDGE,
         )
-        async with httpx.AsyncClient() as client:
+        async with http_clients.async_client() as client:
             reply = await client.get(
                 f"http://127.0.0.1:{port}{outbound.target}",
                 headers=list(origin_wire_headers(outbound, ORIGIN)),

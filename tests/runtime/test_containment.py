@@ -26,6 +26,7 @@ import pytest
 from edgesim.exceptions import LambdaExecutionError, LambdaLimitExceeded, LambdaValidationError
 from edgesim.runtime import FunctionPool, FunctionSpec, containment
 from edgesim.runtime.containment import Isolation
+from tests import http_clients
 from tests.runtime.helpers import FIXTURES, NAMESPACES, RUNTIME, LogRecorder, PoolFactory
 
 NODE_HOSTILE = FIXTURES / "hostile_node"
@@ -230,7 +231,7 @@ class Served:
         self.url = url
 
     async def get(self, path: str, **params: str) -> httpx.Response:
-        async with httpx.AsyncClient(timeout=30) as client:
+        async with http_clients.async_client(timeout=30) as client:
             return await client.get(self.url + path, params=params)
 
 

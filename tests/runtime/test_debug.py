@@ -9,8 +9,6 @@ import socket
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from edgesim.runtime import FunctionPool, FunctionSpec
 from edgesim.runtime.debug import (
     debugger_attached,
@@ -20,6 +18,7 @@ from edgesim.runtime.debug import (
     python_debug_options,
 )
 from edgesim.runtime.launch import worker_command
+from tests import http_clients
 from tests.runtime.helpers import RUNTIME, LogRecorder
 
 
@@ -58,7 +57,7 @@ async def test_the_node_inspector_answers_on_its_port(tmp_path: Path) -> None:
     pool = FunctionPool(_spec(tmp_path, "nodejs20.x", code, debug_port=port), log_sink=log)
     try:
         await pool.prewarm()
-        async with httpx.AsyncClient() as client:
+        async with http_clients.async_client() as client:
             version = (await client.get(f"http://127.0.0.1:{port}/json/version")).json()
         assert version["Browser"].startswith("node.js/")
         assert any(f"ws://127.0.0.1:{port}/" in line for line in log.frames[0][1])
