@@ -4,21 +4,30 @@ Each test runs twice, with the Python functions of ``tests/e2e/functions/`` (``i
 with their Node.js twins (``index.mjs``, same folder, same handler name), through the real proxy,
 a real origin and real worker processes: each trigger's event and result, generated responses,
 a refused result (502), the failure classes (503), throttling and the log frame.
+
+One edge per runtime serves every test of the module, its workers warm after the first: a test
+reads only what its own requests brought (the origin's requests and the function logs since it
+began), and a store that keeps nothing makes each request the miss a fresh edge would see.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
+from edgesim.cache.store import NullCacheStore
 from edgesim.config import load_distribution
 from edgesim.frontdoors.server import EdgeServer
 from edgesim.pipeline import Edge
 from tests import http_clients
-from tests.e2e.conftest import MakeEdge, Origin, RunningEdge
+from tests.e2e.conftest import FUNCTIONS, Origin, RunningEdge, start_origin
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 RUNTIMES = ["python3.12", "nodejs20.x"]
@@ -51,19 +60,45 @@ behaviors:
 """
 
 
-@pytest.fixture(params=RUNTIMES)
-async def edge(make_edge: MakeEdge, origin: Origin, request: pytest.FixtureRequest) -> RunningEdge:
-    return await make_edge(DIST.format(origin=origin.url, runtime=request.param))
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def origin() -> AsyncIterator[Origin]:
+    origin, runner = await start_origin()
+    yield origin
+    await runner.cleanup()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=RUNTIMES)
+async def edge(
+    origin: Origin, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[RunningEdge]:
+    path = tmp_path_factory.mktemp(f"contract-{request.param}") / "dist.yaml"
+    text = DIST.format(origin=origin.url, runtime=request.param)
+    path.write_text(text.replace("{functions}", str(FUNCTIONS)))
+    logs: list[tuple[str, list[str]]] = []
+    served = Edge(
+        load_distribution(path),
+        log_sink=lambda function, lines: logs.append((function, lines)),
+        store=NullCacheStore(),
+    )
+    server = EdgeServer([served], port=0)
+    await server.start()
+    client = http_clients.async_client(base_url=server.url(), timeout=30)
+    try:
+        yield RunningEdge(server=server, edge=served, logs=logs, client=client)
+    finally:
+        await client.aclose()
+        await server.aclose()
 
 
 async def test_every_trigger_gets_its_event_and_its_result_is_applied(
     edge: RunningEdge, origin: Origin
 ) -> None:
+    before = len(origin.seen)
     response = await edge.client.post(
         "/echo", params={"port": str(origin.port), "path": "/base"}, content=b"hello"
     )
     assert response.status_code == 200, response.text
-    seen = origin.seen[-1]
+    [seen] = origin.seen[before:]
     assert seen.header("X-Body-Seen") == "5"  # viewer-request saw the body
     assert seen.header("X-Body-Truncated") == "false"
     assert seen.header("X-Switched") == "yes"  # origin-request replaced the origin
@@ -73,8 +108,10 @@ async def test_every_trigger_gets_its_event_and_its_result_is_applied(
 
 
 async def test_a_request_trigger_may_replace_the_body(edge: RunningEdge, origin: Origin) -> None:
+    before = len(origin.seen)
     await edge.client.post("/echo", params={"case": "replace-text"}, content=b"original")
-    assert origin.seen[-1].body == b"replaced body"
+    [seen] = origin.seen[before:]
+    assert seen.body == b"replaced body"
 
 
 async def test_viewer_response_is_skipped_for_an_origin_error(
@@ -97,19 +134,21 @@ async def test_viewer_response_is_skipped_for_an_origin_error(
 async def test_a_generated_response_goes_back_without_the_origin(
     edge: RunningEdge, origin: Origin, case: str, status: int, body: str
 ) -> None:
+    seen = len(origin.seen)
     response = await edge.client.get("/mutate", params={"case": case})
     assert response.status_code == status
     assert response.text == body
     assert response.headers["x-cache"] == "LambdaGeneratedResponse from cloudfront"
-    assert origin.seen == []
+    assert len(origin.seen) == seen  # the origin was not asked
 
 
 @pytest.mark.parametrize("case", ["vreq-add-via", "vreq-not-object", "oreq-origin-port-22"])
 async def test_a_result_that_breaks_the_rules_is_a_502(edge: RunningEdge, case: str) -> None:
+    logged = len(edge.logs)
     response = await edge.client.get("/mutate", params={"case": case})
     assert response.status_code == 502
     assert response.headers["x-cache"] == "LambdaValidationError from cloudfront"
-    assert "Validation error" in edge.log_text()
+    assert any("Validation error" in line for _, lines in edge.logs[logged:] for line in lines)
 
 
 @pytest.mark.parametrize(
@@ -138,9 +177,10 @@ async def test_invocations_beyond_the_concurrency_are_throttled(edge: RunningEdg
 
 
 async def test_each_invocation_logs_its_output_inside_its_frame(edge: RunningEdge) -> None:
-    await edge.client.get("/faulty")  # the cold start
+    await edge.client.get("/faulty")  # a cold start, when the edge is new
+    logged = len(edge.logs)
     await edge.client.get("/faulty", params={"case": "print"})
-    name, lines = edge.logs[-1]
+    [(name, lines)] = edge.logs[logged:]
     assert name == "faulty"
     start = re.fullmatch(r"START RequestId: (\S+) Version: 1", lines[0])
     assert start is not None
@@ -153,8 +193,9 @@ async def test_each_invocation_logs_its_output_inside_its_frame(edge: RunningEdg
 
 
 async def test_an_execution_error_is_logged_with_its_message(edge: RunningEdge) -> None:
+    logged = len(edge.logs)
     await edge.client.get("/faulty", params={"case": "raise"})
-    _, lines = edge.logs[-1]
+    [(_, lines)] = edge.logs[logged:]
     assert any("the function failed on purpose" in line for line in lines)
     assert lines[-1].startswith("REPORT RequestId:")
 
