@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+import pytest_asyncio
 
 from edgesim.exceptions import LambdaExecutionError, LambdaLimitExceeded, LambdaValidationError
 from edgesim.runtime import FunctionPool, FunctionSpec, containment
@@ -235,8 +236,7 @@ class Served:
             return await client.get(self.url + path, params=params)
 
 
-@pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[Served]:
+async def _serve(tmp_path: Path) -> AsyncIterator[Served]:
     (tmp_path / "fn").mkdir()
     (tmp_path / "fn" / "app.py").write_text(
         "import json, sys, urllib.parse\n"
@@ -285,6 +285,21 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         await drain
 
 
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    """A server of this test's own, for a test that ends it."""
+    async for server in _serve(tmp_path):
+        yield server
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_served(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Served]:
+    """One server for the tests that leave it running: each checks what its own request did,
+    and one whose function did stop the server fails, as would the tests after it."""
+    async for server in _serve(tmp_path_factory.mktemp("served")):
+        yield server
+
+
 @needs_namespaces
 async def test_nothing_a_function_started_survives_a_killed_server(
     served: Served, tmp_path: Path
@@ -301,9 +316,10 @@ async def test_nothing_a_function_started_survives_a_killed_server(
 
 
 @needs_namespaces
-async def test_a_function_cannot_read_the_servers_environment(served: Served) -> None:
-    secret = psutil.Process(served.process.pid).environ()["EDGESIM_TEST_SECRET"]
-    answer = await served.get("/x", what="environ")
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_function_cannot_read_the_servers_environment(shared_served: Served) -> None:
+    secret = psutil.Process(shared_served.process.pid).environ()["EDGESIM_TEST_SECRET"]
+    answer = await shared_served.get("/x", what="environ")
     assert answer.status_code == 200, answer.text
     environments = json.loads(answer.text)["environments"]
     assert environments, "the function read its own environment at least"
@@ -311,11 +327,12 @@ async def test_a_function_cannot_read_the_servers_environment(served: Served) ->
 
 
 @needs_namespaces
+@pytest.mark.asyncio(loop_scope="module")
 @pytest.mark.parametrize("path", ["/x", "/node/x"], ids=["python", "node"])
 async def test_a_function_cannot_stop_the_server_by_signalling_its_parent(
-    served: Served, path: str
+    shared_served: Served, path: str
 ) -> None:
-    await served.get(path, what="signal")
-    answer = await served.get(path, what="plain")
+    await shared_served.get(path, what="signal")
+    answer = await shared_served.get(path, what="plain")
     assert answer.status_code == 200
-    assert served.process.returncode is None
+    assert shared_served.process.returncode is None
