@@ -73,8 +73,10 @@ def invalidate(
         body["distribution_id"] = distribution
     headers = {"Authorization": f"Bearer {token.value}"} if token.value else {}
     # trust_env=False: the token must not travel through a proxy named in the environment.
+    # verify=False: the URL is http:// (checked above) and redirects are not followed, so no
+    # TLS is ever spoken; it spares loading the system's CA bundle (~50-130 ms a command).
     try:
-        with httpx.Client(timeout=timeout, trust_env=False) as client:
+        with httpx.Client(timeout=timeout, trust_env=False, verify=False) as client:
             response = client.post(url.url + "/invalidations", json=body, headers=headers)
     except httpx.ConnectError as error:
         raise AdminClientError(

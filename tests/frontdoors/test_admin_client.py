@@ -44,13 +44,16 @@ def test_the_token_comes_from_the_option_then_the_environment_then_the_file(
 
 
 @asynccontextmanager
-async def _answering(status: int, body: Any) -> AsyncIterator[str]:
-    """A server answering every request with ``status`` and the JSON ``body``; its URL."""
+async def _answering(
+    status: int, body: Any, headers: dict[str, str] | None = None
+) -> AsyncIterator[str]:
+    """A server answering every request with ``status``, ``headers`` and the JSON ``body``;
+    its URL."""
     seen: list[web.Request] = []
 
     async def answer(request: web.Request) -> web.Response:
         seen.append(request)
-        return web.json_response(body, status=status)
+        return web.json_response(body, status=status, headers=headers)
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", answer)
@@ -88,6 +91,15 @@ async def test_an_answer_of_another_shape_is_not_edgesim(status: int, body: Any)
     async with _answering(status, body) as admin:
         with pytest.raises(AdminClientError, match="is not edgesim's admin API"):
             await _invalidate(admin)
+
+
+async def test_a_redirect_is_not_followed() -> None:
+    # The client speaks plain HTTP only (no TLS context is loaded): a redirect, to https or
+    # anywhere else, would carry the token away.
+    location = {"Location": "https://127.0.0.1:1/invalidations"}
+    async with _answering(307, {"moved": True}, location) as admin:
+        with pytest.raises(AdminClientError, match="is not edgesim's admin API"):
+            await _invalidate(admin, AdminToken("secret", "EDGESIM_ADMIN_TOKEN"))
 
 
 async def test_edgesims_own_errors_are_passed_on_in_one_line() -> None:
