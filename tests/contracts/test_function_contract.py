@@ -25,7 +25,7 @@ from edgesim.config import load_distribution
 from edgesim.frontdoors.server import EdgeServer
 from edgesim.pipeline import Edge
 from tests import http_clients
-from tests.e2e.conftest import FUNCTIONS, Origin, RunningEdge, start_origin
+from tests.e2e.conftest import Origin, RunningEdge, start_edge, start_origin, stop_edge
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -73,21 +73,9 @@ async def edge(
 ) -> AsyncIterator[RunningEdge]:
     path = tmp_path_factory.mktemp(f"contract-{request.param}") / "dist.yaml"
     text = DIST.format(origin=origin.url, runtime=request.param)
-    path.write_text(text.replace("{functions}", str(FUNCTIONS)))
-    logs: list[tuple[str, list[str]]] = []
-    served = Edge(
-        load_distribution(path),
-        log_sink=lambda function, lines: logs.append((function, lines)),
-        store=NullCacheStore(),
-    )
-    server = EdgeServer([served], port=0)
-    await server.start()
-    client = http_clients.async_client(base_url=server.url(), timeout=30)
-    try:
-        yield RunningEdge(server=server, edge=served, logs=logs, client=client)
-    finally:
-        await client.aclose()
-        await server.aclose()
+    running = await start_edge(text, path, store=NullCacheStore())
+    yield running
+    await stop_edge(running)
 
 
 async def test_every_trigger_gets_its_event_and_its_result_is_applied(

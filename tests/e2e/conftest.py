@@ -190,6 +190,30 @@ class FakeClock:
         self.now += seconds
 
 
+async def start_edge(
+    text: str, path: Path, *, clock: Clock | None = None, store: CacheStore | None = None
+) -> RunningEdge:
+    """Write distribution ``text`` to ``path`` (``{functions}`` expands to the e2e functions
+    folder) and serve it; :func:`stop_edge` ends it."""
+    path.write_text(text.replace("{functions}", str(FUNCTIONS)))
+    logs: list[tuple[str, list[str]]] = []
+    edge = Edge(
+        load_distribution(path),
+        log_sink=lambda f, lines: logs.append((f, lines)),
+        clock=clock,
+        store=store,
+    )
+    server = EdgeServer([edge], port=0)
+    await server.start()
+    client = http_clients.async_client(base_url=server.url(), timeout=30)
+    return RunningEdge(server=server, edge=edge, logs=logs, client=client)
+
+
+async def stop_edge(item: RunningEdge) -> None:
+    await item.client.aclose()
+    await item.server.aclose()
+
+
 @pytest.fixture
 async def make_edge(tmp_path: Path) -> AsyncIterator[MakeEdge]:
     """Write a distribution file (``{functions}`` expands to the e2e functions folder), serve it."""
@@ -199,22 +223,10 @@ async def make_edge(tmp_path: Path) -> AsyncIterator[MakeEdge]:
         text: str, *, clock: Clock | None = None, store: CacheStore | None = None
     ) -> RunningEdge:
         path = tmp_path / f"dist{len(running)}.yaml"
-        path.write_text(text.replace("{functions}", str(FUNCTIONS)))
-        logs: list[tuple[str, list[str]]] = []
-        edge = Edge(
-            load_distribution(path),
-            log_sink=lambda f, lines: logs.append((f, lines)),
-            clock=clock,
-            store=store,
-        )
-        server = EdgeServer([edge], port=0)
-        await server.start()
-        client = http_clients.async_client(base_url=server.url(), timeout=30)
-        item = RunningEdge(server=server, edge=edge, logs=logs, client=client)
+        item = await start_edge(text, path, clock=clock, store=store)
         running.append(item)
         return item
 
     yield make
     for item in running:
-        await item.client.aclose()
-        await item.server.aclose()
+        await stop_edge(item)

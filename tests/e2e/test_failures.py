@@ -3,20 +3,25 @@
 The function (functions/faulty) has a Python and a Node.js twin; every test runs on both. The
 throttling test uses a gate function instead, written beside the test, that holds each request
 until the test opens the gate, so no request can finish before the test has seen the throttle.
+
+The tests that leave their edge serving share one per runtime and timeout, so each failure also
+meets an edge that earlier failures went through; they read only the logs of their own requests.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
+import pytest_asyncio
 
 from edgesim.runtime import FunctionPool, FunctionRuntime
 from edgesim.tasks import spawn
-from tests.e2e.conftest import MakeEdge, Origin, RunningEdge
+from tests.e2e.conftest import MakeEdge, Origin, RunningEdge, start_edge, start_origin, stop_edge
 
 DIST = """
 origins:
@@ -80,9 +85,38 @@ def runtime(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-async def edge(make_edge: MakeEdge, origin: Origin, runtime: str) -> RunningEdge:
-    return await make_edge(DIST.format(origin=origin.url, runtime=runtime, timeout=TIMEOUT_S))
+class SharedEdges:
+    """The module's edges, one per runtime and function timeout, each started on first use."""
+
+    def __init__(self, origin: Origin, folder: Path) -> None:
+        self.origin = origin
+        self._folder = folder
+        self._edges: dict[tuple[str, int], RunningEdge] = {}
+
+    async def __call__(self, runtime: str, timeout: int) -> RunningEdge:
+        if (runtime, timeout) not in self._edges:
+            text = DIST.format(origin=self.origin.url, runtime=runtime, timeout=timeout)
+            path = self._folder / f"{runtime}-{timeout}.yaml"
+            self._edges[runtime, timeout] = await start_edge(text, path)
+        return self._edges[runtime, timeout]
+
+    async def aclose(self) -> None:
+        while self._edges:
+            await stop_edge(self._edges.popitem()[1])
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_edge(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[SharedEdges]:
+    origin, runner = await start_origin()
+    edges = SharedEdges(origin, tmp_path_factory.mktemp("failures"))
+    yield edges
+    await edges.aclose()
+    await runner.cleanup()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def edge(shared_edge: SharedEdges, runtime: str) -> RunningEdge:
+    return await shared_edge(runtime, TIMEOUT_S)
 
 
 def _pool(edge: RunningEdge, name: str) -> FunctionPool:
@@ -107,16 +141,11 @@ async def _assert_still_serves(edge: RunningEdge) -> None:
         ("hang", 503, "LambdaLimitExceeded", HANG_TIMEOUT_S),
     ],
 )
+@pytest.mark.asyncio(loop_scope="module")
 async def test_failure_gets_cloudfront_error_and_proxy_survives(
-    make_edge: MakeEdge,
-    origin: Origin,
-    runtime: str,
-    case: str,
-    status: int,
-    label: str,
-    timeout: int,
+    shared_edge: SharedEdges, runtime: str, case: str, status: int, label: str, timeout: int
 ) -> None:
-    edge = await make_edge(DIST.format(origin=origin.url, runtime=runtime, timeout=timeout))
+    edge = await shared_edge(runtime, timeout)
     await _assert_still_serves(edge)
     response = await edge.client.get("/echo", params={"case": case})
     assert response.status_code == status
@@ -126,17 +155,21 @@ async def test_failure_gets_cloudfront_error_and_proxy_survives(
     await _assert_still_serves(edge)
 
 
+@pytest.mark.asyncio(loop_scope="module")
 async def test_exception_is_logged_with_report(edge: RunningEdge) -> None:
+    logged = len(edge.logs)
     await edge.client.get("/echo", params={"case": "raise"})
-    text = edge.log_text()
+    text = "\n".join(line for _, lines in edge.logs[logged:] for line in lines)
     assert "START RequestId:" in text
     assert "the function failed on purpose" in text
     assert "REPORT RequestId:" in text
 
 
+@pytest.mark.asyncio(loop_scope="module")
 async def test_print_reaches_the_log_inside_the_frame(edge: RunningEdge) -> None:
+    logged = len(edge.logs)
     await edge.client.get("/echo", params={"case": "print"})
-    lines = edge.logs[-1][1]
+    [(_, lines)] = edge.logs[logged:]
     assert lines[0].startswith("START RequestId:")
     assert any("hello from the function" in line for line in lines)
     assert lines[-1].startswith("REPORT RequestId:")
@@ -169,6 +202,7 @@ async def test_throttle_over_concurrency(
     await _assert_still_serves(edge)
 
 
+@pytest.mark.asyncio(loop_scope="module")
 async def test_one_failure_does_not_hurt_a_concurrent_request(edge: RunningEdge) -> None:
     bad, good = await asyncio.gather(
         edge.client.get("/echo", params={"case": "crash"}),
@@ -178,15 +212,24 @@ async def test_one_failure_does_not_hurt_a_concurrent_request(edge: RunningEdge)
     assert good.status_code == 200
 
 
-async def test_no_worker_left_behind(make_edge: MakeEdge, origin: Origin, runtime: str) -> None:
-    dist = DIST.format(origin=origin.url, runtime=runtime, timeout=HANG_TIMEOUT_S)
-    edge = await make_edge(dist)
-    for case in ("", "raise", "hang", "crash", ""):
-        await edge.client.get("/echo", params={"case": case})
-    pids = _pool(edge, "faulty").worker_pids
-    assert pids
-    await edge.server.aclose()
-    for pid in pids:
-        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    children = psutil.Process().children(recursive=True)
-    assert [c for c in children if c.status() != psutil.STATUS_ZOMBIE] == []
+@pytest.mark.asyncio(loop_scope="module")
+async def test_no_worker_left_behind(
+    shared_edge: SharedEdges, runtime: str, tmp_path: Path
+) -> None:
+    await shared_edge.aclose()  # the other tests' edges: this test counts every child process
+    dist = DIST.format(origin=shared_edge.origin.url, runtime=runtime, timeout=HANG_TIMEOUT_S)
+    edge = await start_edge(dist, tmp_path / "dist.yaml")
+    try:
+        for case in ("", "raise", "hang", "crash", ""):
+            await edge.client.get("/echo", params={"case": case})
+        pids = _pool(edge, "faulty").worker_pids
+        assert pids
+        await edge.server.aclose()
+        for pid in pids:
+            assert (
+                not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+            )
+        children = psutil.Process().children(recursive=True)
+        assert [c for c in children if c.status() != psutil.STATUS_ZOMBIE] == []
+    finally:
+        await stop_edge(edge)
