@@ -116,7 +116,7 @@ def test_public_names_are_exported_and_importable() -> None:
         assert getattr(edgesim, name) is not None
     for module in _modules():
         relative = module.relative_to(PACKAGE).with_suffix("")
-        if relative.name in ("__main__", "python_worker"):
+        if relative.name in ("__main__", "python_worker", "python_boot"):
             continue  # scripts, not libraries
         dotted = _dotted(module)
         if relative.parts[-1].startswith("mitm") and not _mitmproxy_available():

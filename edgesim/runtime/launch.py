@@ -28,6 +28,7 @@ process the way it ends on Lambda, alongside the pool's resident-memory watch.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import re
@@ -45,10 +46,12 @@ from edgesim.runtime.spec import FunctionSpec
 __all__ = [
     "NODE_RUNTIMES",
     "NODE_WORKER",
+    "PYTHON_BOOT",
     "PYTHON_RUNTIMES",
     "PYTHON_WORKER",
     "RUNTIME_DIR",
     "WORKER_PATH",
+    "bytecode_cache_dir",
     "check_runtime",
     "invoked_function_arn",
     "MIN_NODE_MAJOR",
@@ -65,6 +68,7 @@ logger = logging.getLogger(__name__)
 
 RUNTIME_DIR = Path(__file__).resolve().parent
 PYTHON_WORKER = RUNTIME_DIR / "python_worker.py"
+PYTHON_BOOT = RUNTIME_DIR / "python_boot.py"
 NODE_WORKER = RUNTIME_DIR / "node_worker.js"
 
 PYTHON_RUNTIMES: dict[str, tuple[int, int]] = {
@@ -119,13 +123,34 @@ async def worker_command(spec: FunctionSpec) -> list[str]:
     if spec.runtime in PYTHON_RUNTIMES:
         python = await resolve_python(spec.runtime, function_name=spec.name)
         if port is None:
-            return [python, "-I", "-S", "-B", str(PYTHON_WORKER)]
+            boot = [str(PYTHON_BOOT), str(PYTHON_WORKER), bytecode_cache_dir()]
+            return [python, "-I", "-S", "-B", *boot]
         # Frozen standard modules would make the debugger miss breakpoints set in them.
         interpreter = [python, "-I", "-S", "-B", "-Xfrozen_modules=off"]
         return [*interpreter, str(PYTHON_WORKER), *debug.python_debug_options(port)]
     node = resolve_node(spec.runtime, function_name=spec.name)
     inspector = [] if port is None else [debug.inspect_option(port)]
     return [node, *node_options(spec.memory_mb), *inspector, str(NODE_WORKER)]
+
+
+@functools.cache
+def bytecode_cache_dir() -> str:
+    """The folder where Python workers keep the worker program's compiled code, or ``""``.
+
+    It is the user's own (``$XDG_CACHE_HOME/edgesim/bytecode``, mode 0700): code read from it
+    runs in every worker, so a folder that is not this user's alone, or cannot be made, is not
+    used, and workers then compile the program as they start.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "edgesim", "bytecode")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        status = os.stat(folder)
+    except OSError:
+        return ""
+    if status.st_uid != os.getuid() or status.st_mode & 0o077:
+        return ""
+    return folder
 
 
 def node_options(memory_mb: int) -> list[str]:

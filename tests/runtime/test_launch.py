@@ -15,6 +15,7 @@ import stat
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,10 +28,12 @@ from edgesim.runtime import FunctionPool, FunctionRuntime, FunctionSpec, launch
 from edgesim.runtime.launch import (
     NODE_RUNTIMES,
     NODE_WORKER,
+    PYTHON_BOOT,
     PYTHON_RUNTIMES,
     PYTHON_WORKER,
     RUNTIME_DIR,
     WORKER_PATH,
+    bytecode_cache_dir,
     check_runtime,
     invoked_function_arn,
     log_group_name,
@@ -246,9 +249,38 @@ async def test_a_python_worker_runs_isolated_without_site_or_bytecode(
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
     command = await worker_command(spec_for("echo", runtime=CURRENT))
-    assert command[1:] == ["-I", "-S", "-B", str(PYTHON_WORKER)]
+    # The worker program itself comes compiled from edgesim's private bytecode folder.
+    boot = [str(PYTHON_BOOT), str(PYTHON_WORKER), bytecode_cache_dir()]
+    assert command[1:] == ["-I", "-S", "-B", *boot]
     assert Path(command[0]).resolve() == Path(sys.executable).resolve()
     assert PYTHON_WORKER.is_file() and PYTHON_WORKER.parent == RUNTIME_DIR
+    assert PYTHON_BOOT.is_file() and PYTHON_BOOT.parent == RUNTIME_DIR
+
+
+@pytest.fixture
+def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    bytecode_cache_dir.cache_clear()
+    yield tmp_path
+    bytecode_cache_dir.cache_clear()
+
+
+def test_the_bytecode_folder_is_the_users_own(cache_home: Path) -> None:
+    folder = Path(bytecode_cache_dir())
+    assert folder == cache_home / "edgesim" / "bytecode"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+
+def test_a_bytecode_folder_others_may_write_is_not_used(cache_home: Path) -> None:
+    folder = cache_home / "edgesim" / "bytecode"
+    folder.mkdir(parents=True)
+    folder.chmod(0o777)
+    assert bytecode_cache_dir() == ""
+
+
+def test_no_bytecode_folder_where_none_can_be_made(cache_home: Path) -> None:
+    (cache_home / "edgesim").write_text("a file where the folder would be")
+    assert bytecode_cache_dir() == ""
 
 
 def test_worker_environment_is_lambdas_reserved_variables_and_nothing_else(
