@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from edgesim.config import load_distribution
 from edgesim.frontdoors.admin import MAX_BODY_BYTES, AdminServer
@@ -18,6 +19,9 @@ from tests import http_clients
 
 TOKEN = "test-admin-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+# One event loop for the module: its tests share an edge.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 def _edge(tmp_path: Path, dist_id: str) -> Edge:
@@ -33,19 +37,27 @@ def _edge(tmp_path: Path, dist_id: str) -> Edge:
     return Edge(load_distribution(path))
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_edge(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Edge]:
+    """The distribution of the tests that use :func:`_admin`."""
+    edge = _edge(tmp_path_factory.mktemp("admin"), "EADMIN0000001")
+    yield edge
+    await edge.aclose()
+
+
 @asynccontextmanager
-async def _admin(tmp_path: Path) -> AsyncIterator[tuple[AdminServer, Edge, httpx.AsyncClient]]:
-    """One distribution with /a.html cached, its admin API, and a client holding no token."""
-    edge = _edge(tmp_path, "EADMIN0000001")
+async def _admin(edge: Edge) -> AsyncIterator[tuple[AdminServer, Edge, httpx.AsyncClient]]:
+    """``edge``'s distribution with /a.html cached (again, if an earlier test invalidated it) and
+    nothing else, its admin API, and a client holding no token."""
     admin = AdminServer([edge], port=0, token=TOKEN)
     await admin.start()
     try:
         await edge.dispatch(EdgeRequest("GET", "/a.html"))
+        assert await _cached(edge) == 1
         async with http_clients.async_client(base_url=admin.url) as client:
             yield admin, edge, client
     finally:
         await admin.aclose()
-        await edge.aclose()
 
 
 async def _cached(edge: Edge) -> int:
@@ -101,22 +113,22 @@ async def test_invalidate_one_or_every_distribution(tmp_path: Path) -> None:
     ],
 )
 async def test_a_body_that_is_not_declared_json_is_refused(
-    tmp_path: Path, content_type: str | None
+    shared_edge: Edge, content_type: str | None
 ) -> None:
     # A browser sends the first three cross-site without a preflight; even with the token
     # (which a page does not have) only application/json is taken.
     headers = dict(AUTH)
     if content_type is not None:
         headers["Content-Type"] = content_type
-    async with _admin(tmp_path) as (_, edge, client):
+    async with _admin(shared_edge) as (_, edge, client):
         answer = await client.post("/invalidations", content=b'{"paths": ["/*"]}', headers=headers)
         _assert_json_error(answer, 415)
         assert await _cached(edge) == 1
 
 
-async def test_json_with_a_charset_is_json(tmp_path: Path) -> None:
+async def test_json_with_a_charset_is_json(shared_edge: Edge) -> None:
     headers = {**AUTH, "Content-Type": "Application/JSON; charset=utf-8"}
-    async with _admin(tmp_path) as (_, edge, client):
+    async with _admin(shared_edge) as (_, edge, client):
         answer = await client.post("/invalidations", content=b'{"paths": ["/*"]}', headers=headers)
         assert answer.status_code == 201
         assert await _cached(edge) == 0
@@ -126,9 +138,11 @@ async def test_json_with_a_charset_is_json(tmp_path: Path) -> None:
     "authorization",
     [None, "", "Bearer", "Bearer wrong-token", f"Basic {TOKEN}", TOKEN, f"Bearer {TOKEN}x"],
 )
-async def test_a_missing_or_wrong_token_is_403(tmp_path: Path, authorization: str | None) -> None:
+async def test_a_missing_or_wrong_token_is_403(
+    shared_edge: Edge, authorization: str | None
+) -> None:
     headers = {} if authorization is None else {"Authorization": authorization}
-    async with _admin(tmp_path) as (_, edge, client):
+    async with _admin(shared_edge) as (_, edge, client):
         post = await client.post("/invalidations", json={"paths": ["/*"]}, headers=headers)
         _assert_json_error(post, 403)
         _assert_json_error(await client.get("/cache", headers=headers), 403)
@@ -146,10 +160,10 @@ async def test_a_missing_or_wrong_token_is_403(tmp_path: Path, authorization: st
         "[::2]:{port}",
     ],
 )
-async def test_a_foreign_host_is_refused(tmp_path: Path, host: str) -> None:
+async def test_a_foreign_host_is_refused(shared_edge: Edge, host: str) -> None:
     # DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1 sends
     # Host: evil.example, and the browser treats the admin's answers as its own.
-    async with _admin(tmp_path) as (admin, edge, client):
+    async with _admin(shared_edge) as (admin, edge, client):
         headers = {**AUTH, "Host": host.format(port=admin.port)}
         _assert_json_error(await client.get("/cache", headers=headers), 421)
         post = await client.post("/invalidations", json={"paths": ["/*"]}, headers=headers)
@@ -160,8 +174,8 @@ async def test_a_foreign_host_is_refused(tmp_path: Path, host: str) -> None:
 @pytest.mark.parametrize(
     "host", ["127.0.0.1:{port}", "localhost:{port}", "LOCALHOST:{port}", "[::1]:{port}"]
 )
-async def test_loopback_hosts_are_accepted(tmp_path: Path, host: str) -> None:
-    async with _admin(tmp_path) as (admin, _, client):
+async def test_loopback_hosts_are_accepted(shared_edge: Edge, host: str) -> None:
+    async with _admin(shared_edge) as (admin, _, client):
         headers = {**AUTH, "Host": host.format(port=admin.port)}
         assert (await client.get("/cache", headers=headers)).status_code == 200
 
@@ -176,24 +190,24 @@ async def test_loopback_hosts_are_accepted(tmp_path: Path, host: str) -> None:
         "http://127.0.0.1:{port}/path",
     ],
 )
-async def test_a_foreign_origin_is_refused(tmp_path: Path, origin: str) -> None:
-    async with _admin(tmp_path) as (admin, edge, client):
+async def test_a_foreign_origin_is_refused(shared_edge: Edge, origin: str) -> None:
+    async with _admin(shared_edge) as (admin, edge, client):
         headers = {**AUTH, "Origin": origin.format(port=admin.port)}
         post = await client.post("/invalidations", json={"paths": ["/*"]}, headers=headers)
         _assert_json_error(post, 403)
         assert await _cached(edge) == 1
 
 
-async def test_the_admins_own_origin_is_accepted(tmp_path: Path) -> None:
-    async with _admin(tmp_path) as (admin, edge, client):
+async def test_the_admins_own_origin_is_accepted(shared_edge: Edge) -> None:
+    async with _admin(shared_edge) as (admin, edge, client):
         headers = {**AUTH, "Origin": f"http://localhost:{admin.port}"}
         post = await client.post("/invalidations", json={"paths": ["/*"]}, headers=headers)
         assert post.status_code == 201
         assert await _cached(edge) == 0
 
 
-async def test_a_preflight_gets_no_cors_permission(tmp_path: Path) -> None:
-    async with _admin(tmp_path) as (admin, _, client):
+async def test_a_preflight_gets_no_cors_permission(shared_edge: Edge) -> None:
+    async with _admin(shared_edge) as (admin, _, client):
         headers = {
             "Origin": "http://evil.example",
             "Access-Control-Request-Method": "POST",
@@ -232,9 +246,9 @@ MALFORMED = {
 
 
 @pytest.mark.parametrize("body", MALFORMED.values(), ids=MALFORMED.keys())
-async def test_a_malformed_body_is_a_400_json_answer(tmp_path: Path, body: bytes) -> None:
+async def test_a_malformed_body_is_a_400_json_answer(shared_edge: Edge, body: bytes) -> None:
     headers = {**AUTH, "Content-Type": "application/json"}
-    async with _admin(tmp_path) as (_, edge, client):
+    async with _admin(shared_edge) as (_, edge, client):
         _assert_json_error(await client.post("/invalidations", content=body, headers=headers), 400)
         assert await _cached(edge) == 1
 
@@ -247,18 +261,18 @@ async def _chunks(total: int) -> AsyncIterator[bytes]:
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-async def test_a_huge_body_is_413(tmp_path: Path, chunked: bool) -> None:
+async def test_a_huge_body_is_413(shared_edge: Edge, chunked: bool) -> None:
     size = MAX_BODY_BYTES + 65536
     headers = {**AUTH, "Content-Type": "application/json"}
-    async with _admin(tmp_path) as (_, edge, client):
+    async with _admin(shared_edge) as (_, edge, client):
         content: bytes | AsyncIterator[bytes] = _chunks(size) if chunked else b" " * size
         answer = await client.post("/invalidations", content=content, headers=headers)
         _assert_json_error(answer, 413)
         assert await _cached(edge) == 1
 
 
-async def test_unknown_routes_and_methods_answer_json(tmp_path: Path) -> None:
-    async with _admin(tmp_path) as (_, _, client):
+async def test_unknown_routes_and_methods_answer_json(shared_edge: Edge) -> None:
+    async with _admin(shared_edge) as (_, _, client):
         _assert_json_error(await client.get("/nope", headers=AUTH), 404)
         _assert_json_error(await client.get("/invalidations", headers=AUTH), 405)
 
