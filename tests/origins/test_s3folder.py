@@ -10,12 +10,15 @@ from email.utils import formatdate
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from edgesim.exceptions import IncompleteBodyError
 from edgesim.http import EdgeRequest, EdgeResponse, Headers
 from edgesim.origins.fetcher import OriginFetcher
 from edgesim.origins.s3folder import S3Folder
 from edgesim.origins.targets import OriginTarget
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 PAYLOAD = os.urandom(256 * 1024)
 MTIME = 1_700_000_000
@@ -52,8 +55,10 @@ def bucket(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def fetcher() -> AsyncIterator[OriginFetcher]:
+    # One for the module: each test's bucket is a folder of its own, and building a fetcher
+    # builds its TLS context (~50 ms), which no S3 folder uses.
     fetcher = OriginFetcher()
     yield fetcher
     await fetcher.aclose()
