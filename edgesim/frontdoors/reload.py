@@ -21,30 +21,25 @@ changed, since what is cached was made by them; a line says so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from watchfiles import awatch
-
 from edgesim.config import Distribution, load_distributions
 from edgesim.exceptions import ConfigError, EdgesimError
 from edgesim.frontdoors.code_check import check_functions
 from edgesim.frontdoors.server import EdgeServer
+from edgesim.frontdoors.watching import watch
 from edgesim.pipeline import Edge
 from edgesim.pipeline.cache_stage import DEFAULT_MAX_OBJECT_BYTES
 from edgesim.pipeline.functions import function_specs
 from edgesim.runtime import FunctionRuntime, FunctionSpec
-from edgesim.tasks import spawn
 from edgesim.types import CacheStore, EventType, LogSink
 
 __all__ = ["EdgeBuilder", "EdgeFactory", "Reloader", "plain_edge"]
 
-# watchfiles yields a batch once no change has come for this long (an editor's save is a burst
-# of events: a temporary file, a rename), and looks at the stop event this often.
-_QUIET_MS = 50
-_WAKE_MS = 200
 _ORIGIN_TRIGGERS = (EventType.ORIGIN_REQUEST, EventType.ORIGIN_RESPONSE)
 
 
@@ -152,47 +147,11 @@ class Reloader:
         """Watch and apply changes until ``stop`` is set."""
         while not stop.is_set():
             roots = self._roots()
-            batches: asyncio.Queue[set[Path]] = asyncio.Queue()
-            restart = asyncio.Event()
-            watchers = [
-                spawn(self._watch(paths, recursive, restart, batches), name="edgesim-watch")
-                for paths, recursive in roots
-                if paths
-            ]
-            stopped = spawn(stop.wait(), name="edgesim-reload-stop")
-            try:
-                while True:
-                    batch = spawn(batches.get(), name="edgesim-reload-batch")
-                    await asyncio.wait({batch, stopped}, return_when=asyncio.FIRST_COMPLETED)
-                    if not batch.done():
-                        batch.cancel()
-                        return
-                    await self.apply(batch.result())
+            async with contextlib.aclosing(watch(roots, stop, ready=self.ready)) as batches:
+                async for batch in batches:
+                    await self.apply(batch)
                     if self._roots() != roots:
                         break  # a function folder came or went: watch the new set
-            finally:
-                restart.set()
-                stopped.cancel()
-                await asyncio.wait([stopped, *watchers])
-
-    async def _watch(
-        self,
-        paths: frozenset[Path],
-        recursive: bool,
-        stop: asyncio.Event,
-        batches: asyncio.Queue[set[Path]],
-    ) -> None:
-        async for changes in awatch(
-            *paths,
-            recursive=recursive,
-            stop_event=stop,
-            step=_QUIET_MS,
-            rust_timeout=_WAKE_MS,
-            yield_on_timeout=True,
-        ):
-            self.ready.set()
-            if changes:
-                batches.put_nowait({Path(path) for _, path in changes})
 
     def _roots(self) -> tuple[tuple[frozenset[Path], bool], tuple[frozenset[Path], bool]]:
         """(distribution folders, not recursive), (function folders, recursive)."""
