@@ -18,6 +18,7 @@ from pathlib import Path
 import aiohttp
 import psutil
 import pytest
+import pytest_asyncio
 
 from edgesim.frontdoors.processes import bind_ports
 
@@ -44,9 +45,9 @@ async def _lines_until(process: asyncio.subprocess.Process, pattern: str, seen: 
             return found.group(1)
 
 
-@pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[Served]:
+async def _serve(tmp_path: Path) -> AsyncIterator[Served]:
     (tmp_path / "page.html").write_text("hello")
+    (tmp_path / "other.html").write_text("hello")
     (tmp_path / "d.yaml").write_text(
         'origins: {site: {s3: "."}}\n'
         'behaviors: [{path_pattern: "*", origin: site, cache_policy: CachingOptimized}]\n'
@@ -68,14 +69,28 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
             await asyncio.wait_for(process.wait(), 30)
 
 
-async def _via_by_answer(url: str, times: int) -> list[tuple[str, str]]:
-    """(Via, X-Cache) of ``times`` requests, each on a new connection (the kernel spreads
-    connections, not requests, over the processes)."""
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Served]:
+    """A server for the tests that leave it running; each asks for an object of its own."""
+    async for server in _serve(tmp_path_factory.mktemp("served")):
+        yield server
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    """A server of this test's own, for a test that ends it."""
+    async for server in _serve(tmp_path):
+        yield server
+
+
+async def _via_by_answer(url: str, times: int, path: str = "/page.html") -> list[tuple[str, str]]:
+    """(Via, X-Cache) of ``times`` requests for ``path``, each on a new connection (the kernel
+    spreads connections, not requests, over the processes)."""
     answers = []
     for _ in range(times):
         connector = aiohttp.TCPConnector(force_close=True)
         async with aiohttp.ClientSession(connector=connector) as session:
-            async with session.get(url + "/page.html") as answer:
+            async with session.get(url + path) as answer:
                 assert answer.status == 200
                 assert await answer.text() == "hello"
                 answers.append((answer.headers["Via"], answer.headers["X-Cache"]))
@@ -90,24 +105,28 @@ async def _admin(served: Served, method: str, path: str, body: object = None) ->
             return await answer.json()
 
 
+@pytest.mark.asyncio(loop_scope="module")
 async def test_several_processes_answer_each_with_its_own_edge_id_and_cache(
-    served: Served,
+    shared: Served,
 ) -> None:
-    answers = await _via_by_answer(served.url, 40)
+    before = await _admin(shared, "GET", "/cache")
+    assert isinstance(before, dict)
+    answers = await _via_by_answer(shared.url, 40)
     vias = {via for via, _ in answers}
     assert len(vias) == 2
     # Each process fetched the object once and keeps its own copy.
     misses = [via for via, x_cache in answers if x_cache.startswith("Miss")]
     assert sorted(misses) == sorted(vias)
-    figures = await _admin(served, "GET", "/cache")
-    assert isinstance(figures, dict) and figures["objects"] == 2
+    figures = await _admin(shared, "GET", "/cache")
+    assert isinstance(figures, dict) and figures["objects"] - before["objects"] == 2
 
 
-async def test_an_invalidation_reaches_every_process(served: Served) -> None:
-    await _via_by_answer(served.url, 20)
-    answer = await _admin(served, "POST", "/invalidations", {"paths": ["/*"]})
+@pytest.mark.asyncio(loop_scope="module")
+async def test_an_invalidation_reaches_every_process(shared: Served) -> None:
+    await _via_by_answer(shared.url, 20, "/other.html")
+    answer = await _admin(shared, "POST", "/invalidations", {"paths": ["/other.html"]})
     assert isinstance(answer, dict) and answer["invalidated"] == 2
-    again = await _via_by_answer(served.url, 40)
+    again = await _via_by_answer(shared.url, 40, "/other.html")
     misses = {via for via, x_cache in again if x_cache.startswith("Miss")}
     assert misses == {via for via, _ in again}
 
