@@ -12,8 +12,10 @@ itself (``edgesim_upstream`` decides whether the edge's origin fetch goes to the
 origins or to the host the viewer asked for). Each flow is annotated (comment, marker, metadata:
 :func:`~edgesim.frontdoors.mitm_flows.annotate`) and function logs go to mitmproxy's event log.
 
-The distribution file is watched: an edit reloads it, and a file that no longer loads leaves the
-previous version serving, with the reason in the event log. Setting an option to a broken file
+The distribution file and its functions' code folders are watched (the same watcher as ``edgesim
+serve``): an edit reloads the distribution with fresh workers, once its functions' code loads;
+a file or function that no longer loads leaves the previous version serving, with the reason in
+the event log. Setting an option to a broken file
 is refused with mitmproxy's option error (at start-up mitmproxy then stops, as it does for any
 bad option). Workers and origin connections are closed when mitmproxy shuts down or the script
 is unloaded.
@@ -31,8 +33,9 @@ from pathlib import Path
 from mitmproxy import addonmanager, exceptions, http, options
 
 from edgesim.cache.store import DEFAULT_CACHE_SIZE
-from edgesim.config import load_distribution
+from edgesim.config import Distribution, load_distribution
 from edgesim.exceptions import EdgesimError
+from edgesim.frontdoors.code_check import check_distribution_code
 from edgesim.frontdoors.mitm_edges import EdgeSet
 from edgesim.frontdoors.mitm_flows import (
     annotate,
@@ -41,6 +44,7 @@ from edgesim.frontdoors.mitm_flows import (
     to_flow_response,
     upstream_of,
 )
+from edgesim.frontdoors.watching import watch
 from edgesim.mitm import ADDON_PATH
 from edgesim.origins.fetcher import OriginFetcher
 from edgesim.tasks import spawn
@@ -63,7 +67,6 @@ CACHE_SIZE = "edgesim_cache_size"
 LOG = "edgesim_log"
 # What edgesim sends to mitmproxy's event log, each level adding to the one before.
 LOG_LEVELS = ("errors", "functions", "flows")
-RELOAD_INTERVAL = 0.5  # seconds between looks at the file (a stat call)
 
 logger = logging.getLogger("edgesim.mitm")
 _flow_logs: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
@@ -90,24 +93,15 @@ def _loop_running() -> bool:
     return True
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
-    try:
-        status = path.stat()
-    except OSError:
-        return None
-    return status.st_mtime_ns, status.st_size
-
-
 class EdgesimAddon:
     """A mitmproxy addon putting one distribution's edge in front of every flow.
 
     Options (declared in :meth:`load`): ``edgesim_distribution`` (the file), ``edgesim_upstream``
     (the viewer's host is the origin), ``edgesim_cache_size`` (bytes), ``edgesim_log`` (what goes
-    to the event log). ``reload_interval`` is how often the file is looked at.
+    to the event log).
     """
 
-    def __init__(self, *, reload_interval: float = RELOAD_INTERVAL) -> None:
-        self._reload_interval = reload_interval
+    def __init__(self) -> None:
         self._options: options.Options | None = None
         self._origins: OriginClient | None = None
         self._edges: EdgeSet | None = None
@@ -115,9 +109,11 @@ class EdgesimAddon:
         # what the options ask for, and what the serving edges were loaded with
         self._wanted: tuple[str, bool, int] | None = None
         self._settings: tuple[str, bool, int] | None = None
-        self._stamp: tuple[int, int] | None = None
         self._problem: str | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._rewatch = asyncio.Event()  # set when the watched files change with the options
+        self.watching = asyncio.Event()
+        """Set while the watchers run: edits from then on are seen."""
         self._closing: asyncio.Task[None] | None = None
 
     # --- mitmproxy's hooks --------------------------------------------------------------------
@@ -163,14 +159,14 @@ class EdgesimAddon:
         self._watch()  # first: a file refused now is loaded once an edit fixes it
         if {DISTRIBUTION, UPSTREAM, CACHE_SIZE} & updated:
             settings = self._wanted = self._read_settings()
+            self._rewatch.set()
             if settings != self._settings:
                 try:
-                    self._load(settings)
+                    self._swap(settings, self._read(settings))
                 except EdgesimError as error:
                     # Kept for the flows when mitmproxy does not roll the option back (a
                     # script loaded while it runs); the watcher waits for the next edit.
                     self._problem = str(error)
-                    self._stamp = _stamp(Path(settings[0]).expanduser())
                     # mitmproxy's exception classes have untyped constructors.
                     raise exceptions.OptionsError(str(error)) from None  # type: ignore[no-untyped-call]
         opts = self._options
@@ -246,17 +242,19 @@ class EdgesimAddon:
         chosen = str(self._options.edgesim_log) if self._options is not None else "functions"
         return LOG_LEVELS.index(chosen) >= LOG_LEVELS.index(wanted)
 
-    def _load(self, settings: tuple[str, bool, int]) -> None:
-        """Build the edges for ``settings`` and swap them in; raises :class:`EdgesimError`
-        (the old edges keep serving) when the file does not load."""
-        file, upstream, cache_size = settings
+    def _read(self, settings: tuple[str, bool, int]) -> Distribution | None:
+        """The distribution ``settings`` name (None without a file); raises
+        :class:`EdgesimError` when it does not load."""
+        file, _, cache_size = settings
         if cache_size < 0:
             raise _SettingError(f"{CACHE_SIZE} must not be negative; got {cache_size}")
-        path = Path(file).expanduser() if file else None
-        stamp = _stamp(path) if path is not None else None
+        return load_distribution(Path(file).expanduser()) if file else None
+
+    def _swap(self, settings: tuple[str, bool, int], distribution: Distribution | None) -> None:
+        """Serve ``distribution`` from now on; the edges serving until now retire."""
+        file, upstream, cache_size = settings
         new: EdgeSet | None = None
-        if path is not None:
-            distribution = load_distribution(path)
+        if distribution is not None:
             if self._origins is None:
                 self._origins = OriginFetcher()
             new = EdgeSet(
@@ -267,7 +265,7 @@ class EdgesimAddon:
                 log_sink=self._function_log,
             )
         old, self._edges = self._edges, new
-        self._settings, self._stamp, self._problem = settings, stamp, None
+        self._settings, self._problem = settings, None
         if old is not None:
             self._retire(old)
         if new is not None:
@@ -282,31 +280,53 @@ class EdgesimAddon:
     def _watch(self) -> None:
         if self._watcher is not None or self._closing is not None or not _loop_running():
             return  # configured before the event loop runs: running() starts it
-        self._watcher = spawn(self._watch_file(), name="edgesim-mitm-watch")
+        self._watcher = spawn(self._follow(), name="edgesim-mitm-watch")
 
-    async def _watch_file(self) -> None:
+    async def _follow(self) -> None:
+        """Reload when the distribution file, or the code of one of its functions, changes."""
         while True:
-            await asyncio.sleep(self._reload_interval)
-            settings = self._wanted
-            if settings is None or not settings[0]:
-                continue
-            stamp = _stamp(Path(settings[0]).expanduser())
-            if stamp is None or stamp == self._stamp:
-                continue  # missing for a moment (an editor saving), or unchanged
-            self._stamp = stamp
-            self._reload(settings)
+            self._rewatch.clear()
+            roots = self._roots()
+            async with contextlib.aclosing(
+                watch(roots, self._rewatch, ready=self.watching)
+            ) as batches:
+                async for changed in batches:
+                    settings = self._wanted
+                    if settings is not None and _touches(changed, settings[0], roots):
+                        await self._reload(settings)
+                    if self._roots() != roots:
+                        break  # another file, or functions came or went: watch the new set
+            self.watching.clear()
 
-    def _reload(self, settings: tuple[str, bool, int]) -> None:
-        stamp = self._stamp
+    def _roots(self) -> list[tuple[frozenset[Path], bool]]:
+        """(the distribution file's folder, not recursive), (its functions' code, recursive)."""
+        settings = self._wanted
+        if settings is None or not settings[0]:
+            return []
+        folder = Path(settings[0]).expanduser().resolve().parent
+        code = frozenset(
+            function.code.resolve()
+            for function in (self._edges.distribution.functions.values() if self._edges else ())
+        )
+        return [(frozenset({folder}), False), (code, True)]
+
+    async def _reload(self, settings: tuple[str, bool, int]) -> None:
+        file = settings[0]
         try:
-            self._load(settings)
+            distribution = self._read(settings)
+            if distribution is not None:
+                problems = await check_distribution_code([file], [distribution])
+                if problems:
+                    raise problems[0]
+            if settings != self._wanted:
+                return  # the options changed meanwhile: configure() loaded what they name
+            self._swap(settings, distribution)
         except EdgesimError as error:
-            self._stamp = stamp  # this version was seen; wait for the next edit
             kept = "the previous version keeps serving" if self._edges else "flows get a 502"
             self._problem = str(error)
-            logger.error("edgesim: %s not reloaded (%s): %s", settings[0], kept, error)
+            logger.error("edgesim: %s not reloaded (%s): %s", file, kept, error)
         else:
-            logger.info("edgesim: reloaded %s", settings[0])
+            logger.info("edgesim: reloaded %s", file)
 
     def _retire(self, edges: EdgeSet) -> None:
         edges.retired = True
@@ -343,6 +363,19 @@ class EdgesimAddon:
             for line in lines:
                 # Node.js keeps a multi-line message in one entry, joined by \r.
                 logger.info("[%s] %s", function, line.replace("\r", "\n    "))
+
+
+def _touches(changed: set[Path], file: str, roots: list[tuple[frozenset[Path], bool]]) -> bool:
+    """Whether a batch of changes holds the distribution ``file`` or a file of a function's
+    code (the file's folder holds other files too)."""
+    if not roots or not file:
+        return False
+    (_, _), (code, _) = roots
+    target = Path(file).expanduser().resolve()
+    return any(
+        path.resolve() == target or any(path.is_relative_to(root) for root in code)
+        for path in changed
+    )
 
 
 class _SettingError(EdgesimError):
