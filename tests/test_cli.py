@@ -109,7 +109,7 @@ def test_viewer_timeouts_must_be_positive_seconds(
 
 async def test_serve_closes_a_silent_viewer_after_its_header_timeout(tmp_path: Path) -> None:
     site = str(_site_only(tmp_path))
-    process = await _serve_example("0", "--header-timeout", "0.3", "--no-reload", site)
+    process = await _serve_example("0", "--header-timeout", "0.1", "--no-reload", site)
     assert process.stdout is not None
     try:
         banner = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
@@ -354,7 +354,7 @@ async def _serve_with_a_stuck_origin(
     return process, banner.split(" on ")[1].strip(), origin
 
 
-@pytest.mark.parametrize(("grace", "signals"), [("0.5", 1), ("600", 2)])
+@pytest.mark.parametrize(("grace", "signals"), [("0.1", 1), ("600", 2)])
 async def test_a_stuck_request_does_not_keep_the_server_up(
     tmp_path: Path, grace: str, signals: int
 ) -> None:
