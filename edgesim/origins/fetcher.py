@@ -102,7 +102,9 @@ class OriginFetcher:
         self._connect_timeout = connect_timeout
         self._attempts = connection_attempts
         self._pools: dict[int, OriginPool] = {}
-        self._tls = ssl.create_default_context()
+        # Made at the first https origin: loading the system's CA bundle takes 50 ms or more,
+        # and most edges (every test edge of a suite) never dial one.
+        self._tls: ssl.SSLContext | None = None
         self._s3 = S3Folder()
 
     async def fetch(self, request: EdgeRequest, target: OriginTarget) -> EdgeResponse:
@@ -121,6 +123,11 @@ class OriginFetcher:
         self._pools.clear()
         for pool in pools:
             await pool.aclose()
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._tls is None:
+            self._tls = ssl.create_default_context()
+        return self._tls
 
     async def _fetch_http(self, request: EdgeRequest, target: OriginTarget) -> EdgeResponse:
         host = target.connect_host or target.domain_name
@@ -201,7 +208,7 @@ class OriginFetcher:
             port=target.port,
             # The certificate must name the origin's domain, wherever we actually connect.
             sni_hostname=target.domain_name if tls else None,
-            tls=self._tls if tls else None,
+            tls=self._tls_context() if tls else None,
             method=_encode(request.method),
             # Sent verbatim, not a normalised form of the URL.
             target=_request_target(target.path + request.uri, request.querystring),

@@ -6,9 +6,12 @@ import asyncio
 import gzip
 import os
 import socket
+import ssl
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -858,3 +861,94 @@ async def test_headers_within_the_limit_and_tabs_pass() -> None:
         server.close()
         await server.wait_closed()
     assert response.headers.get("X-Tab") == "a\tb"
+
+
+# -- https origins ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Certificates:
+    ca: Path
+    cert: Path
+    key: Path
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    """A test CA, and a certificate it signed for origin.example (openssl's command line)."""
+    folder = tmp_path_factory.mktemp("tls")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    openssl(
+        "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=edgesim test CA", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+    )  # fmt: skip
+    openssl("req", *ec, "-keyout", "origin.key", "-out", "origin.csr", "-subj", "/CN=origin")
+    (folder / "origin.ext").write_text(
+        "subjectAltName=DNS:origin.example\nbasicConstraints=CA:FALSE\n"
+        "authorityKeyIdentifier=keyid\nextendedKeyUsage=serverAuth\n"
+    )
+    openssl(
+        "x509", "-req", "-in", "origin.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "origin.pem", "-days", "2", "-extfile", "origin.ext",
+    )  # fmt: skip
+    return Certificates(folder / "ca.pem", folder / "origin.pem", folder / "origin.key")
+
+
+@pytest.fixture
+async def tls_origin(certificates: Certificates) -> AsyncIterator[Origin]:
+    origin = Origin()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", origin.handle)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificates.cert, certificates.key)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    origin.port = runner.addresses[0][1]
+    yield origin
+    origin.release.set()
+    await runner.cleanup()
+
+
+async def test_an_https_origin_is_dialled_with_tls_and_its_name(
+    tls_origin: Origin,
+    fetcher: OriginFetcher,
+    certificates: Certificates,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The system's CAs are read at the first https origin: here they are the test CA.
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificates.ca))
+    response = await fetcher.fetch(request(), tls_origin.target(protocol="https"))
+    assert response.status == 200
+    [seen] = tls_origin.seen
+    assert ("Host", "origin.example") in seen.headers
+
+
+async def test_a_certificate_the_system_does_not_trust_is_502(
+    tls_origin: Origin, fetcher: OriginFetcher, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "none.pem").write_text("")
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "none.pem"))
+    with pytest.raises(OriginError) as caught:
+        await fetcher.fetch(request(), tls_origin.target(protocol="https"))
+    assert caught.value.status == 502 and "TLS failure" in caught.value.reason
+    assert tls_origin.seen == []
+
+
+async def test_a_certificate_for_another_name_is_502(
+    tls_origin: Origin,
+    fetcher: OriginFetcher,
+    certificates: Certificates,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificates.ca))
+    target = tls_origin.target(protocol="https", domain_name="elsewhere.example")
+    with pytest.raises(OriginError) as caught:
+        await fetcher.fetch(request(headers=[("Host", "elsewhere.example")]), target)
+    assert caught.value.status == 502 and "TLS failure" in caught.value.reason
+    assert tls_origin.seen == []
