@@ -12,6 +12,24 @@ from edgesim.runtime import FunctionPool
 from tests.e2e.conftest import Origin, start_origin
 from tests.runtime.helpers import LogRecorder, PoolFactory, spec_for
 
+# Modules of a few long tests, each running its own pytest, build or server: they sort last by
+# name, and with xdist whichever worker drew one of them last ran it while the other had
+# nothing left. Run first, they share out among the workers, and the short tests even out
+# the end.
+LONG_MODULES = (
+    "tests/testing/test_plugin.py",
+    "tests/test_starter.py",
+    "tests/test_packaging.py",
+    "tests/test_cli.py",
+    "tests/test_containers.py",
+    "tests/test_bench.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {module: place for place, module in enumerate(LONG_MODULES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
 
 @pytest.fixture
 async def make_pool() -> AsyncIterator[PoolFactory]:
