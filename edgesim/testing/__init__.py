@@ -21,18 +21,17 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from edgesim.testing.assertions import ResultRefused, Verdict, assert_valid, judge
-from edgesim.testing.calls import FunctionCall
-from edgesim.testing.clock import FakeClock
-from edgesim.testing.config import ConfigInput, OriginsInput, resolve_distribution
-from edgesim.testing.events import EventFactory
-from edgesim.testing.harness import EdgeHarness
-from edgesim.testing.invoke import Function, Invoked, Invoker
-from edgesim.testing.origin import OriginReply, OriginRequest, RecordingOrigin
-from edgesim.testing.response import Response
-
 if TYPE_CHECKING:
+    from edgesim.testing.assertions import ResultRefused, Verdict, assert_valid, judge
+    from edgesim.testing.calls import FunctionCall
+    from edgesim.testing.clock import FakeClock
+    from edgesim.testing.config import ConfigInput, OriginsInput, resolve_distribution
+    from edgesim.testing.events import EventFactory
     from edgesim.testing.fuzz import CheckReport, FunctionCheckFailed, check_function
+    from edgesim.testing.harness import EdgeHarness
+    from edgesim.testing.invoke import Function, Invoked, Invoker
+    from edgesim.testing.origin import OriginReply, OriginRequest, RecordingOrigin
+    from edgesim.testing.response import Response
 
 __all__ = [
     "CheckReport",
@@ -58,13 +57,43 @@ __all__ = [
     "resolve_distribution",
 ]
 
-# Hypothesis is an optional dependency: only fuzzing needs it.
-_LAZY = {"CheckReport", "FunctionCheckFailed", "check_function"}
+# Each name is imported from its module on first use: the pytest plugin lives in this package and
+# is loaded by every pytest run where edgesim is installed, which should not pay for the whole
+# kit (about half a second: the pipeline, aiohttp, pydantic models), and fuzzing needs the
+# optional Hypothesis.
+_HOMES = {
+    "ResultRefused": "assertions",
+    "Verdict": "assertions",
+    "assert_valid": "assertions",
+    "judge": "assertions",
+    "FunctionCall": "calls",
+    "FakeClock": "clock",
+    "ConfigInput": "config",
+    "OriginsInput": "config",
+    "resolve_distribution": "config",
+    "EventFactory": "events",
+    "CheckReport": "fuzz",
+    "FunctionCheckFailed": "fuzz",
+    "check_function": "fuzz",
+    "EdgeHarness": "harness",
+    "Function": "invoke",
+    "Invoked": "invoke",
+    "Invoker": "invoke",
+    "OriginReply": "origin",
+    "OriginRequest": "origin",
+    "RecordingOrigin": "origin",
+    "Response": "response",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
+    home = _HOMES.get(name)
+    if home is None:
         raise AttributeError(f"module 'edgesim.testing' has no attribute {name!r}")
-    value = getattr(importlib.import_module("edgesim.testing.fuzz"), name)
+    value = getattr(importlib.import_module(f"edgesim.testing.{home}"), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

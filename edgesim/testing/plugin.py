@@ -15,17 +15,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
-from edgesim.testing.clock import FakeClock
-from edgesim.testing.config import ConfigInput, OriginsInput, resolve_distribution
-from edgesim.testing.events import EventFactory
-from edgesim.testing.harness import EdgeHarness
-from edgesim.testing.invoke import Invoker
-from edgesim.testing.origin import RecordingOrigin
-from edgesim.types import CacheStore, Clock
+if TYPE_CHECKING:
+    # The kit is imported by the fixtures that use it: every pytest run loads this plugin.
+    from edgesim.testing.clock import FakeClock
+    from edgesim.testing.config import ConfigInput, OriginsInput
+    from edgesim.testing.events import EventFactory
+    from edgesim.testing.harness import EdgeHarness
+    from edgesim.testing.invoke import Invoker
+    from edgesim.testing.origin import RecordingOrigin
+    from edgesim.types import CacheStore, Clock
 
 try:
     import pytest_asyncio
@@ -72,6 +74,8 @@ def _test_dir(request: pytest.FixtureRequest) -> Path:
 def edge_clock() -> FakeClock:
     """A fake wall clock for cache time: ``edge_clock.advance(60)``. Edges made by the ``edge``
     fixture use it unless given another clock."""
+    from edgesim.testing.clock import FakeClock
+
     return FakeClock()
 
 
@@ -79,6 +83,8 @@ def edge_clock() -> FakeClock:
 def edge_event() -> EventFactory:
     """Builders of CloudFront events: ``edge_event.viewer_request("/a?b=1", headers={...})``,
     ``edge_event("origin-response", "/a", status=404)``."""
+    from edgesim.testing.events import EventFactory
+
     return EventFactory()
 
 
@@ -87,6 +93,8 @@ async def edge_origin() -> AsyncIterator[RecordingOrigin]:
     """A programmable origin on 127.0.0.1, named ``origin``: ``edge_origin.route(...)``,
     ``edge_origin.requests``. Use it as ``{"origins": {"site": edge_origin}}`` or
     ``edge(config, origins={"site": edge_origin})``."""
+    from edgesim.testing.origin import RecordingOrigin
+
     origin = RecordingOrigin("origin")
     await origin.start()
     try:
@@ -98,6 +106,9 @@ async def edge_origin() -> AsyncIterator[RecordingOrigin]:
 @_async_fixture
 async def edge(request: pytest.FixtureRequest, edge_clock: FakeClock) -> AsyncIterator[EdgeFactory]:
     """Makes edges: ``e = await edge(config)``, then ``await e.get("/path?q=1")``."""
+    from edgesim.testing.config import resolve_distribution
+    from edgesim.testing.harness import EdgeHarness
+
     made: list[EdgeHarness] = []
     base_dir = _test_dir(request)
 
@@ -127,6 +138,8 @@ async def edge(request: pytest.FixtureRequest, edge_clock: FakeClock) -> AsyncIt
 async def edge_invoke(request: pytest.FixtureRequest) -> AsyncIterator[Invoker]:
     """Runs one function on one event: ``await edge_invoke("functions/auth", event)`` gives the
     value, logs, duration and CloudFront's verdict."""
+    from edgesim.testing.invoke import Invoker
+
     invoker = Invoker(base_dir=_test_dir(request), echo=True)
     try:
         yield invoker
