@@ -140,3 +140,20 @@ def test_disabled_with_no_edgesim(sub: pytest.Pytester) -> None:
     result = sub.runpytest_subprocess("-p", "no:edgesim", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*fixture 'edge_clock' not found*"])
+
+
+def test_a_run_that_uses_no_fixture_loads_none_of_the_kit(sub: pytest.Pytester) -> None:
+    # Every pytest run where edgesim is installed loads the plugin: it must stay light.
+    sub.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
+    sub.makepyfile(
+        test_light="""
+        import sys
+
+        def test_only_the_plugin_is_loaded():
+            assert "edgesim.testing.plugin" in sys.modules
+            heavy = ("edgesim.testing.harness", "edgesim.pipeline", "edgesim.config", "aiohttp")
+            assert [name for name in heavy if name in sys.modules] == []
+        """
+    )
+    result = sub.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
