@@ -195,12 +195,17 @@ def event_header_lines(headers: object) -> HeaderLines:
     for name, entries in headers.items():
         if not isinstance(entries, list):
             continue
-        lines[str(name).lower()] = [
-            (entry.get("key"), str(entry.get("value", "")))
-            for entry in entries
-            if isinstance(entry, Mapping)
-        ]
+        lines[str(name).lower()] = _trusted_lines(entries)
     return lines
+
+
+def _trusted_lines(entries: list[Any]) -> list[tuple[str | None, str]]:
+    """The lines of a header array edgesim built itself, read without checks."""
+    return [
+        (entry.get("key"), str(entry.get("value", "")))
+        for entry in entries
+        if isinstance(entry, Mapping)
+    ]
 
 
 def check_header_map(
@@ -232,9 +237,7 @@ def check_header_map(
     lines: HeaderLines = {}
     for name, entries in value.items():
         if sent is not None and entries == sent.get(name):
-            lines.setdefault(name, []).extend(
-                (entry.get("key"), str(entry.get("value", ""))) for entry in entries
-            )
+            lines.setdefault(name, []).extend(_trusted_lines(entries))
             continue
         if not isinstance(name, str) or not _TOKEN.fullmatch(name):
             reject(f"{prefix}Header names must be valid HTTP tokens, headerName : {name!r}{where}")
