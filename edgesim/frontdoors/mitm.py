@@ -44,7 +44,7 @@ from edgesim.frontdoors.mitm_flows import (
     to_flow_response,
     upstream_of,
 )
-from edgesim.frontdoors.watching import watch
+from edgesim.frontdoors.watching import DistributionRoots, distribution_roots, watch
 from edgesim.mitm import ADDON_PATH
 from edgesim.origins.fetcher import OriginFetcher
 from edgesim.tasks import spawn
@@ -288,7 +288,7 @@ class EdgesimAddon:
             self._rewatch.clear()
             roots = self._roots()
             async with contextlib.aclosing(
-                watch(roots, self._rewatch, ready=self.watching)
+                watch(roots or (), self._rewatch, ready=self.watching)
             ) as batches:
                 async for changed in batches:
                     settings = self._wanted
@@ -298,17 +298,14 @@ class EdgesimAddon:
                         break  # another file, or functions came or went: watch the new set
             self.watching.clear()
 
-    def _roots(self) -> list[tuple[frozenset[Path], bool]]:
-        """(the distribution file's folder, not recursive), (its functions' code, recursive)."""
+    def _roots(self) -> DistributionRoots | None:
+        """What to watch: the distribution file's folder and its functions' code (None without
+        a file)."""
         settings = self._wanted
         if settings is None or not settings[0]:
-            return []
-        folder = Path(settings[0]).expanduser().resolve().parent
-        code = frozenset(
-            function.code.resolve()
-            for function in (self._edges.distribution.functions.values() if self._edges else ())
-        )
-        return [(frozenset({folder}), False), (code, True)]
+            return None
+        serving = [self._edges.distribution] if self._edges is not None else []
+        return distribution_roots([Path(settings[0]).expanduser()], serving)
 
     async def _reload(self, settings: tuple[str, bool, int]) -> None:
         file = settings[0]
@@ -365,10 +362,10 @@ class EdgesimAddon:
                 logger.info("[%s] %s", function, line.replace("\r", "\n    "))
 
 
-def _touches(changed: set[Path], file: str, roots: list[tuple[frozenset[Path], bool]]) -> bool:
+def _touches(changed: set[Path], file: str, roots: DistributionRoots | None) -> bool:
     """Whether a batch of changes holds the distribution ``file`` or a file of a function's
     code (the file's folder holds other files too)."""
-    if not roots or not file:
+    if roots is None:
         return False
     (_, _), (code, _) = roots
     target = Path(file).expanduser().resolve()

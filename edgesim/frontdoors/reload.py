@@ -31,7 +31,7 @@ from edgesim.config import Distribution, load_distributions
 from edgesim.exceptions import ConfigError, EdgesimError
 from edgesim.frontdoors.code_check import check_functions
 from edgesim.frontdoors.server import EdgeServer
-from edgesim.frontdoors.watching import watch
+from edgesim.frontdoors.watching import DistributionRoots, distribution_roots, watch
 from edgesim.pipeline import Edge
 from edgesim.pipeline.cache_stage import DEFAULT_MAX_OBJECT_BYTES
 from edgesim.pipeline.functions import function_specs
@@ -153,17 +153,10 @@ class Reloader:
                     if self._roots() != roots:
                         break  # a function folder came or went: watch the new set
 
-    def _roots(self) -> tuple[tuple[frozenset[Path], bool], tuple[frozenset[Path], bool]]:
-        """(distribution folders, not recursive), (function folders, recursive)."""
-        folders = {file.resolve().parent for file in self._files}
-        code = {
-            function.code.resolve()
-            for listener in self._server.listeners
-            for function in listener.edge.distribution.functions.values()
-        }
-        # A folder inside another one is already watched with it.
-        code = {c for c in code if not any(c != o and c.is_relative_to(o) for o in code)}
-        return (frozenset(folders), False), (frozenset(code), True)
+    def _roots(self) -> DistributionRoots:
+        return distribution_roots(
+            self._files, (listener.edge.distribution for listener in self._server.listeners)
+        )
 
     async def apply(self, changed: set[Path]) -> None:
         """Apply one batch of changed paths (absolute)."""

@@ -11,12 +11,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from watchfiles import awatch
 
 from edgesim.tasks import spawn
 
-__all__ = ["Root", "watch"]
+if TYPE_CHECKING:
+    from edgesim.config import Distribution
+
+__all__ = ["DistributionRoots", "Root", "distribution_roots", "watch"]
 
 # watchfiles yields a batch once no change has come for this long, and looks at its stop event
 # this often.
@@ -25,6 +29,26 @@ _WAKE_MS = 200
 
 Root = tuple[Iterable[Path], bool]
 """Folders to watch, and whether their subfolders are watched too."""
+
+DistributionRoots = tuple[tuple[frozenset[Path], bool], tuple[frozenset[Path], bool]]
+"""(the distribution files' folders, not recursive), (their functions' code, recursive)."""
+
+
+def distribution_roots(
+    files: Iterable[Path], distributions: Iterable[Distribution]
+) -> DistributionRoots:
+    """What hot reload watches for distribution ``files`` and the functions of
+    ``distributions``: each file's folder alone (it may be a whole project), each function's
+    code folder with everything in it. Paths are resolved, as watchfiles reports them."""
+    folders = {file.resolve().parent for file in files}
+    code = {
+        function.code.resolve()
+        for distribution in distributions
+        for function in distribution.functions.values()
+    }
+    # A folder inside another one is already watched with it.
+    code = {c for c in code if not any(c != o and c.is_relative_to(o) for o in code)}
+    return (frozenset(folders), False), (frozenset(code), True)
 
 
 async def watch(
@@ -37,8 +61,7 @@ async def watch(
     """
     batches: asyncio.Queue[set[Path]] = asyncio.Queue()
     halt = asyncio.Event()
-    watched = [(frozenset(paths), recursive) for paths, recursive in roots]
-    watched = [(paths, recursive) for paths, recursive in watched if paths]
+    watched = [(folders, recursive) for paths, recursive in roots if (folders := frozenset(paths))]
     started = [asyncio.Event() for _ in watched]
     watchers = [
         spawn(_watch(paths, recursive, halt, batches, up), name="edgesim-watch")

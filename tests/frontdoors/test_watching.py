@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from edgesim.frontdoors.watching import Root, watch
+from edgesim.config.load import load_distribution_data
+from edgesim.frontdoors.watching import Root, distribution_roots, watch
 
 
 @asynccontextmanager
@@ -62,3 +63,24 @@ async def test_no_roots_is_ready_at_once_and_waits_for_stop() -> None:
     async with watching([([], True)]) as batches:
         await asyncio.sleep(0.05)
     assert batches.empty()
+
+
+def test_a_distribution_is_watched_by_its_files_folder_and_its_functions_code(
+    tmp_path: Path,
+) -> None:
+    for folder in ("fn", "fn/inner", "other"):
+        (tmp_path / folder).mkdir(parents=True)
+    data = {
+        "origins": {"site": {"url": "http://127.0.0.1:8080"}},
+        "functions": {
+            name: {"runtime": "python3.12", "code": code, "handler": "app.handler"}
+            for name, code in (("outer", "fn"), ("inner", "fn/inner"), ("other", "other"))
+        },
+        "behaviors": [{"path_pattern": "*", "origin": "site"}],
+    }
+    file = tmp_path / "dist.yaml"
+    distribution = load_distribution_data(data, name="dist.yaml", source=file, base_dir=tmp_path)
+    folders, code = distribution_roots([file], [distribution])
+    assert folders == (frozenset({tmp_path.resolve()}), False)
+    # fn/inner is watched with fn, which holds it.
+    assert code == (frozenset({(tmp_path / "fn").resolve(), (tmp_path / "other").resolve()}), True)
