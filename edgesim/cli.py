@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "init":
             return _init(args.directory)
         if args.command == "serve":
-            from edgesim.frontdoors.serving import serve_from_arguments
+            from edgesim.frontdoors.serve_command import serve_from_arguments
 
             return serve_from_arguments(args, default_file=DEFAULT_DISTRIBUTION)
         if args.command == "mitm":
@@ -70,7 +70,7 @@ def _parser(wanted: str | None = None) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
     serve = commands.add_parser("serve", help="serve distributions, one port each")
     if wanted == "serve":
-        from edgesim.frontdoors.serving import add_serve_arguments
+        from edgesim.frontdoors.serve_command import add_serve_arguments
 
         add_serve_arguments(serve)
     validate = commands.add_parser(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import signal
@@ -85,16 +84,6 @@ async def test_serve_runs_the_example_until_sigterm() -> None:
         assert await process.wait() == 0
     assert "shutting down" in rest
     assert "REPORT RequestId:" in rest
-
-
-def test_cache_size_accepts_units() -> None:
-    from edgesim.frontdoors.serving import size
-
-    assert size("256MiB") == 256 * 1024 * 1024
-    assert size("64mb") == 64_000_000
-    assert size("1000") == 1000
-    with pytest.raises(argparse.ArgumentTypeError):
-        size("lots")
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "soon", "inf", "nan"])

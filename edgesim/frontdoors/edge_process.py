@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edgesim.frontdoors import event_loop
 from edgesim.frontdoors.console import Console
 from edgesim.frontdoors.serving import EdgeProcess, ServeOptions, serve
 from edgesim.frontdoors.viewer_connection import ViewerLimits
@@ -32,10 +33,9 @@ def options_from_json(fields: dict[str, Any]) -> ServeOptions:
     return ServeOptions(**fields)
 
 
-async def run() -> int:
-    """One of ``serve --workers``'s edge processes: its settings are the first line of its
-    standard input, whose end asks it to stop."""
-    settings: dict[str, Any] = json.loads(sys.stdin.buffer.readline())
+async def run(settings: dict[str, Any]) -> int:
+    """One of ``serve --workers``'s edge processes, with the settings its supervisor sent; the
+    end of its standard input asks it to stop."""
     options = options_from_json(settings["options"])
     console = Console(fmt=settings["log_format"], quiet=settings["quiet"], color=settings["color"])
     report_fd = int(settings["report_fd"])
@@ -59,7 +59,9 @@ async def run() -> int:
 
 
 def main() -> None:
-    sys.exit(asyncio.run(run()))
+    # The settings are the first line of standard input (read before the loop they choose).
+    settings: dict[str, Any] = json.loads(sys.stdin.buffer.readline())
+    sys.exit(event_loop.run(run(settings), settings["options"]["loop"]))
 
 
 if __name__ == "__main__":

@@ -1,19 +1,16 @@
 """``edgesim serve``: distributions loaded and checked, one edge each behind the HTTP front
 door, the admin API, hot reload and debugger ports, until a signal stops them.
 
-This is where the front doors are put together, and where ``serve``'s options are declared:
-:mod:`edgesim.cli` loads this module only for ``serve``, so ``--version``, ``invalidate`` and
-the other commands start without loading the server.
+This is where the front doors are put together; the command line that asks for it is
+:mod:`edgesim.frontdoors.serve_command`.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
 import os
-import re
 import signal
 import socket
 import sys
@@ -26,16 +23,14 @@ from edgesim.config import Distribution, load_distributions
 from edgesim.frontdoors.admin import AdminServer
 from edgesim.frontdoors.admin_auth import TOKEN_ENV
 from edgesim.frontdoors.code_check import check_distribution_code
-from edgesim.frontdoors.console import LOG_FORMATS, Console, CorrelatedRuntime
+from edgesim.frontdoors.console import Console, CorrelatedRuntime
 from edgesim.frontdoors.debugging import (
-    DEBUGPY_PORT,
-    NODE_INSPECTOR_PORT,
     debug_ports,
-    inspect_target,
     open_debuggers,
 )
 from edgesim.frontdoors.dev_errors import DevErrors, DevErrorsEdge
-from edgesim.frontdoors.processes import supervise, workers_option
+from edgesim.frontdoors.event_loop import LoopName
+from edgesim.frontdoors.processes import supervise
 from edgesim.frontdoors.reload import EdgeFactory, Reloader
 from edgesim.frontdoors.server import DEFAULT_SHUTDOWN_GRACE, EdgeServer
 from edgesim.frontdoors.viewer_connection import (
@@ -48,7 +43,7 @@ from edgesim.pipeline.cache_stage import DEFAULT_MAX_OBJECT_BYTES
 from edgesim.runtime import FunctionRuntime
 from edgesim.tasks import spawn
 
-__all__ = ["ServeOptions", "add_serve_arguments", "serve", "serve_from_arguments", "size"]
+__all__ = ["EdgeProcess", "ServeOptions", "serve"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +63,8 @@ class ServeOptions:
     inspect: Sequence[tuple[str, int | None]] = ()
     workers: int = 1
     """Edge processes on the same ports (:mod:`edgesim.frontdoors.processes`)."""
+    loop: LoopName = "auto"
+    """The event loop (:mod:`edgesim.frontdoors.event_loop`)."""
 
 
 @dataclass(frozen=True)
@@ -239,161 +236,3 @@ def _silent(message: str) -> None:
 async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:
     await source.wait()
     target.set()
-
-
-def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
-    """``edgesim serve``'s options, on its subcommand parser."""
-    serve.add_argument(
-        "files",
-        nargs="*",
-        type=Path,
-        help="distribution files (default: distributions/example.yaml)",
-    )
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument(
-        "--port", type=int, default=8080, help="port of the first distribution (default 8080)"
-    )
-    serve.add_argument(
-        "--admin-host", default="127.0.0.1", help="address of the admin API (default 127.0.0.1)"
-    )
-    serve.add_argument(
-        "--admin-port", type=int, default=9080, help="port of the admin API (default 9080)"
-    )
-    serve.add_argument(
-        "--cache-size",
-        type=size,
-        default=DEFAULT_CACHE_SIZE,
-        help="cache bound in bytes; suffixes KB, KiB, MB, MiB, GB, GiB (default 256MiB)",
-    )
-    serve.add_argument(
-        "--shutdown-grace",
-        type=float,
-        default=DEFAULT_SHUTDOWN_GRACE,
-        help="seconds in-flight requests get to finish on SIGINT/SIGTERM; a second signal "
-        "exits at once (default 5)",
-    )
-    serve.add_argument(
-        "--max-object-size",
-        type=size,
-        default=DEFAULT_MAX_OBJECT_BYTES,
-        help="largest object the cache keeps; larger answers stream through (default 64MiB)",
-    )
-    serve.add_argument(
-        "--header-timeout",
-        type=_seconds,
-        default=DEFAULT_LIMITS.header_timeout,
-        help="seconds a viewer gets to send a request line and headers "
-        f"(default {DEFAULT_LIMITS.header_timeout:g})",
-    )
-    serve.add_argument(
-        "--body-timeout",
-        type=_seconds,
-        default=DEFAULT_LIMITS.body_timeout,
-        help="longest silence allowed between a request body's chunks "
-        f"(default {DEFAULT_LIMITS.body_timeout:g})",
-    )
-    serve.add_argument(
-        "--keepalive-timeout",
-        type=_seconds,
-        default=DEFAULT_LIMITS.keepalive_timeout,
-        help="seconds an idle viewer connection stays open "
-        f"(default {DEFAULT_LIMITS.keepalive_timeout:g})",
-    )
-    serve.add_argument(
-        "--max-connections",
-        type=int,
-        default=0,
-        help="viewer connections open at once; past it the longest-idle one is closed "
-        "(default: what the open-files limit leaves room for)",
-    )
-    serve.add_argument(
-        "--log-format",
-        choices=LOG_FORMATS,
-        default="text",
-        help="text (a time, a level and the request id on each line) or json (one object a "
-        "line, for machines)",
-    )
-    serve.add_argument("--quiet", action="store_true", help="print only access lines and errors")
-    serve.add_argument(
-        "--dev-errors",
-        action="store_true",
-        help="show a failed function's name, trigger, error, stack trace and value on the "
-        "error page, below CloudFront's text (off: the page is CloudFront's alone)",
-    )
-    serve.add_argument(
-        "--no-reload",
-        action="store_true",
-        help="do not follow edits of the distribution files and function folders",
-    )
-    serve.add_argument(
-        "--workers",
-        type=workers_option,
-        default=1,
-        metavar="N|auto",
-        help="edge processes serving the same ports, each with its own cache and function "
-        "workers, as a CloudFront location has several edge servers; auto: one per core "
-        "(default 1)",
-    )
-    serve.add_argument(
-        "--inspect",
-        action="append",
-        type=inspect_target,
-        metavar="FUNCTION[:PORT]",
-        help="let a debugger attach to this function's worker on 127.0.0.1:PORT (Node.js "
-        f"inspector, default {NODE_INSPECTOR_PORT}; debugpy, default {DEBUGPY_PORT}); repeatable",
-    )
-
-
-def serve_from_arguments(args: argparse.Namespace, *, default_file: Path) -> int:
-    """Run ``edgesim serve`` as the parsed command line says."""
-    options = ServeOptions(
-        host=args.host,
-        port=args.port,
-        admin_host=args.admin_host,
-        admin_port=args.admin_port,
-        cache_size=args.cache_size,
-        max_object_size=args.max_object_size,
-        shutdown_grace=args.shutdown_grace,
-        limits=ViewerLimits(
-            header_timeout=args.header_timeout,
-            body_timeout=args.body_timeout,
-            keepalive_timeout=args.keepalive_timeout,
-            max_connections=args.max_connections,
-        ),
-        dev_errors=args.dev_errors,
-        reload=not args.no_reload,
-        inspect=tuple(args.inspect or ()),
-        workers=args.workers,
-    )
-    console = Console(fmt=args.log_format, quiet=args.quiet)
-    return asyncio.run(serve(list(args.files) or [default_file], options, console))
-
-
-_SIZE = re.compile(r"(\d+)\s*(b|kb|kib|mb|mib|gb|gib)?", re.IGNORECASE)
-_UNITS = {
-    "b": 1,
-    "kb": 1000,
-    "kib": 1024,
-    "mb": 1000**2,
-    "mib": 1024**2,
-    "gb": 1000**3,
-    "gib": 1024**3,
-}
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
-    return value
-
-
-def size(text: str) -> int:
-    """A byte count from the command line: a number with an optional unit (KB, KiB, MB, ...)."""
-    match = _SIZE.fullmatch(text.strip())
-    if match is None:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 256MiB, 1000000)")
-    return int(match.group(1)) * _UNITS[(match.group(2) or "b").lower()]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import cast
 
 __all__ = [
     "BrokenExchange",
@@ -76,8 +77,8 @@ class Wire(asyncio.Protocol):
         self._paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport (uvloop's are not asyncio.Transport subclasses, so no isinstance).
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         if self.idle:
