@@ -236,12 +236,11 @@ class Lab(contextlib.ExitStack):
         self.callback(server.stop)
         return server
 
-    def plain(self, name: str = "plain aiohttp") -> Server:
+    def plain(self, name: str = "plain aiohttp", *, uvloop: bool = False) -> Server:
         """An aiohttp server answering every GET with :data:`BODY` (the hit baseline, and the
-        HTTP origin of the miss rows)."""
-        server = self.start(
-            Server(name, [PYTHON, str(BENCH / "_servers.py"), "plain"], workdir=self.dir)
-        )
+        HTTP origin of the miss rows), on asyncio's loop or on uvloop."""
+        argv = [PYTHON, str(BENCH / "_servers.py"), "plain", *(["--uvloop"] if uvloop else [])]
+        server = self.start(Server(name, argv, workdir=self.dir))
         port = server.wait_for_log(r"listening on (\d+)").group(1)
         server.url = f"http://127.0.0.1:{port}"
         return server

@@ -2,7 +2,7 @@
 
 ``python bench/_servers.py plain``: an aiohttp server answering every GET with the benchmarks'
 1 KB body (the hit path's baseline, and the HTTP origin of the miss rows); it prints
-``listening on PORT`` once bound to a free port of 127.0.0.1.
+``listening on PORT`` once bound to a free port of 127.0.0.1. ``--uvloop`` runs it on uvloop.
 """
 
 from __future__ import annotations
@@ -31,8 +31,14 @@ async def plain() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=["plain"])
-    parser.parse_args()
-    asyncio.run(plain())
+    parser.add_argument("--uvloop", action="store_true", help="on uvloop, as edgesim serve runs")
+    args = parser.parse_args()
+    if args.uvloop:
+        import uvloop
+
+        uvloop.run(plain())
+    else:
+        asyncio.run(plain())
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ baselines, each in its own process and loaded by the same ``wrk -t2 -c32``, in i
 rounds:
 
 - a plain aiohttp server answering every request with the same 1 KB body (the target: edgesim's
-  hits at 0.6x its requests/s or better);
+  hits at 0.6x its requests/s or better), on asyncio's loop; for reference, the same server on
+  uvloop, which ``edgesim serve`` runs on by default, and ``edgesim serve --loop asyncio``;
 - nginx with ``proxy_cache`` in front of that aiohttp server, when nginx is installed
   (``apt-get install nginx-light``): what a C cache does with the same request, for reference;
 - ``edgesim serve --workers auto`` against one process, when ``serve`` has ``--workers``.
@@ -107,11 +108,16 @@ def hit_rows(options: h.Options) -> list[h.Row]:
     target = f">= {HIT_TARGET}x plain aiohttp req/s"
     with h.Lab() as lab:
         edge = edgesim_hits(lab)
+        on_asyncio = edgesim_hits(lab, "edgesim on asyncio", ("--loop", "asyncio"))
         plain = lab.plain()
-        h.expect(plain.url + "/page.html")
+        plain_uv = lab.plain("plain aiohttp on uvloop", uvloop=True)
+        for server in (plain, plain_uv):
+            h.expect(server.url + "/page.html")
         sides = [
             h.Side("edgesim", edge, edge.url + "/page.html"),
             h.Side("plain aiohttp", plain, plain.url + "/page.html"),
+            h.Side("plain aiohttp on uvloop", plain_uv, plain_uv.url + "/page.html"),
+            h.Side("edgesim --loop asyncio", on_asyncio, on_asyncio.url + "/page.html"),
         ]
         nginx_note = ""
         try:
@@ -123,11 +129,15 @@ def hit_rows(options: h.Options) -> list[h.Row]:
     failed = h.not_a_result(name, target, *figures)
     if failed:
         return [failed]
-    ours, base = figures[0], figures[1]
+    ours, base, base_uv, ours_asyncio = figures[:4]
     ratio = h.rps_ratio(ours, base)
-    baseline = f"plain aiohttp: {base.text()}"
-    if len(figures) > 2:
-        fast = figures[2]
+    baseline = (
+        f"plain aiohttp: {base.text()}; for reference, on uvloop: {base_uv.text()} (edgesim at "
+        f"{h.fmt_ratio(h.rps_ratio(ours, base_uv))} of it); edgesim `--loop asyncio`: "
+        f"{ours_asyncio.text()} ({h.fmt_ratio(h.rps_ratio(ours_asyncio, base))} of plain)"
+    )
+    if len(figures) > 4:
+        fast = figures[4]
         baseline += (
             f"; nginx proxy_cache: {fast.text()} (edgesim at "
             f"{h.fmt_ratio(h.rps_ratio(ours, fast))} of it)"

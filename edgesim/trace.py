@@ -125,7 +125,7 @@ Outcome = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class TraceRecord:
     """One step: its stage, what happened, when it started and how long it took.
 
@@ -141,6 +141,31 @@ class TraceRecord:
     detail: str = ""
     status: int | None = None
     start_ms: float | None = None
+
+    def __init__(
+        self,
+        stage: Stage,
+        outcome: Outcome,
+        duration_ms: float = 0.0,
+        event: dict[str, object] | None = None,
+        result: object = None,
+        detail: str = "",
+        status: int | None = None,
+        start_ms: float | None = None,
+    ) -> None:
+        # The fields in one update: dataclass's own __init__ for a frozen class sets each
+        # through object.__setattr__, twice the cost, and every stage of every request makes
+        # a record.
+        self.__dict__.update(
+            stage=stage,
+            outcome=outcome,
+            duration_ms=duration_ms,
+            event=event,
+            result=result,
+            detail=detail,
+            status=status,
+            start_ms=start_ms,
+        )
 
     @property
     def label(self) -> str:
@@ -163,7 +188,7 @@ class Trace:
             now_ms = (time.perf_counter() - self.started) * 1000.0
             # Filled in place rather than copied: a record without its start is one the caller
             # has just built for this call, and a copy per stage is a cost every hit pays.
-            object.__setattr__(record, "start_ms", max(0.0, now_ms - record.duration_ms))
+            record.__dict__["start_ms"] = max(0.0, now_ms - record.duration_ms)
         self.records.append(record)
 
     @property

@@ -48,3 +48,18 @@ def test_every_outcome_is_a_constant() -> None:
         TraceRecord(Stage.BEHAVIOR, BehaviorOutcome.MATCHED),
     ):
         assert record.label == f"{record.stage.value}:{record.outcome.value}"
+
+
+def test_a_record_is_frozen_and_compares_by_its_fields() -> None:
+    import dataclasses
+
+    import pytest
+
+    record = TraceRecord(Stage.ORIGIN, OriginOutcome.RESPONSE, 1.5, status=200)
+    assert record == TraceRecord(Stage.ORIGIN, OriginOutcome.RESPONSE, 1.5, status=200)
+    assert record != TraceRecord(Stage.ORIGIN, OriginOutcome.RESPONSE, 1.5, status=404)
+    assert hash(record) == hash(TraceRecord(Stage.ORIGIN, OriginOutcome.RESPONSE, 1.5, status=200))
+    assert dataclasses.asdict(record)["status"] == 200
+    assert "status=200" in repr(record)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.status = 500  # type: ignore[misc]

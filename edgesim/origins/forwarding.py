@@ -41,7 +41,7 @@ request is sent.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import os
 import random
 import secrets
@@ -110,9 +110,15 @@ _ids = random.Random()
 os.register_at_fork(after_in_child=_ids.seed)
 
 
+_draw = _ids.getrandbits
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def new_request_id() -> str:
     """A fresh CloudFront request id: 56 characters of URL-safe base64 ending in ``==``."""
-    return base64.urlsafe_b64encode(_ids.randbytes(40)).decode("ascii")
+    # base64.urlsafe_b64encode(randbytes(40)), without its two Python-level calls on each side.
+    drawn = _draw(320).to_bytes(40)
+    return binascii.b2a_base64(drawn, newline=False).translate(_URL_SAFE).decode("ascii")
 
 
 def new_edge_id() -> str:

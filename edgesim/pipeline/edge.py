@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 from edgesim.cache.store import MemoryCacheStore
 from edgesim.cache.ttl import varies_on_everything, viewer_vary
-from edgesim.config import BehaviorConfig, Distribution
+from edgesim.config import BehaviorConfig, CustomErrorResponse, Distribution
 from edgesim.exceptions import OriginError
 from edgesim.http import EdgeRequest, EdgeResponse, Headers
 from edgesim.lambda_edge.triggers import Triggers
@@ -88,7 +88,8 @@ logger = logging.getLogger("edgesim")
 INTERNAL = "edgesim could not handle this request; its log has the details."
 # Failover is for requests CloudFront may send twice (spec cloudfront-caching.md §6).
 _FAILOVER_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# What CloudFront writes itself on every response, over any line of those names.
+# How many paths' behaviors an edge remembers before it starts again.
+_MATCHED_PATHS = 4096
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,12 @@ class Edge:
         self.cache = CacheStage(
             distribution, self.store, clock or SystemClock(), max_object_bytes=max_object_bytes
         )
+        # Each path's behavior, once matched (bounded: paths are the viewer's to choose).
+        self._matched: dict[str, BehaviorConfig] = {}
+        # The first custom error response of each status wins, as CloudFront lists one each.
+        self._custom_errors: dict[int, CustomErrorResponse] = {}
+        for custom in distribution.custom_error_responses:
+            self._custom_errors.setdefault(custom.error_code, custom)
 
     async def aclose(self) -> None:
         """Stop every function worker and close origin connections."""
@@ -203,7 +210,11 @@ class Edge:
 
     def _behavior(self, request: EdgeRequest, trace: Trace) -> BehaviorConfig:
         """The behavior the path matches, then CloudFront's own refusals and redirects."""
-        behavior = match_behavior(self.distribution, request.uri)
+        behavior = self._matched.get(request.uri)
+        if behavior is None:
+            if len(self._matched) >= _MATCHED_PATHS:
+                self._matched.clear()
+            behavior = self._matched[request.uri] = match_behavior(self.distribution, request.uri)
         trace.add(
             TraceRecord(Stage.BEHAVIOR, BehaviorOutcome.MATCHED, detail=behavior.path_pattern)
         )
@@ -329,10 +340,7 @@ class Edge:
         not run). If it cannot be fetched, the viewer gets what the page's origin returned.
         """
         status = served.response.status
-        custom = next(
-            (c for c in self.distribution.custom_error_responses if c.error_code == status),
-            None,
-        )
+        custom = self._custom_errors.get(status)
         if custom is None or custom.response_page_path is None or status < 400:
             return None
         # The origin's error is still stored as it would be; only the viewer sees the page.

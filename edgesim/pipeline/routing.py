@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 from typing import TYPE_CHECKING
 
 from edgesim.http import EdgeRequest
@@ -138,7 +139,7 @@ def refusal(
     """What CloudFront answers itself before any function runs, in the order it checks."""
     if (
         len(request.target) > MAX_URL_LENGTH
-        or _request_size(request) > MAX_REQUEST_SIZE
+        or _over_size_limit(request)
         or _announced_length(request) > MAX_REQUEST_BODY
     ):
         return Refusal(RefusalOutcome.REQUEST_TOO_LARGE, 413, _TOO_LARGE)
@@ -200,16 +201,20 @@ def has_body(request: EdgeRequest) -> bool:
     return "transfer-encoding" in request.headers
 
 
-def _request_size(request: EdgeRequest) -> int:
-    """The request line and header lines as they came on the wire, CRLFs included."""
+def _over_size_limit(request: EdgeRequest) -> bool:
+    """Whether the request line and header lines, as they came on the wire (CRLFs included),
+    are over :data:`MAX_REQUEST_SIZE` bytes."""
     line = f"{request.method} {request.target} HTTP/1.1\r\n"
-    values = "".join([value for _, value in request.headers])
-    if line.isascii() and values.isascii():
-        return len(line) + len(values) + sum([len(name) + 4 for name, _ in request.headers])
+    lines = request.headers.named_lines()[0]
+    text = "".join(chain.from_iterable(lines))
+    characters = len(line) + len(text) + 4 * len(lines)
+    if 4 * characters <= MAX_REQUEST_SIZE or (line.isascii() and text.isascii()):
+        # One byte a character; or so far under the limit that even four bytes each (the most
+        # UTF-8 takes) cannot reach it.
+        return characters > MAX_REQUEST_SIZE
     # Non-ASCII text stands for more than one byte each: count the bytes as they came.
-    return len(_wire(line)) + sum(
-        len(_wire(name)) + len(_wire(value)) + 4 for name, value in request.headers
-    )
+    size = len(_wire(line)) + sum(len(_wire(name)) + len(_wire(value)) + 4 for name, value in lines)
+    return size > MAX_REQUEST_SIZE
 
 
 def _wire(text: str) -> bytes:

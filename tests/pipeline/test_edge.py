@@ -12,7 +12,7 @@ from edgesim.http import EdgeRequest, Headers
 from edgesim.pages import XCache
 from edgesim.pipeline import Edge, function_specs
 from edgesim.pipeline.cache_stage import Fetched
-from edgesim.trace import BehaviorOutcome, CacheOutcome, OriginOutcome, Trace
+from edgesim.trace import BehaviorOutcome, CacheOutcome, OriginOutcome, Stage, Trace
 from tests.e2e.conftest import FUNCTIONS, Origin, start_origin
 
 
@@ -36,6 +36,30 @@ behaviors: [{{path_pattern: "*", origin: api}}]
     )
     yield edge
     await edge.aclose()
+
+
+async def test_each_path_gets_its_behavior_past_the_paths_an_edge_remembers(
+    tmp_path: Path, origins: tuple[Origin, Origin], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    primary, _ = origins
+    monkeypatch.setattr("edgesim.pipeline.edge._MATCHED_PATHS", 2)
+    edge = await _edge(
+        tmp_path,
+        f"""
+origins: {{api: {{url: "{primary.url}"}}}}
+behaviors:
+  - {{path_pattern: "/a/*", origin: api, cache_policy: CachingDisabled}}
+  - {{path_pattern: "*", origin: api, cache_policy: CachingDisabled}}
+""",
+    )
+    try:
+        for path in ["/a/1", "/b", "/a/2", "/a/1", "/c", "/b", "/a/3"]:
+            result = await edge.dispatch(EdgeRequest("GET", path))
+            matched = result.trace.find(Stage.BEHAVIOR)
+            assert matched is not None
+            assert matched.detail == ("/a/*" if path.startswith("/a/") else "*"), path
+    finally:
+        await edge.aclose()
 
 
 async def test_origin_group_fails_over_on_listed_status(
