@@ -114,7 +114,10 @@ def cache_key(policy: CachePolicy, request: EdgeRequest, *, distribution_domain:
     encoding = accept_encoding_for_origin(policy, request)
     if encoding is not None and encoding != "identity":
         parts.append(f"accept-encoding={encoding}")
-    value = "|".join(_escaped(part) for part in parts)
+    value = "|".join(parts)
+    if value.count("|") != len(parts) - 1 or "\\" in value:
+        # A part holds the separator or the escape: each part is escaped (the rare case).
+        value = "|".join([_escaped(part) for part in parts])
     return CacheKey(value=value, path=request.uri, query=query)
 
 

@@ -15,7 +15,6 @@ aiohttp's response objects and header maps cost more than the rest of a hit. Any
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 
 from aiohttp import HttpVersion10, HttpVersion11, StreamReader, http_exceptions, web
@@ -37,8 +36,9 @@ _NO_BODY_STATUSES = frozenset({204, 304})
 # door can drop what aiohttp adds of its own accord.
 SENT_NAMES = web.RequestKey("edgesim_sent_names", frozenset[str])
 # What aiohttp refuses in a header line (a header injection); such a response takes its path,
-# and gets its answer.
-_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# and gets its answer. As bytes: UTF-8 never puts these bytes inside another character, and
+# deleting them from bytes is several times faster than any str test of a 700-character head.
+_CONTROLS = bytes([*range(0x09), *range(0x0A, 0x20), 0x7F])
 _FRAMING = frozenset({"content-length", "transfer-encoding"})
 # Past this much unsent, a whole body waits for the viewer to read before the next request.
 _HIGH_WATER = 64 * 1024
@@ -279,13 +279,13 @@ def _whole_wire(request: web.BaseRequest, response: EdgeResponse) -> bytes | Non
         lines.append("Connection: keep-alive")
     elif not keep_alive and version == HttpVersion11:
         lines.append("Connection: close")
-    text = "".join(lines)
-    if not text.isprintable() and _FORBIDDEN.search(text) is not None:
-        return None
     try:
-        wire = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+        flat = "".join(lines).encode("utf-8")
     except UnicodeEncodeError:
         return None
+    if len(flat.translate(None, _CONTROLS)) != len(flat):
+        return None
+    wire = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
     return wire if empty else wire + response.body
 
 
