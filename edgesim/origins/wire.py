@@ -35,6 +35,7 @@ _HIGH_WATER = 256 * 1024
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Any control byte but TAB, including CR and LF, would split or corrupt the request's head.
 _NOT_FIELD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_CONTROLS = bytes([*range(0x09), *range(0x0A, 0x20), 0x7F])
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: ([^\r\n]*))?")
 
 
@@ -127,10 +128,13 @@ class Wire(asyncio.Protocol):
         if self.transport is None or self.transport.is_closing():
             raise BrokenExchange("the connection is closed")
         self.transport.write(data)
-        try:
-            await asyncio.wait_for(self._writable.wait(), timeout)
-        except TimeoutError as exc:
-            raise ReadTimedOut("the origin did not take the request") from exc
+        if not self._writable.is_set():
+            # Only when the transport asked to pause: a timer per write is a cost every miss
+            # would pay.
+            try:
+                await asyncio.wait_for(self._writable.wait(), timeout)
+            except TimeoutError as exc:
+                raise ReadTimedOut("the origin did not take the request") from exc
         if self._lost is not None:
             raise BrokenExchange(f"the connection broke: {self._lost}") from self._lost
 
@@ -162,6 +166,15 @@ class Wire(asyncio.Protocol):
                 return b""
         return self.take(limit)
 
+    def whole_head(self) -> list[bytes] | None:
+        """The lines of a response head (status line first, the blank line left out), taken
+        from the buffer when all of it is there with CRLF line ends; None otherwise, for the
+        caller to read it line by line (:meth:`read_line`'s rules, bare LFs included)."""
+        end = self.buffer.find(b"\r\n\r\n", 0, _MAX_HEAD + 4)
+        if end < 0 or self.buffer.count(b"\n", 0, end) != self.buffer.count(b"\r\n", 0, end):
+            return None
+        return self.take(end + 4)[:-4].split(b"\r\n")
+
     async def read_line(self, timeout: float) -> bytes:
         """One line without its CRLF; :class:`BrokenExchange` if the connection ends first."""
         searched = 0
@@ -180,16 +193,23 @@ class Wire(asyncio.Protocol):
 async def read_head(
     wire: Wire, timeout: float
 ) -> tuple[int, int, bytes, list[tuple[bytes, bytes]]]:
-    first = await wire.read_line(timeout)
+    lines = wire.whole_head()
+    if lines is None:
+        lines = [await wire.read_line(timeout)]
+        size = len(lines[0])
+        while line := await wire.read_line(timeout):
+            size += len(line)
+            if size > _MAX_HEAD:
+                raise BrokenExchange("the response head is too large")
+            lines.append(line)
+    first = lines[0]
     match = _STATUS_LINE.fullmatch(first)
     if match is None:
         raise BrokenExchange(f"not an HTTP/1.1 status line: {first[:40]!r}")
+    if sum(map(len, lines)) > _MAX_HEAD:
+        raise BrokenExchange("the response head is too large")
     headers: list[tuple[bytes, bytes]] = []
-    size = len(first)
-    while line := await wire.read_line(timeout):
-        size += len(line)
-        if size > _MAX_HEAD:
-            raise BrokenExchange("the response head is too large")
+    for line in lines[1:]:
         if line[:1] in (b" ", b"\t"):
             # Obsolete line folding (RFC 9112 §5.2) is ambiguous between parsers: refused.
             raise BrokenExchange("a folded header line")
@@ -203,11 +223,21 @@ async def read_head(
 def request_head(method: bytes, target: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
     if _TOKEN.fullmatch(method) is None:
         raise RequestNotSendable(f"invalid method {method!r}")
-    lines = [b"%b %b HTTP/1.1" % (method, target)]
-    for name, value in headers:
-        if _TOKEN.fullmatch(name) is None:
-            raise RequestNotSendable(f"invalid header name {name!r}")
-        if _NOT_FIELD_VALUE.search(value):
-            raise RequestNotSendable(f"invalid value for header {name!r}")
-        lines.append(b"%b: %b" % (name, value))
-    return b"\r\n".join(lines) + b"\r\n\r\n"
+    names = b"".join([name for name, _ in headers])
+    values = b"".join([value for _, value in headers])
+    # Tokens run together are one token, and a control byte shows in the values joined: two
+    # tests for the whole head; the line at fault is looked for only when one fails.
+    if headers and (
+        _TOKEN.fullmatch(names) is None
+        or not all([name for name, _ in headers])
+        or len(values.translate(None, _CONTROLS)) != len(values)
+    ):
+        for name, value in headers:
+            if _TOKEN.fullmatch(name) is None:
+                raise RequestNotSendable(f"invalid header name {name!r}")
+            if _NOT_FIELD_VALUE.search(value):
+                raise RequestNotSendable(f"invalid value for header {name!r}")
+    head = b"\r\n".join([b"%b: %b" % line for line in headers])
+    if head:
+        return b"%b %b HTTP/1.1\r\n%b\r\n\r\n" % (method, target, head)
+    return b"%b %b HTTP/1.1\r\n\r\n" % (method, target)
