@@ -248,6 +248,8 @@ def _selects(behavior: QueryBehavior, names: tuple[str, ...], raw_name: str) -> 
 
 def _kept_query(querystring: str, keep: Callable[[str], bool]) -> str:
     """The parameters ``keep`` accepts by name, in the viewer's order; all of them unchanged."""
+    if not querystring:
+        return querystring
     parameters = querystring.split("&")
     names = [parameter.partition("=")[0] for parameter in parameters]
     if all(keep(name) for name in names):

@@ -23,7 +23,7 @@ from multidict import CIMultiDict
 
 from edgesim.exceptions import IncompleteBodyError
 from edgesim.frontdoors.viewer_connection import DEFAULT_LIMITS, ViewerConnection
-from edgesim.http import EdgeRequest, EdgeResponse, Headers, reason_phrase
+from edgesim.http import BodyStream, EdgeRequest, EdgeResponse, Headers, reason_phrase
 from edgesim.pipeline import EdgeResult
 from edgesim.pipeline.routing import MAX_REQUEST_BODY
 from edgesim.trace import OriginOutcome, Stage, TraceRecord
@@ -196,6 +196,11 @@ async def send_response(request: web.BaseRequest, result: EdgeResult) -> web.Str
             return await _write_whole(request, wire)
         request[SENT_NAMES] = _names(response)
         return to_web_response(response, head=request.method == "HEAD")
+    if stream is not None and not chunked:
+        known = _known_length(response)
+        head = _head_wire(request, response, known) if known is not None else None
+        if known is not None and head is not None:
+            return await _write_streamed(request, result, stream, head, int(known))
     request[SENT_NAMES] = _names(response)
     headers, length = _split_length(response)
     sent = web.StreamResponse(
@@ -250,11 +255,32 @@ def _whole_wire(request: web.BaseRequest, response: EdgeResponse) -> bytes | Non
     """A buffered response as the bytes aiohttp would send for it (the same lines in the same
     order, minus the ``Server`` and ``Content-Type`` it invents), or None when it is one
     aiohttp's own path must answer."""
+    status = response.status
+    head = request.method == "HEAD"
+    empty = head or status in _NO_BODY_STATUSES
+    if not empty:
+        length: str | None = str(len(response.body))
+    elif head and status not in _NO_BODY_STATUSES:
+        # A HEAD answer keeps the length the full response would have.
+        length = response.headers.get("Content-Length")
+        if length is not None and not length.isdigit():
+            return None  # aiohttp cannot frame it
+    else:
+        length = None
+    wire = _head_wire(request, response, length)
+    if wire is None or empty:
+        return wire
+    return wire + response.body
+
+
+def _head_wire(
+    request: web.BaseRequest, response: EdgeResponse, length: str | None
+) -> bytes | None:
+    """The status line and header lines aiohttp would send for ``response`` with ``length`` as
+    its ``Content-Length`` (none when None), or None when aiohttp's own path must answer."""
     status, reason, version = response.status, response.reason, request.version
     if status < 200 or not reason or "\r" in reason or "\n" in reason:
         return None
-    head = request.method == "HEAD"
-    empty = head or status in _NO_BODY_STATUSES
     items, names = response.headers.named_lines()
     if "connection" in names:
         return None
@@ -264,15 +290,9 @@ def _whole_wire(request: web.BaseRequest, response: EdgeResponse) -> bytes | Non
         for (name, value), lower in zip(items, names, strict=True)
         if lower not in _FRAMING
     ]
-    length = items[names.index("content-length")][1] if "content-length" in names else None
-    dated = "date" in names
-    if not empty:
-        lines.append(f"Content-Length: {len(response.body)}")
-    elif head and status not in _NO_BODY_STATUSES and length is not None:
-        if not length.isdigit():
-            return None  # aiohttp cannot frame it
+    if length is not None:
         lines.append(f"Content-Length: {length}")
-    if not dated:
+    if "date" not in names:
         lines.append(f"Date: {rfc822_formatted_time()}")
     keep_alive = request.keep_alive
     if keep_alive and version == HttpVersion10:
@@ -285,8 +305,53 @@ def _whole_wire(request: web.BaseRequest, response: EdgeResponse) -> bytes | Non
         return None
     if len(flat.translate(None, _CONTROLS)) != len(flat):
         return None
-    wire = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
-    return wire if empty else wire + response.body
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+
+
+def _known_length(response: EdgeResponse) -> str | None:
+    """The one ``Content-Length`` of a response whose body streams, when it is plain digits."""
+    names = response.headers.named_lines()[1]
+    if names.count("content-length") != 1 or "transfer-encoding" in names:
+        return None
+    length = response.headers.get("Content-Length")
+    return length if length is not None and length.isdigit() else None
+
+
+async def _write_streamed(
+    request: web.BaseRequest, result: EdgeResult, stream: BodyStream, head: bytes, length: int
+) -> web.StreamResponse:
+    """A streamed body of known length straight to the transport, behind ``head``, each chunk
+    as it comes; a body that ends short leaves the viewer what came and a closed connection."""
+    transport = request.transport
+    finished = False
+    try:
+        if transport is None or transport.is_closing():
+            return _CLOSING  # the viewer left; nothing more can reach it
+        transport.write(head)
+        left = length
+        async for chunk in stream:
+            if transport.is_closing():
+                break  # the viewer left
+            if len(chunk) > left:
+                chunk = chunk[:left]  # never more than announced, as aiohttp's writer does
+            if chunk:
+                transport.write(chunk)
+                left -= len(chunk)
+            if transport.get_write_buffer_size() > _HIGH_WATER:
+                await request.writer.drain()
+        else:
+            finished = left == 0
+    except IncompleteBodyError as cut:
+        result.trace.add(TraceRecord(Stage.ORIGIN, OriginOutcome.BODY_CUT, detail=str(cut)))
+    except ConnectionError:
+        pass  # the viewer left; nothing more can reach it
+    finally:
+        await stream.aclose()
+    if not finished:
+        if transport is not None:
+            transport.close()  # what was written still goes out first
+        return _CLOSING
+    return _KEPT_OPEN if request.keep_alive else _CLOSING
 
 
 async def _write_whole(request: web.BaseRequest, wire: bytes) -> web.StreamResponse:

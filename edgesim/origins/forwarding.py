@@ -150,6 +150,18 @@ def to_origin(
     ``forward`` is a cache/origin request policy's say over viewer headers; ``None`` means the
     legacy defaults. URI, query string and body are unchanged; the origin gets HTTP/1.1.
     """
+    headers = _forwarded_headers(request, origin, request_id, edge_id, forward)
+    return replace(request, headers=headers, http_version="1.1")
+
+
+def _forwarded_headers(
+    request: EdgeRequest,
+    origin: OriginTarget,
+    request_id: str,
+    edge_id: str,
+    forward: Callable[[str], bool] | None,
+) -> Headers:
+    """:func:`to_origin`'s header lines."""
     viewer = request.headers.without_hop_by_hop(keep=_FORWARDED_HOP_BY_HOP)
     forwarded = Headers()
     for name, value in viewer:
@@ -169,7 +181,7 @@ def to_origin(
         agent = viewer.get("user-agent", agent) or agent
 
     # CloudFront's own lines first, as they appear in AWS's example events.
-    headers = Headers(
+    return Headers(
         [
             ("X-Forwarded-For", ", ".join(addresses)),
             ("User-Agent", agent),
@@ -179,7 +191,6 @@ def to_origin(
             ("X-Amz-Cf-Id", request_id),
         ]
     )
-    return replace(request, headers=headers, http_version="1.1")
 
 
 def forward_under_policies(
@@ -205,10 +216,7 @@ def forward_under_policies(
     plan = policy_forwarding(
         policy, orp, request, s3_origin=target.kind == "s3", cached_methods=cached_methods
     )
-    outbound = to_origin(
-        request, target, request_id=request_id, edge_id=edge_id, forward=plan.header_allowed
-    )
-    headers = outbound.headers
+    headers = _forwarded_headers(request, target, request_id, edge_id, plan.header_allowed)
     headers.remove("Cookie")
     if plan.cookie:
         headers.add("Cookie", plan.cookie)
@@ -216,7 +224,8 @@ def forward_under_policies(
         headers.set("Accept-Encoding", plan.accept_encoding)
     for name, value in validators or ():
         headers.set(name, value)
-    return replace(outbound, headers=headers, querystring=plan.querystring), plan.header_allowed
+    outbound = replace(request, headers=headers, http_version="1.1", querystring=plan.querystring)
+    return outbound, plan.header_allowed
 
 
 def _forwards(name: str, request: EdgeRequest, forward: Callable[[str], bool] | None) -> bool:

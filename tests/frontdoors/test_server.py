@@ -108,12 +108,14 @@ async def test_long_urls_reach_cloudfronts_own_limit(tmp_path: Path) -> None:
 HALF = 256 * 1024
 SLOW_BODY = os.urandom(2 * HALF)
 UPLOAD = os.urandom(5 * 1024 * 1024)
+BIG = os.urandom(8 * 1024 * 1024)
 
 
 @dataclass
 class StreamingOrigin:
     """A loopback origin: ``/halves`` sends half its body and the rest once ``release`` is set;
-    ``/short`` promises more bytes than it sends, then hangs up; ``/upload`` records the body."""
+    ``/short`` promises more bytes than it sends, then hangs up; ``/upload`` records the body;
+    ``/big`` sends 8 MiB of known length in 64 KiB writes."""
 
     release: asyncio.Event = field(default_factory=asyncio.Event)
     uploads: list[tuple[list[tuple[str, str]], bytes]] = field(default_factory=list)
@@ -125,6 +127,13 @@ class StreamingOrigin:
             lines = [(k.decode(), v.decode()) for k, v in request.raw_headers]
             self.uploads.append((lines, body))
             return web.Response(text=str(len(body)))
+        if request.path == "/big":
+            big = web.StreamResponse(headers={"Content-Length": str(len(BIG))})
+            await big.prepare(request)
+            for at in range(0, len(BIG), 64 * 1024):
+                await big.write(BIG[at : at + 64 * 1024])
+            await big.write_eof()
+            return big
         if request.path == "/short":
             sent = web.StreamResponse(headers={"Content-Length": str(len(SLOW_BODY))})
             await sent.prepare(request)
@@ -220,6 +229,38 @@ async def test_a_body_cut_by_the_origin_is_cut_for_the_viewer(proxy, streaming_o
                     received += chunk
     assert bytes(received) == SLOW_BODY[:HALF]
     assert "origin:body-cut" in (await logged.wait())[0].trace.steps
+
+
+async def test_a_viewer_that_stops_reading_gets_a_large_body_whole(proxy) -> None:
+    server, logged = proxy
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.listeners[0].port)
+    try:
+        writer.write(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
+        assert b"Content-Length: %d\r\n" % len(BIG) in head
+        await asyncio.sleep(0.3)  # reads nothing for a while: the edge waits, serving others
+        async with http_clients.async_client(timeout=20) as client:
+            other = await client.head(server.url() + "/halves")
+        assert other.status_code == 200
+        assert await asyncio.wait_for(reader.readexactly(len(BIG)), 20) == BIG
+        writer.write(b"HEAD /halves HTTP/1.1\r\nHost: x\r\n\r\n")  # still open, in step
+        again = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
+        assert again.startswith(b"HTTP/1.1 200 OK\r\n")
+    finally:
+        writer.close()
+    assert [r.response.status for r in await logged.wait(3)] == [200, 200, 200]
+
+
+async def test_a_viewer_that_leaves_mid_body_costs_no_one_else(proxy) -> None:
+    server, logged = proxy
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.listeners[0].port)
+    writer.write(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+    await asyncio.wait_for(reader.readexactly(100_000), 20)
+    writer.close()
+    await logged.wait(1)
+    async with http_clients.async_client(timeout=20) as client:
+        whole = await client.get(server.url() + "/big")
+    assert whole.status_code == 200 and whole.content == BIG
 
 
 async def test_head_keeps_the_length_and_sends_no_body(proxy) -> None:
