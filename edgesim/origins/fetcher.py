@@ -242,11 +242,17 @@ async def _edge_response(answer: OriginResponse, where: str) -> EdgeResponse:
         headers.remove("Content-Length")
     else:
         headers = received.without_hop_by_hop()
+    # A body that came whole with its head is handed over whole: the viewer then gets one
+    # write, and nothing waits on a stream that has nothing more to give.
+    whole = answer.body.take_whole() if answer.body is not None else None
     return EdgeResponse(
         status=answer.status,
         headers=headers,
+        body=whole or b"",
         reason=answer.reason.decode("latin-1"),
-        stream=None if answer.body is None else _OriginBody(answer.body, where),
+        stream=None
+        if answer.body is None or whole is not None
+        else _OriginBody(answer.body, where),
     )
 
 

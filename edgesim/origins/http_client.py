@@ -96,6 +96,19 @@ class OriginBody:
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._chunks()
 
+    def take_whole(self) -> bytes | None:
+        """The whole body when all of it has already arrived (a length-framed body in the
+        connection's buffer, the usual case for small ones), ending it; else None, and the
+        body streams as usual."""
+        if self._done or self._framing != "length":
+            return b"" if self._done and self._framing == "length" else None
+        wire = self._connection.wire
+        if len(wire.buffer) < self._length:
+            return None
+        data = wire.take(self._length)
+        self._finish(reuse=self._reusable)
+        return data
+
     async def _chunks(self) -> AsyncIterator[bytes]:
         if self._done:
             return

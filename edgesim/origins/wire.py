@@ -151,6 +151,11 @@ class Wire(asyncio.Protocol):
             raise ReadTimedOut("the origin went silent") from exc
         return True
 
+    async def wait_for_bytes(self, timeout: float) -> None:
+        """Return once bytes are buffered, or the connection has ended."""
+        while not self.buffer and await self._more(timeout):
+            pass
+
     def take(self, limit: int) -> bytes:
         data = bytes(self.buffer[:limit])
         del self.buffer[:limit]
@@ -193,6 +198,8 @@ class Wire(asyncio.Protocol):
 async def read_head(
     wire: Wire, timeout: float
 ) -> tuple[int, int, bytes, list[tuple[bytes, bytes]]]:
+    if not wire.buffer:
+        await wire.wait_for_bytes(timeout)  # the head usually comes whole in its first read
     lines = wire.whole_head()
     if lines is None:
         lines = [await wire.read_line(timeout)]

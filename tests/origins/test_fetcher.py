@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import os
 import socket
@@ -952,3 +953,41 @@ async def test_a_certificate_for_another_name_is_502(
         await fetcher.fetch(request(headers=[("Host", "elsewhere.example")]), target)
     assert caught.value.status == 502 and "TLS failure" in caught.value.reason
     assert tls_origin.seen == []
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["with-its-head", "after-its-head"])
+async def test_a_body_that_came_with_its_head_is_handed_over_whole(split: bool) -> None:
+    connections: list[int] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while await reader.readuntil(b"\r\n\r\n"):
+                head = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+                if split:
+                    writer.write(head)
+                    await writer.drain()
+                    await asyncio.sleep(0.05)
+                    writer.write(b"hello")
+                else:
+                    writer.write(head + b"hello")
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    target = OriginTarget(
+        kind="custom", domain_name="origin.example", protocol="http",
+        port=server.sockets[0].getsockname()[1], connect_host="127.0.0.1",
+    )  # fmt: skip
+    fetcher = OriginFetcher()
+    try:
+        for _ in range(2):
+            result = await fetcher.fetch(request(), target)
+            assert (result.stream is not None) is split
+            assert await result.read() == b"hello"
+            assert result.headers.get("Content-Length") == "5"
+    finally:
+        await fetcher.aclose()
+        server.close()
+        await server.wait_closed()
+    assert len(connections) == 1  # handed over whole or read to its end, it is reused
