@@ -219,18 +219,28 @@ class OriginPool:
         connection.expires_at = time.monotonic() + self._keepalive
         self._idle.setdefault(connection.key, []).append(connection)
         # CloudFront closes an idle origin connection once OriginKeepaliveTimeout has passed
-        # (spec cloudfront-caching.md §5), not when the origin is next asked for.
-        connection.expiry = asyncio.get_running_loop().call_later(
-            self._keepalive, self._expire, connection
-        )
+        # (spec cloudfront-caching.md §5), not when the origin is next asked for. The timer is
+        # left running when the connection is reused; when it fires it looks at the latest
+        # expiry, so a busy connection costs no timer per request.
+        if connection.expiry is None:
+            connection.expiry = asyncio.get_running_loop().call_later(
+                self._keepalive, self._expire, connection
+            )
 
     def _expire(self, connection: _Connection) -> None:
         connection.expiry = None
         idle = self._idle.get(connection.key, [])
-        if connection in idle:
-            idle.remove(connection)
-            if not idle:
-                del self._idle[connection.key]
+        if connection not in idle:
+            return  # in use: its next release arms the timer again
+        left = connection.expires_at - time.monotonic()
+        if left > 0:
+            connection.expiry = asyncio.get_running_loop().call_later(
+                left, self._expire, connection
+            )
+            return
+        idle.remove(connection)
+        if not idle:
+            del self._idle[connection.key]
         connection.wire.close()
         self._open.discard(connection.wire)
 
@@ -250,12 +260,12 @@ class OriginPool:
         now = time.monotonic()
         while connections:
             connection = connections.pop()
-            if connection.expiry is not None:
-                connection.expiry.cancel()
-                connection.expiry = None
             if connection.wire.usable and now < connection.expires_at:
                 connection.wire.idle = False
                 return connection
+            if connection.expiry is not None:
+                connection.expiry.cancel()
+                connection.expiry = None
             connection.wire.close()
             self._open.discard(connection.wire)
         return None

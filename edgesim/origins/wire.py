@@ -72,7 +72,8 @@ class Wire(asyncio.Protocol):
         self.eof = False
         self.idle = False
         self._lost: BaseException | None = None
-        self._data = asyncio.Event()
+        # The reader waiting for more bytes, if any (one at a time: the exchange's).
+        self._waiter: asyncio.Future[bool] | None = None
         self._writable = asyncio.Event()
         self._writable.set()
         self._paused = False
@@ -87,20 +88,20 @@ class Wire(asyncio.Protocol):
             self.close()
             return
         self.buffer += data
-        self._data.set()
+        self._wake()
         if len(self.buffer) > _HIGH_WATER and self.transport is not None and not self._paused:
             self._paused = True
             self.transport.pause_reading()
 
     def eof_received(self) -> bool:
         self.eof = True
-        self._data.set()
+        self._wake()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.eof = True
         self._lost = exc
-        self._data.set()
+        self._wake()
         self._writable.set()
 
     def pause_writing(self) -> None:
@@ -144,12 +145,23 @@ class Wire(asyncio.Protocol):
             if self._lost is not None:
                 raise BrokenExchange(f"the connection broke: {self._lost}") from self._lost
             return False
-        self._data.clear()
+        # A future and a timer rather than wait_for on an event: this wait is on every
+        # exchange, and wait_for's timeout context costs several times as much.
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(timeout, _time_out, waiter)
         try:
-            await asyncio.wait_for(self._data.wait(), timeout)
-        except TimeoutError as exc:
-            raise ReadTimedOut("the origin went silent") from exc
+            arrived = await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+        if not arrived:
+            raise ReadTimedOut("the origin went silent")
         return True
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(True)
 
     async def wait_for_bytes(self, timeout: float) -> None:
         """Return once bytes are buffered, or the connection has ended."""
@@ -193,6 +205,11 @@ class Wire(asyncio.Protocol):
                 raise BrokenExchange("a line of the response is too long")
             if not await self._more(timeout):
                 raise BrokenExchange("the connection ended before the line did")
+
+
+def _time_out(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 async def read_head(

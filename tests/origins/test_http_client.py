@@ -152,3 +152,20 @@ async def test_an_idle_connection_is_closed_when_its_keepalive_runs_out(origin) 
         await pool.aclose()
         server.close()
         await server.wait_closed()
+
+
+async def test_a_connection_in_use_outlives_its_earlier_keepalive(origin) -> None:
+    # Reused before its keep-alive ran out, a connection is timed from its latest release: the
+    # first release's timer, firing while the second answer is still being read, closes nothing.
+    pool = OriginPool(keepalive=0.5)
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    origin.replies = [ok, ok, ok]
+    try:
+        assert await read(await send(pool, origin, b"/one")) == b"ok"
+        second = await send(pool, origin, b"/two")
+        await asyncio.sleep(0.7)  # past the first release's keep-alive, the body still unread
+        assert await read(second) == b"ok"
+        assert await read(await send(pool, origin, b"/three")) == b"ok"
+    finally:
+        await pool.aclose()
+    assert [number for number, _ in origin.seen] == [1, 1, 1]
