@@ -183,6 +183,12 @@ class CacheStage:
             policy, request, distribution_domain=self._distribution.settings.domain_name
         )
         ranged = request.method == "GET" and "range" in request.headers
+        if request.method == "GET" and not ranged:
+            # The common hit, found without the lookup record a miss needs.
+            held = await self._store.get(key.value)
+            if held is not None and held.is_fresh(now := self._clock()):
+                trace.add(TraceRecord(Stage.CACHE, CacheOutcome.HIT))
+                return _deliver(held, request, now, XCache.HIT)
         look = _Lookup(
             key=key,
             store_key=key.for_head() if request.method == "HEAD" else key.value,
