@@ -252,16 +252,18 @@ class Lab(contextlib.ExitStack):
         *,
         args: Sequence[str] = (),
         files: dict[str, bytes] | None = None,
+        entry: Sequence[str] = ("-m", "edgesim"),
     ) -> Server:
         """``edgesim serve`` on the distribution ``config`` (YAML, written to the lab's folder
-        with ``files`` beside it), its access log in the server's log file."""
+        with ``files`` beside it), its access log in the server's log file; ``entry`` is what
+        the interpreter runs (another script taking ``edgesim``'s arguments)."""
         folder = self.dir / re.sub(r"[^a-z0-9]+", "-", name.lower())
         folder.mkdir()
         for relative, content in (files or {}).items():
             (folder / relative).parent.mkdir(parents=True, exist_ok=True)
             (folder / relative).write_bytes(content)
         (folder / "bench.yaml").write_text(config)
-        argv = [PYTHON, "-m", "edgesim", "serve", "--port", "0", "--admin-port", "0"]
+        argv = [PYTHON, *entry, "serve", "--port", "0", "--admin-port", "0"]
         argv += ["--shutdown-grace", "1", *args, str(folder / "bench.yaml")]
         server = self.start(
             Server(name, argv, workdir=self.dir, env={"EDGESIM_ADMIN_TOKEN": ADMIN_TOKEN})

@@ -11,7 +11,9 @@ rounds:
 
 - a plain aiohttp server answering every request with the same 1 KB body (the target: edgesim's
   hits at 0.6x its requests/s or better), on asyncio's loop; for reference, the same server on
-  uvloop, which ``edgesim serve`` runs on by default, and ``edgesim serve --loop asyncio``;
+  uvloop, which ``edgesim serve`` runs on by default, ``edgesim serve --loop asyncio``, and
+  edgesim's front door without its pipeline (``_frontdoor.py``), which splits a hit's CPU between
+  the two;
 - nginx with ``proxy_cache`` in front of that aiohttp server, when nginx is installed
   (``apt-get install nginx-light``): what a C cache does with the same request, for reference;
 - ``edgesim serve --workers auto`` against one process, when ``serve`` has ``--workers``.
@@ -66,9 +68,14 @@ http {{
 """
 
 
-def edgesim_hits(lab: h.Lab, name: str = "edgesim hits", args: tuple[str, ...] = ()) -> h.Server:
+def edgesim_hits(
+    lab: h.Lab,
+    name: str = "edgesim hits",
+    args: tuple[str, ...] = (),
+    entry: tuple[str, ...] = ("-m", "edgesim"),
+) -> h.Server:
     """``edgesim serve`` with ``/page.html`` cached (its URL is ``server.url + "/page.html"``)."""
-    server = lab.edgesim(name, CACHED, args=args, files={"page.html": h.BODY})
+    server = lab.edgesim(name, CACHED, args=args, files={"page.html": h.BODY}, entry=entry)
     h.warm(server.url + "/page.html")  # each process's Miss that stores it, then Hits only
     h.expect(server.url + "/page.html", x_cache="Hit")
     return server
@@ -109,6 +116,7 @@ def hit_rows(options: h.Options) -> list[h.Row]:
     with h.Lab() as lab:
         edge = edgesim_hits(lab)
         on_asyncio = edgesim_hits(lab, "edgesim on asyncio", ("--loop", "asyncio"))
+        front_door = edgesim_hits(lab, "front door alone", entry=(str(h.BENCH / "_frontdoor.py"),))
         plain = lab.plain()
         plain_uv = lab.plain("plain aiohttp on uvloop", uvloop=True)
         for server in (plain, plain_uv):
@@ -118,6 +126,7 @@ def hit_rows(options: h.Options) -> list[h.Row]:
             h.Side("plain aiohttp", plain, plain.url + "/page.html"),
             h.Side("plain aiohttp on uvloop", plain_uv, plain_uv.url + "/page.html"),
             h.Side("edgesim --loop asyncio", on_asyncio, on_asyncio.url + "/page.html"),
+            h.Side("front door alone", front_door, front_door.url + "/page.html"),
         ]
         nginx_note = ""
         try:
@@ -129,15 +138,17 @@ def hit_rows(options: h.Options) -> list[h.Row]:
     failed = h.not_a_result(name, target, *figures)
     if failed:
         return [failed]
-    ours, base, base_uv, ours_asyncio = figures[:4]
+    ours, base, base_uv, ours_asyncio, door = figures[:5]
     ratio = h.rps_ratio(ours, base)
     baseline = (
         f"plain aiohttp: {base.text()}; for reference, on uvloop: {base_uv.text()} (edgesim at "
         f"{h.fmt_ratio(h.rps_ratio(ours, base_uv))} of it); edgesim `--loop asyncio`: "
-        f"{ours_asyncio.text()} ({h.fmt_ratio(h.rps_ratio(ours_asyncio, base))} of plain)"
+        f"{ours_asyncio.text()} ({h.fmt_ratio(h.rps_ratio(ours_asyncio, base))} of plain); "
+        f"edgesim's front door alone (`bench/_frontdoor.py`: the pipeline answered by a stored "
+        f"result): {door.text()}"
     )
-    if len(figures) > 4:
-        fast = figures[4]
+    if len(figures) > 5:
+        fast = figures[5]
         baseline += (
             f"; nginx proxy_cache: {fast.text()} (edgesim at "
             f"{h.fmt_ratio(h.rps_ratio(ours, fast))} of it)"
