@@ -80,6 +80,7 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _NOT_VCHAR = re.compile(rb"[^\x21-\x7e]")
 # RFC 9110 §5.5: a field value holds no control byte but HTAB.
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_CONTROLS = bytes([*range(0x09), *range(0x0A, 0x20), 0x7F])
 
 
 class OriginFetcher:
@@ -234,7 +235,12 @@ async def _edge_response(answer: OriginResponse, where: str) -> EdgeResponse:
         if answer.body is not None:
             await answer.body.aclose()
         raise OriginError(502, f"invalid response headers from {where}: {problem}")
-    received = Headers((_decode(k), _decode(v)) for k, v in answer.headers)
+    received = Headers.of_lines(
+        [
+            (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+            for name, value in answer.headers
+        ]
+    )
     if received.chunked():
         # The origin-response function sees the line, read-only (spec lambda-edge.md §3.2), and
         # the viewer gets the body re-chunked; the chunks, not a length, frame it (RFC 9112 §6.3).
@@ -258,9 +264,12 @@ async def _edge_response(answer: OriginResponse, where: str) -> EdgeResponse:
 
 def _header_problem(lines: Sequence[tuple[bytes, bytes]]) -> str | None:
     """Why CloudFront would refuse these origin header lines, or None."""
-    size = sum(len(name) + len(value) + 4 for name, value in lines)
+    flat = b"".join([name + value for name, value in lines])
+    size = len(flat) + 4 * len(lines)
     if size > HEADERS_MAX_BYTES:
         return f"{size} bytes of headers, over CloudFront's {HEADERS_MAX_BYTES}"
+    if len(flat.translate(None, _CONTROLS)) == len(flat):
+        return None  # the usual case, found in one pass over all the lines
     for name, value in lines:
         if _CONTROL.search(value) or _CONTROL.search(name):
             return f"a control byte in the {name.decode('latin-1')!r} header"
@@ -347,10 +356,6 @@ def _request_target(path: str, querystring: str) -> bytes:
 def _encode(text: str) -> bytes:
     # The inverse of how aiohttp decodes what a viewer sent, so bytes survive the round trip.
     return text.encode("utf-8", "surrogateescape")
-
-
-def _decode(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
 
 
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
