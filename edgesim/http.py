@@ -22,6 +22,7 @@ __all__ = [
     "EdgeRequest",
     "EdgeResponse",
     "Headers",
+    "has_control_bytes",
     "reason_phrase",
 ]
 
@@ -39,6 +40,19 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
+
+# Every control byte but TAB: none may stand in a header line (CR and LF would split the head).
+_CONTROL_BYTES = bytes([*range(0x09), *range(0x0A, 0x20), 0x7F])
+
+
+def has_control_bytes(data: bytes) -> bool:
+    """Whether ``data`` holds a control byte other than TAB, which no header line may carry.
+
+    UTF-8 never puts such a byte inside another character, so encoded text can be tested too.
+    Deleting them and comparing lengths is several times faster than a regular expression or a
+    str test, and a response head or a request's header lines are tested whole on every request.
+    """
+    return len(data.translate(None, _CONTROL_BYTES)) != len(data)
 
 
 class BodyStream(Protocol):

@@ -129,3 +129,11 @@ def test_lookups_stay_right_through_every_change() -> None:
     copy.add("D", "6")
     assert "d" in copy and "d" not in headers
     assert headers.without_hop_by_hop().get_all("a") == ["x"]
+
+
+def test_control_bytes_are_every_one_but_tab() -> None:
+    from edgesim.http import has_control_bytes
+
+    assert not has_control_bytes(b"a\tb ~" + "caf\u00e9 \u00a0\u2028".encode())
+    for byte in [*range(0x09), *range(0x0A, 0x20), 0x7F]:
+        assert has_control_bytes(b"value" + bytes([byte]) + b"more"), byte

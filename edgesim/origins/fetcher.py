@@ -53,7 +53,7 @@ import ssl
 from collections.abc import AsyncIterator, Sequence
 
 from edgesim.exceptions import IncompleteBodyError, OriginError
-from edgesim.http import BodyStream, EdgeRequest, EdgeResponse, Headers
+from edgesim.http import BodyStream, EdgeRequest, EdgeResponse, Headers, has_control_bytes
 from edgesim.origins.forwarding import origin_wire_headers
 from edgesim.origins.http_client import (
     BrokenExchange,
@@ -79,8 +79,6 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # Bytes a request line may not hold (RFC 9112 §3.2: VCHAR only).
 _NOT_VCHAR = re.compile(rb"[^\x21-\x7e]")
 # RFC 9110 §5.5: a field value holds no control byte but HTAB.
-_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-_CONTROLS = bytes([*range(0x09), *range(0x0A, 0x20), 0x7F])
 
 
 class OriginFetcher:
@@ -268,10 +266,10 @@ def _header_problem(lines: Sequence[tuple[bytes, bytes]]) -> str | None:
     size = len(flat) + 4 * len(lines)
     if size > HEADERS_MAX_BYTES:
         return f"{size} bytes of headers, over CloudFront's {HEADERS_MAX_BYTES}"
-    if len(flat.translate(None, _CONTROLS)) == len(flat):
+    if not has_control_bytes(flat):
         return None  # the usual case, found in one pass over all the lines
     for name, value in lines:
-        if _CONTROL.search(value) or _CONTROL.search(name):
+        if has_control_bytes(name + value):
             return f"a control byte in the {name.decode('latin-1')!r} header"
     return None
 

@@ -16,6 +16,8 @@ import asyncio
 import re
 from typing import cast
 
+from edgesim.http import has_control_bytes
+
 __all__ = [
     "BrokenExchange",
     "ConnectFailed",
@@ -33,9 +35,6 @@ _MAX_HEAD = 64 * 1024
 # Reading pauses once this much is buffered and unread, so a fast origin cannot fill memory.
 _HIGH_WATER = 256 * 1024
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# Any control byte but TAB, including CR and LF, would split or corrupt the request's head.
-_NOT_FIELD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-_CONTROLS = bytes([*range(0x09), *range(0x0A, 0x20), 0x7F])
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: ([^\r\n]*))?")
 
 
@@ -254,12 +253,12 @@ def request_head(method: bytes, target: bytes, headers: list[tuple[bytes, bytes]
     if headers and (
         _TOKEN.fullmatch(names) is None
         or not all([name for name, _ in headers])
-        or len(values.translate(None, _CONTROLS)) != len(values)
+        or has_control_bytes(values)
     ):
         for name, value in headers:
             if _TOKEN.fullmatch(name) is None:
                 raise RequestNotSendable(f"invalid header name {name!r}")
-            if _NOT_FIELD_VALUE.search(value):
+            if has_control_bytes(value):
                 raise RequestNotSendable(f"invalid value for header {name!r}")
     head = b"\r\n".join([b"%b: %b" % line for line in headers])
     if head:
