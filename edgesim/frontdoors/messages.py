@@ -199,10 +199,9 @@ async def send_response(request: web.BaseRequest, result: EdgeResult) -> web.Str
             return await _write_whole(request, wire)
         request[SENT_NAMES] = _names(response)
         return to_web_response(response, head=request.method == "HEAD")
-    if stream is not None and not chunked:
-        known = _known_length(response)
-        head = _head_wire(request, response, known) if known is not None else None
-        if known is not None and head is not None:
+    if stream is not None and not chunked and (known := _known_length(response)) is not None:
+        head = _head_wire(request, response, known)
+        if head is not None:
             return await _write_streamed(request, result, stream, head, int(known))
     request[SENT_NAMES] = _names(response)
     headers, length = _split_length(response)

@@ -165,11 +165,11 @@ def serve_from_arguments(args: argparse.Namespace, *, default_file: Path) -> int
     )
     console = Console(fmt=args.log_format, quiet=args.quiet)
     try:
-        event_loop.resolve(options.loop)
+        loop = event_loop.resolve(options.loop)
     except event_loop.LoopUnavailableError as error:
         console.error(str(error))
         return 2
-    return event_loop.run(serve(list(args.files) or [default_file], options, console), options.loop)
+    return event_loop.run(serve(list(args.files) or [default_file], options, console), loop)
 
 
 _SIZE = re.compile(r"(\d+)\s*(b|kb|kib|mb|mib|gb|gib)?", re.IGNORECASE)

@@ -100,8 +100,10 @@ class OriginBody:
         """The whole body when all of it has already arrived (a length-framed body in the
         connection's buffer, the usual case for small ones), ending it; else None, and the
         body streams as usual."""
-        if self._done or self._framing != "length":
-            return b"" if self._done and self._framing == "length" else None
+        if self._framing != "length":
+            return None
+        if self._done:
+            return b""  # a zero length: the body ended with its head
         wire = self._connection.wire
         if len(wire.buffer) < self._length:
             return None
