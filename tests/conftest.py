@@ -7,6 +7,7 @@ from typing import Any
 
 import psutil
 import pytest
+import pytest_asyncio
 
 from edgesim.runtime import FunctionPool
 from tests.e2e.conftest import Origin, start_origin
@@ -60,3 +61,11 @@ async def origins() -> AsyncIterator[tuple[Origin, Origin]]:
     yield first, second
     await first_runner.cleanup()
     await second_runner.cleanup()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_origin() -> AsyncIterator[Origin]:
+    """A recording origin shared by a module's tests (with its module-scoped edges)."""
+    origin, runner = await start_origin()
+    yield origin
+    await runner.cleanup()

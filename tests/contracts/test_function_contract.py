@@ -25,7 +25,7 @@ from edgesim.config import load_distribution
 from edgesim.frontdoors.server import EdgeServer
 from edgesim.pipeline import Edge
 from tests import http_clients
-from tests.e2e.conftest import Origin, RunningEdge, start_edge, start_origin, stop_edge
+from tests.e2e.conftest import Origin, RunningEdge, start_edge, stop_edge
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -60,33 +60,26 @@ behaviors:
 """
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def origin() -> AsyncIterator[Origin]:
-    origin, runner = await start_origin()
-    yield origin
-    await runner.cleanup()
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module", params=RUNTIMES)
 async def edge(
-    origin: Origin, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+    module_origin: Origin, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> AsyncIterator[RunningEdge]:
     path = tmp_path_factory.mktemp(f"contract-{request.param}") / "dist.yaml"
-    text = DIST.format(origin=origin.url, runtime=request.param)
+    text = DIST.format(origin=module_origin.url, runtime=request.param)
     running = await start_edge(text, path, store=NullCacheStore())
     yield running
     await stop_edge(running)
 
 
 async def test_every_trigger_gets_its_event_and_its_result_is_applied(
-    edge: RunningEdge, origin: Origin
+    edge: RunningEdge, module_origin: Origin
 ) -> None:
-    before = len(origin.seen)
+    before = len(module_origin.seen)
     response = await edge.client.post(
-        "/echo", params={"port": str(origin.port), "path": "/base"}, content=b"hello"
+        "/echo", params={"port": str(module_origin.port), "path": "/base"}, content=b"hello"
     )
     assert response.status_code == 200, response.text
-    [seen] = origin.seen[before:]
+    [seen] = module_origin.seen[before:]
     assert seen.header("X-Body-Seen") == "5"  # viewer-request saw the body
     assert seen.header("X-Body-Truncated") == "false"
     assert seen.header("X-Switched") == "yes"  # origin-request replaced the origin
@@ -95,15 +88,17 @@ async def test_every_trigger_gets_its_event_and_its_result_is_applied(
     assert response.headers["x-viewer-response"] == "ran"
 
 
-async def test_a_request_trigger_may_replace_the_body(edge: RunningEdge, origin: Origin) -> None:
-    before = len(origin.seen)
+async def test_a_request_trigger_may_replace_the_body(
+    edge: RunningEdge, module_origin: Origin
+) -> None:
+    before = len(module_origin.seen)
     await edge.client.post("/echo", params={"case": "replace-text"}, content=b"original")
-    [seen] = origin.seen[before:]
+    [seen] = module_origin.seen[before:]
     assert seen.body == b"replaced body"
 
 
 async def test_viewer_response_is_skipped_for_an_origin_error(
-    edge: RunningEdge, origin: Origin
+    edge: RunningEdge, module_origin: Origin
 ) -> None:
     failed = await edge.client.get("/echo", params={"status": "503"})
     assert failed.status_code == 503
@@ -120,14 +115,14 @@ async def test_viewer_response_is_skipped_for_an_origin_error(
     ],
 )
 async def test_a_generated_response_goes_back_without_the_origin(
-    edge: RunningEdge, origin: Origin, case: str, status: int, body: str
+    edge: RunningEdge, module_origin: Origin, case: str, status: int, body: str
 ) -> None:
-    seen = len(origin.seen)
+    seen = len(module_origin.seen)
     response = await edge.client.get("/mutate", params={"case": case})
     assert response.status_code == status
     assert response.text == body
     assert response.headers["x-cache"] == "LambdaGeneratedResponse from cloudfront"
-    assert len(origin.seen) == seen  # the origin was not asked
+    assert len(module_origin.seen) == seen  # the origin was not asked
 
 
 @pytest.mark.parametrize("case", ["vreq-add-via", "vreq-not-object", "oreq-origin-port-22"])

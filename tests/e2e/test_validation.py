@@ -22,7 +22,7 @@ from edgesim.config import load_distribution
 from edgesim.frontdoors.server import EdgeServer
 from edgesim.pipeline import Edge
 from tests import http_clients
-from tests.e2e.conftest import FUNCTIONS, Origin, RunningEdge, serve_handler, start_origin
+from tests.e2e.conftest import FUNCTIONS, Origin, RunningEdge, serve_handler
 
 # Starting an edge and its workers costs far more than one case, so each module-scoped edge
 # (one per runtime) serves every case, on the module's own event loop.
@@ -162,16 +162,9 @@ async def _start(text: str, folder: Path) -> tuple[EdgeServer, Edge, list[tuple[
     return server, edge, logs
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def shared_origin() -> AsyncIterator[Origin]:
-    origin, runner = await start_origin()
-    yield origin
-    await runner.cleanup()
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module", params=RUNTIMES)
 async def edge(
-    shared_origin: Origin,
+    module_origin: Origin,
     tmp_path_factory: pytest.TempPathFactory,
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[RunningEdge]:
@@ -182,7 +175,7 @@ async def edge(
     answers, so no case can be served an earlier case's object and skip the origin triggers.
     """
     runtime = str(request.param)
-    text = DIST.format(origin=shared_origin.url, runtime=runtime)
+    text = DIST.format(origin=module_origin.url, runtime=runtime)
     server, edge, logs = await _start(text, tmp_path_factory.mktemp(f"validation-{runtime}"))
     client = http_clients.async_client(base_url=server.url(), timeout=30)
     try:
@@ -319,7 +312,7 @@ async def _raw_status(url: str, request: bytes) -> tuple[int, bytes]:
     [("POST", "1.0", 403), ("PUT", "1.0", 403), ("GET", "1.0", 301), ("POST", "1.1", 307)],
 )
 async def test_redirect_to_https_refuses_what_http_1_0_cannot_redirect(
-    shared_origin: Origin,
+    module_origin: Origin,
     tmp_path_factory: pytest.TempPathFactory,
     method: str,
     version: str,
@@ -330,10 +323,10 @@ async def test_redirect_to_https_refuses_what_http_1_0_cannot_redirect(
     HTTP/1.1, which has no 307 to keep the method and body with. Sent as raw bytes, so the
     request really is HTTP/1.0 on the wire; the origin is never asked."""
     path = tmp_path_factory.mktemp("redirect") / "dist.yaml"
-    path.write_text(REDIRECT_DIST.format(origin=shared_origin.url))
+    path.write_text(REDIRECT_DIST.format(origin=module_origin.url))
     server = EdgeServer([Edge(load_distribution(path), store=NullCacheStore())], port=0)
     await server.start()
-    seen = len(shared_origin.seen)
+    seen = len(module_origin.seen)
     try:
         body = b"" if method == "GET" else b"x"
         request = (
@@ -344,7 +337,7 @@ async def test_redirect_to_https_refuses_what_http_1_0_cannot_redirect(
     finally:
         await server.aclose()
     assert got == status, answer
-    assert len(shared_origin.seen) == seen
+    assert len(module_origin.seen) == seen
 
 
 DROP_TE_DIST = """

@@ -916,14 +916,16 @@ async def tls_origin(certificates: Certificates) -> AsyncIterator[Origin]:
     await runner.cleanup()
 
 
-async def test_an_https_origin_is_dialled_with_tls_and_its_name(
-    tls_origin: Origin,
-    fetcher: OriginFetcher,
-    certificates: Certificates,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # The system's CAs are read at the first https origin: here they are the test CA.
+@pytest.fixture
+def trusting_the_test_ca(certificates: Certificates, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The system's CAs, read at the first https origin, are the test CA."""
     monkeypatch.setenv("SSL_CERT_FILE", str(certificates.ca))
+
+
+@pytest.mark.usefixtures("trusting_the_test_ca")
+async def test_an_https_origin_is_dialled_with_tls_and_its_name(
+    tls_origin: Origin, fetcher: OriginFetcher
+) -> None:
     response = await fetcher.fetch(request(), tls_origin.target(protocol="https"))
     assert response.status == 200
     [seen] = tls_origin.seen
@@ -941,13 +943,10 @@ async def test_a_certificate_the_system_does_not_trust_is_502(
     assert tls_origin.seen == []
 
 
+@pytest.mark.usefixtures("trusting_the_test_ca")
 async def test_a_certificate_for_another_name_is_502(
-    tls_origin: Origin,
-    fetcher: OriginFetcher,
-    certificates: Certificates,
-    monkeypatch: pytest.MonkeyPatch,
+    tls_origin: Origin, fetcher: OriginFetcher
 ) -> None:
-    monkeypatch.setenv("SSL_CERT_FILE", str(certificates.ca))
     target = tls_origin.target(protocol="https", domain_name="elsewhere.example")
     with pytest.raises(OriginError) as caught:
         await fetcher.fetch(request(headers=[("Host", "elsewhere.example")]), target)
