@@ -393,6 +393,12 @@ async def test_processes_the_function_starts_inherit_no_protocol_pipe(
     assert isinstance(result.value, dict)
     [child] = descendants(pool.worker_pids)
     try:
+        # Between fork and exec the child still holds the spawner's own exec-status pipe (and
+        # close-on-exec descriptors): what it inherits is what `sleep` holds once it runs.
+        for _ in range(1000):
+            if psutil.Process(child).name() == "sleep":
+                break
+            await asyncio.sleep(0.01)
         fds = os.listdir(f"/proc/{child}/fd")
         assert sorted(fds) == ["0", "1", "2"]
     finally:
