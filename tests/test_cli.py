@@ -255,6 +255,20 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
     assert await process.wait() == 0
 
 
+async def test_a_signal_as_soon_as_the_ports_are_announced_shuts_down_gracefully(
+    tmp_path: Path,
+) -> None:
+    # Whoever read the banner may stop the server at once, before the admin API is up.
+    process = await _serve_example("0", "--no-reload", str(_site_only(tmp_path)))
+    assert process.stdout is not None
+    banner = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+    assert " on http://" in banner, banner
+    process.send_signal(signal.SIGINT)
+    rest = (await asyncio.wait_for(process.stdout.read(), 20)).decode()
+    assert await process.wait() == 0
+    assert "shutting down" in rest
+
+
 async def test_serve_and_invalidate_share_the_token_file(tmp_path: Path) -> None:
     process, url, admin = await _serve_with_admin(tmp_path)
     port = admin.rsplit(":", 1)[1]

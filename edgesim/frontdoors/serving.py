@@ -151,6 +151,22 @@ async def serve(
         limits=options.limits,
         sockets=process.sockets if process is not None else None,
     )
+    stop = asyncio.Event()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            # A second signal: the user will not wait. Workers die with this process (they
+            # watch their parent), so nothing is left behind.
+            console.info("stopping now")
+            os._exit(130)
+        stop.set()
+
+    # Taken before the ports are announced: a signal from someone who saw the banner always
+    # gets the graceful shutdown, however long the admin API and debuggers take to start.
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, on_signal)
     try:
         await server.start()
     except OSError as error:
@@ -192,8 +208,6 @@ async def serve(
     # the cycle collector's sight, its full collections no longer walk it every few thousand
     # requests.
     gc.freeze()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     # Every edge process follows the files; the first one says what it reloaded, for all.
     quiet = process is not None and process.index > 0
     reloader = Reloader(
@@ -205,17 +219,6 @@ async def serve(
     )
     watching = spawn(reloader.run(stop), name="edgesim-reload") if options.reload else None
 
-    def on_signal() -> None:
-        if stop.is_set():
-            # A second signal: the user will not wait. Workers die with this process (they
-            # watch their parent), so nothing is left behind.
-            console.info("stopping now")
-            os._exit(130)
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, on_signal)
     if process is not None:
         _ = spawn(_relay(process.stop, stop), name="edgesim-edge-process-stop")
     try:
