@@ -9,12 +9,11 @@ the access lines and the errors; colour is used only on a terminal, and never un
 ``NO_COLOR``.
 
 Log lines reach a :data:`~edgesim.types.LogSink` without a request id. :class:`CorrelatedRuntime`
-sits between an edge and its function runtime and notes, in a context variable, which call is
-running; the runtime logs from inside that call, in the same task. The variable is set, not
-reset, when an invocation starts, so the lines the pipeline logs for a call after it returns (a
-refused result's ``Validation error``) land on the same call; every request's first function
-line comes from inside one of its own invocations, which sets it again (the same design as the
-test kit's recorder).
+sits between an edge and its function runtime and notes which call is running
+(:func:`current_call`), so each function line is filed under that call's request id. It is a
+:class:`~edgesim.runtime.calls.RecordingInvoker`, as the test kit's recorder is; that module says
+why a line the pipeline logs after a call returned (a refused result's ``Validation error``)
+still lands on the call.
 """
 
 from __future__ import annotations
@@ -28,18 +27,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from contextvars import ContextVar
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Literal, TextIO
 
-from edgesim.exceptions import FunctionError
 from edgesim.http import EdgeRequest
-from edgesim.lambda_edge.events import event_config
 from edgesim.pages import XCache
 from edgesim.pipeline import EdgeResult
-from edgesim.types import FunctionInvoker, Invocation
+from edgesim.runtime.calls import FunctionCall, RecordingInvoker, current_call
 
 __all__ = [
     "LOG_FORMATS",
@@ -71,62 +66,10 @@ class Level(IntEnum):
         return "WARN" if self is Level.WARNING else self.name
 
 
-@dataclass
-class FunctionCall:
-    """One invocation of a function for one request, as far as it got."""
-
-    function: str
-    trigger: str
-    request_id: str
-    event: dict[str, object]
-    value: object = None
-    """What the function returned, before CloudFront's rules judged it (None if it failed)."""
-    error: FunctionError | None = None
-    lines: list[str] = field(default_factory=list)
-    """The invocation's log lines, and the pipeline's notes on its result."""
-
-
-_current: ContextVar[FunctionCall | None] = ContextVar("edgesim_console_call", default=None)
-
-
-def current_call() -> FunctionCall | None:
-    """The function call running in this task, or the last one that ran in it."""
-    return _current.get()
-
-
-class CorrelatedRuntime:
-    """A :class:`~edgesim.types.FunctionInvoker` over ``runtime`` that files each call under
-    its event's CloudFront request id (``cf.config.requestId``); ``on_call`` sees each new call."""
-
-    def __init__(
-        self, runtime: FunctionInvoker, on_call: Callable[[FunctionCall], None] | None = None
-    ) -> None:
-        self.runtime = runtime
-        self._on_call = on_call
-
-    async def invoke(self, name: str, event: dict[str, object]) -> Invocation:
-        """Invoke through the runtime with this call noted as the task's current one."""
-        config = event_config(event)
-        call = FunctionCall(
-            function=name,
-            trigger=str(config.get("eventType", "")),
-            request_id=str(config.get("requestId", "")),
-            event=event,
-        )
-        _current.set(call)
-        if self._on_call is not None:
-            self._on_call(call)
-        try:
-            invocation = await self.runtime.invoke(name, event)
-        except FunctionError as error:
-            call.error = error
-            raise
-        call.value = invocation.value
-        return invocation
-
-    async def aclose(self) -> None:
-        """Close the runtime underneath."""
-        await self.runtime.aclose()
+class CorrelatedRuntime(RecordingInvoker):
+    """``edgesim serve``'s :class:`~edgesim.runtime.calls.RecordingInvoker`: it notes each call
+    as the task's current one, so :meth:`Console.function_log` files the worker's lines under the
+    call's CloudFront request id; ``on_call`` (the dev error page's) sees each new call."""
 
 
 # Lambda's own level markers: Python's logging format, Node.js's console format, the lines
@@ -240,7 +183,7 @@ class Console:
         """The :data:`~edgesim.types.LogSink` for an edge: one invocation's log lines."""
         call = current_call()
         if call is not None and call.function == function:
-            call.lines.extend(lines)
+            call.logs.extend(lines)
             request_id: str | None = call.request_id or None
         else:
             request_id = None  # a worker that died between invocations

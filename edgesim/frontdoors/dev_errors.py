@@ -7,9 +7,10 @@ trigger, CloudFront's reason, the stack trace (from the function's log: Python's
 it received and its log lines. It is off by default, so what a browser sees stays what
 CloudFront would show.
 
-The calls come from :class:`~edgesim.frontdoors.console.CorrelatedRuntime`, which files each one
-under its request id; :class:`DevErrors` keeps them while their request runs. Everything shown
-is HTML-escaped: a function's output and values are the user's data.
+The calls (:class:`~edgesim.runtime.calls.FunctionCall`) come from
+:class:`~edgesim.frontdoors.console.CorrelatedRuntime`, which files each one under its request
+id; :class:`DevErrors` keeps them while their request runs. Everything shown is HTML-escaped: a
+function's output and values are the user's data.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from dataclasses import replace
 from typing import Any
 
 from edgesim.config import Distribution
-from edgesim.frontdoors.console import FunctionCall
 from edgesim.http import EdgeRequest
 from edgesim.pages import XCache
 from edgesim.pipeline import Edge, EdgeResult
+from edgesim.runtime.calls import FunctionCall
 from edgesim.trace import FunctionOutcome, Stage, TraceRecord
 
 __all__ = ["DevErrors", "DevErrorsEdge", "stack_trace"]
@@ -163,7 +164,7 @@ def _render(record: TraceRecord, call: FunctionCall | None) -> str:
     ]
     if call is not None and call.error is not None and call.error.reason != record.detail:
         parts.append(f"<PRE>{esc(call.error.reason)}</PRE>\n")
-    stack = stack_trace(call.lines) if call is not None else ""
+    stack = stack_trace(call.logs) if call is not None else ""
     if stack:
         parts.append(f"<H3>Stack trace</H3>\n<PRE>{esc(stack)}</PRE>\n")
     if call is not None and record.outcome is FunctionOutcome.VALIDATION_ERROR:
@@ -174,10 +175,10 @@ def _render(record: TraceRecord, call: FunctionCall | None) -> str:
             "<DETAILS><SUMMARY>The event it received</SUMMARY>\n"
             f"<PRE>{esc(_pretty(event))}</PRE></DETAILS>\n"
         )
-    if call is not None and call.lines:
+    if call is not None and call.logs:
         parts.append(
             "<DETAILS open><SUMMARY>Its log</SUMMARY>\n"
-            f"<PRE>{esc(chr(10).join(call.lines))}</PRE></DETAILS>\n"
+            f"<PRE>{esc(chr(10).join(call.logs))}</PRE></DETAILS>\n"
         )
     parts.append("</DIV>\n")
     return "".join(parts)

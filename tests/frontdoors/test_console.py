@@ -79,7 +79,7 @@ async def test_function_lines_and_the_access_line_share_the_request_id() -> None
     assert all(line[:12].count(":") == 2 and line[8] == "." for line in lines)
 
 
-async def test_the_call_keeps_its_value_error_and_lines() -> None:
+async def test_the_call_keeps_its_value_error_and_logs() -> None:
     console, _ = _console()
     seen: list[FunctionCall] = []
     runtime = CorrelatedRuntime(_Runtime(console.function_log), on_call=seen.append)
@@ -87,7 +87,7 @@ async def test_the_call_keeps_its_value_error_and_lines() -> None:
     call = current_call()
     assert call is not None and seen == [call]
     assert (call.function, call.trigger, call.request_id) == ("auth", "viewer-request", CF_ID)
-    assert call.value == {"uri": "/x"} and call.lines[1] == "hello"
+    assert call.value == {"uri": "/x"} and call.logs[1] == "hello"
     failing = CorrelatedRuntime(_Runtime(console.function_log, fail=True))
     with pytest.raises(LambdaExecutionError):
         await failing.invoke("auth", _event("other"))
@@ -96,7 +96,7 @@ async def test_the_call_keeps_its_value_error_and_lines() -> None:
     assert call.error is not None and call.value is None
     # A later line for the same call (a refused result's note) lands on it too.
     console.function_log("auth", ["/aws/cloudfront/LambdaEdge/E1 other ERROR Validation error"])
-    assert call.lines[-1].endswith("Validation error")
+    assert call.logs[-1].endswith("Validation error")
 
 
 def test_a_line_from_no_call_has_no_request_id() -> None:

@@ -12,11 +12,13 @@ import pytest
 import yaml
 
 from edgesim.config import Distribution, load_distribution_data
-from edgesim.frontdoors.console import Console, CorrelatedRuntime, FunctionCall
+from edgesim.frontdoors.console import Console, CorrelatedRuntime
 from edgesim.frontdoors.dev_errors import DevErrors, DevErrorsEdge, stack_trace
 from edgesim.http import EdgeRequest, Headers
 from edgesim.pipeline import Edge, function_specs
 from edgesim.runtime import FunctionRuntime
+from edgesim.runtime.calls import FunctionCall
+from edgesim.types import EventType
 from tests import http_clients
 
 PYTHON = """
@@ -141,7 +143,7 @@ def test_stack_traces_from_each_runtime_log() -> None:
 def test_kept_requests_are_bounded() -> None:
     dev = DevErrors(max_requests=2)
     for request_id in "abc":
-        dev.keep(FunctionCall("f", "viewer-request", request_id, {}))
+        dev.keep(FunctionCall("f", EventType.VIEWER_REQUEST, request_id, {}))
     assert list(dev._calls) == ["b", "c"]
 
 

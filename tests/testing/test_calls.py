@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+import edgesim.testing
 from edgesim.exceptions import LambdaExecutionError
+from edgesim.frontdoors import console
+from edgesim.runtime import calls
 from edgesim.testing.calls import CallRecorder
 from edgesim.testing.events import viewer_request
 from edgesim.types import EventType, Invocation
@@ -63,3 +66,10 @@ async def test_call_returns_the_record_without_raising() -> None:
     call = await recorder.call("f", viewer_request("/fail", request_id="R3"))
     assert isinstance(call.error, LambdaExecutionError)
     assert recorder.calls_for("R3") == []
+
+
+def test_the_kit_and_serve_share_one_call_record() -> None:
+    assert edgesim.testing.FunctionCall is console.FunctionCall is calls.FunctionCall
+    assert console.current_call is calls.current_call
+    assert issubclass(CallRecorder, calls.RecordingInvoker)
+    assert issubclass(console.CorrelatedRuntime, calls.RecordingInvoker)
