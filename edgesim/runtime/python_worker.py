@@ -2,11 +2,12 @@
 
 The pool runs it as ``python -I -S -B python_worker.py --in-fd N --out-fd M --parent-pid P``:
 isolated mode and no ``site``, so the function sees the standard library and its own folder,
-never edgesim's virtualenv. It speaks the protocol described in ``protocol.py``.
+never edgesim's virtualenv. It speaks the protocol described in ``protocol.py``, through
+``python_protocol.py`` beside it, loaded by path.
 
 This file is deliberately standalone: it imports nothing from edgesim (which is not importable
-here, by design), duplicates the few protocol constants it needs, and sticks to Python 3.9
-syntax so it runs under every Python runtime Lambda@Edge offers.
+here, by design) and sticks to Python 3.9 syntax so it runs under every Python runtime
+Lambda@Edge offers.
 
 What it emulates of Lambda's Python runtime: the handler lookup and its error types, the context
 object, the root logger's handler and line format, the error log with traceback, and the JSON
@@ -20,24 +21,35 @@ import importlib.util
 import json
 import logging
 import os
-import resource
-import struct
 import sys
 import time
 import traceback
 from collections.abc import Callable
-from types import TracebackType
-from typing import Any
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any
 
-MAX_PAYLOAD_BYTES = 6_291_556
-MAX_MESSAGE_BYTES = MAX_PAYLOAD_BYTES + 64 * 1024
-LOG_MARK_PREFIX = b"\x00edgesim-log-end "
-LOG_MARK_END = b"\x00"
-INIT_MARK_ID = "init"
-
-_LENGTH = struct.Struct(">I")
 _WORKER_FILE = os.path.abspath(__file__)
 _IMPORTLIB_DIR = os.path.dirname(os.path.abspath(importlib.__file__ or ""))
+
+
+def load_sibling(file_name: str, module_name: str) -> ModuleType:
+    """Run a module from this program's folder by path, as the worker's private module.
+
+    It stays off ``sys.path`` and out of ``sys.modules``: the function gains none of edgesim's
+    modules, and a module of the function's by the same name neither shadows it nor is shadowed.
+    """
+    here = os.path.join(os.path.dirname(_WORKER_FILE), file_name)
+    spec = importlib.util.spec_from_file_location(module_name, here)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+if TYPE_CHECKING:
+    # For the type checker only: where the worker runs, edgesim is not importable.
+    from edgesim.runtime import python_protocol as protocol
+else:
+    protocol = load_sibling("python_protocol.py", "_edgesim_protocol")
 
 # The request id the logging filter stamps on records; one invocation at a time, so one value.
 _current_request_id = ""
@@ -85,52 +97,6 @@ class InitFailure(Exception):
         self.stack = stack
 
 
-class Channel:
-    """The two protocol pipes, used with blocking reads and writes (one request at a time)."""
-
-    def __init__(self, in_fd: int, out_fd: int) -> None:
-        self.in_fd = in_fd
-        self.out_fd = out_fd
-
-    def receive(self) -> dict[str, Any] | None:
-        """The next message, or None when the pool has gone (end of file)."""
-        header = self._read_exactly(_LENGTH.size)
-        if header is None:
-            return None
-        (length,) = _LENGTH.unpack(header)
-        if length > MAX_MESSAGE_BYTES:
-            raise SystemExit(f"edgesim worker: request of {length} bytes is over the limit")
-        body = self._read_exactly(length)
-        if body is None:
-            return None
-        message = json.loads(body.decode("utf-8"))
-        if not isinstance(message, dict):
-            raise SystemExit("edgesim worker: request is not a JSON object")
-        return message
-
-    def send(self, message: dict[str, Any]) -> None:
-        """Frame and send a message built from plain values."""
-        self.send_body(json.dumps(message, separators=(",", ":")).encode("utf-8"))
-
-    def send_body(self, body: bytes) -> None:
-        """Frame and send an already-encoded JSON object."""
-        data = memoryview(_LENGTH.pack(len(body)) + body)
-        while data:
-            written = os.write(self.out_fd, data)
-            data = data[written:]
-
-    def _read_exactly(self, size: int) -> bytes | None:
-        chunks = []
-        remaining = size
-        while remaining:
-            chunk = os.read(self.in_fd, min(remaining, 1 << 20))
-            if not chunk:
-                return None
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        return b"".join(chunks)
-
-
 class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.aws_request_id = _current_request_id
@@ -156,68 +122,6 @@ def configure_streams() -> None:
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(line_buffering=True, errors="backslashreplace")
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """Ask Linux to SIGKILL this worker when the pool process dies, even mid-invocation."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig, sigkill = 1, 9
-        libc.prctl(pr_set_pdeathsig, sigkill, 0, 0, 0)
-    except (OSError, AttributeError):
-        return
-    if parent_pid and os.getppid() != parent_pid:
-        # The pool died before the request above took effect.
-        os._exit(0)
-
-
-def write_log_mark(mark_id: str) -> None:
-    """Flush what the function printed, then close this phase's log with a mark."""
-    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
-        try:
-            if stream is not None:
-                stream.flush()
-        except (OSError, ValueError):
-            pass
-    try:
-        os.write(1, LOG_MARK_PREFIX + mark_id.encode("utf-8") + LOG_MARK_END)
-    except OSError:
-        pass
-
-
-def _proc_peak_bytes() -> int | None:
-    try:
-        with open("/proc/self/status", "rb") as status:
-            for line in status:
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def _rusage_peak_bytes() -> int:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024  # Linux counts kilobytes
-
-
-# ru_maxrss also carries the peak of the address space replaced at exec (the forking parent's);
-# VmHWM is this program's own but costs a /proc read. ru_maxrss answers when it provably is ours.
-_START_RUSAGE = _rusage_peak_bytes()
-_START_PEAK = _proc_peak_bytes()
-_RUSAGE_IS_OWN = _START_PEAK is None or _START_PEAK >= _START_RUSAGE
-
-
-def max_rss_bytes() -> int:
-    """This process's own peak resident memory so far."""
-    peak = _rusage_peak_bytes()
-    if _RUSAGE_IS_OWN or peak > _START_RUSAGE:
-        return peak
-    return _proc_peak_bytes() or peak
 
 
 def user_frames(tb: TracebackType | None) -> list[str]:
@@ -284,7 +188,7 @@ def load_handler(handler_name: str) -> Handler:
     return handler  # type: ignore[no-any-return]
 
 
-def invoke(channel: Channel, handler: Handler, request: dict[str, Any]) -> None:
+def invoke(channel: protocol.Channel, handler: Handler, request: dict[str, Any]) -> None:
     """Run one invocation and send its reply after its log mark."""
     global _current_request_id
     request_id = str(request["requestId"])
@@ -306,17 +210,17 @@ def invoke(channel: Channel, handler: Handler, request: dict[str, Any]) -> None:
         except (TypeError, ValueError, RecursionError) as exc:
             failure = ("Runtime.MarshalError", f"Unable to marshal response: {exc}", [])
         else:
-            if len(encoded) > MAX_PAYLOAD_BYTES:
+            if len(encoded) > protocol.MAX_PAYLOAD_BYTES:
                 message = (
                     f"Response payload size ({len(encoded)} bytes) exceeded maximum allowed "
-                    f"payload size ({MAX_PAYLOAD_BYTES} bytes)."
+                    f"payload size ({protocol.MAX_PAYLOAD_BYTES} bytes)."
                 )
                 failure = ("Function.ResponseSizeTooLarge", message, [])
             else:
                 body = encoded
     if failure is not None:
         log_error(*failure)
-    write_log_mark(request_id)
+    protocol.write_log_mark(request_id)
     if failure is not None:
         error_type, message, stack = failure
         channel.send(
@@ -327,13 +231,13 @@ def invoke(channel: Channel, handler: Handler, request: dict[str, Any]) -> None:
                 "errorType": error_type,
                 "errorMessage": message,
                 "stackTrace": stack,
-                "maxRssBytes": max_rss_bytes(),
+                "maxRssBytes": protocol.max_rss_bytes(),
             }
         )
         return
     assert body is not None
     envelope = {"type": "result", "requestId": request_id, "invocationId": invocation_id}
-    envelope["maxRssBytes"] = max_rss_bytes()
+    envelope["maxRssBytes"] = protocol.max_rss_bytes()
     head = json.dumps(envelope, separators=(",", ":")).encode("utf-8")
     # Splice the value in rather than encoding it a second time.
     channel.send_body(head[:-1] + b',"value":' + body + b"}")
@@ -367,18 +271,15 @@ def ignored_breakpoint(frame: Any) -> None:
 
 def start_debugger(options: dict[str, str]) -> None:
     """Listen for a debugger as the pool asked (``--debug-port``), with python_debug.py."""
-    here = os.path.join(os.path.dirname(_WORKER_FILE), "python_debug.py")
-    spec = importlib.util.spec_from_file_location("_edgesim_debug", here)
-    debug = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(debug)  # type: ignore[union-attr]
+    debug = load_sibling("python_debug.py", "_edgesim_debug")
     debug.listen(int(options["debug-port"]), options["debugpy"], ignored_breakpoint)
 
 
 def main(argv: list[str]) -> int:
     """Load the handler, report readiness, then serve invocations until the pool goes away."""
     options = parse_args(argv)
-    die_with_parent(int(options.get("parent-pid", "0")))
-    channel = Channel(int(options["in-fd"]), int(options["out-fd"]))
+    protocol.die_with_parent(int(options.get("parent-pid", "0")))
+    channel = protocol.Channel(int(options["in-fd"]), int(options["out-fd"]))
     os.set_inheritable(channel.in_fd, False)
     os.set_inheritable(channel.out_fd, False)
     configure_streams()
@@ -395,19 +296,19 @@ def main(argv: list[str]) -> int:
         handler = load_handler(os.environ.get("_HANDLER", ""))
     except InitFailure as failure:
         log_error(failure.error_type, failure.message, failure.stack)
-        write_log_mark(INIT_MARK_ID)
+        protocol.write_log_mark(protocol.INIT_MARK_ID)
         channel.send(
             {
                 "type": "init_error",
                 "errorType": failure.error_type,
                 "errorMessage": failure.message,
                 "stackTrace": failure.stack,
-                "maxRssBytes": max_rss_bytes(),
+                "maxRssBytes": protocol.max_rss_bytes(),
             }
         )
         return 1
-    write_log_mark(INIT_MARK_ID)
-    channel.send({"type": "ready", "maxRssBytes": max_rss_bytes()})
+    protocol.write_log_mark(protocol.INIT_MARK_ID)
+    channel.send({"type": "ready", "maxRssBytes": protocol.max_rss_bytes()})
     while True:
         try:
             request = channel.receive()
