@@ -20,7 +20,7 @@ from typing import Any
 from edgesim.frontdoors import event_loop
 from edgesim.frontdoors.console import Console
 from edgesim.frontdoors.serving import EdgeProcess, ServeOptions, serve
-from edgesim.frontdoors.viewer_connection import ViewerLimits
+from edgesim.frontdoors.viewer_limits import ViewerLimits
 
 __all__ = ["main", "options_from_json", "run"]
 

@@ -1,15 +1,16 @@
-"""Between aiohttp and the pipeline: a viewer's request in, the edge's response out.
+"""Between the viewer's connection and the pipeline: a viewer's request in, the edge's response out.
 
-:func:`to_edge_request` turns an aiohttp request into an :class:`EdgeRequest` whose body (when
+:func:`to_edge_request` turns a :class:`ViewerRequest` into an :class:`EdgeRequest` whose body (when
 there is one) streams from the socket as the pipeline reads it, bounded by a gap timeout and
 CloudFront's upload maximum. :func:`send_response` writes an :class:`EdgeResult` back, its body
 chunk by chunk as it arrives, keeping the origin's length or chunked framing; a body cut short
 leaves the viewer a short body and a closed connection, as CloudFront does. :func:`wire_bytes`
 renders a response CloudFront sends before closing the connection (its 400 and 413 pages).
 
-A whole body (a cache hit) goes out as one write of bytes built here, status line to body:
-aiohttp's response objects and header maps cost more than the rest of a hit. Anything unusual
-(a streamed or chunked body, a status or header aiohttp would refuse) takes aiohttp's path.
+A whole body (a cache hit), or a streamed one of known length, goes out as bytes built here,
+status line to body: aiohttp's response objects and header maps cost more than the rest of a
+hit. Anything unusual (a chunked body, a status or header aiohttp would refuse) is written by
+aiohttp's response writer.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from collections.abc import AsyncIterator
 
 from aiohttp import HttpVersion10, HttpVersion11, StreamReader, http_exceptions, web
 from aiohttp.helpers import rfc822_formatted_time
+from aiohttp.http_writer import StreamWriter
 from multidict import CIMultiDict
 
 from edgesim.exceptions import IncompleteBodyError
-from edgesim.frontdoors.viewer_connection import DEFAULT_LIMITS, ViewerConnection
+from edgesim.frontdoors.viewer_connection import ViewerRequest
+from edgesim.frontdoors.viewer_limits import DEFAULT_LIMITS
 from edgesim.http import (
     BodyStream,
     EdgeRequest,
@@ -35,13 +38,10 @@ from edgesim.pipeline import EdgeResult
 from edgesim.pipeline.routing import MAX_REQUEST_BODY
 from edgesim.trace import OriginOutcome, Stage, TraceRecord
 
-__all__ = ["SENT_NAMES", "send_response", "to_edge_request", "to_web_response", "wire_bytes"]
+__all__ = ["send_response", "to_edge_request", "to_web_response", "wire_bytes"]
 
 # Statuses whose response never has a body (RFC 9110 §6.4.1).
 _NO_BODY_STATUSES = frozenset({204, 304})
-# The edge's own header names (lowercase) on a response aiohttp prepares, so that the front
-# door can drop what aiohttp adds of its own accord.
-SENT_NAMES = web.RequestKey("edgesim_sent_names", frozenset[str])
 _FRAMING = frozenset({"content-length", "transfer-encoding"})
 # Past this much unsent, a whole body waits for the viewer to read before the next request.
 _HIGH_WATER = 64 * 1024
@@ -55,9 +55,9 @@ class _ViewerBody:
     closes, so a slow upload cannot hold the edge.
     """
 
-    def __init__(self, request: web.BaseRequest, gap: float) -> None:
+    def __init__(self, request: ViewerRequest, gap: float) -> None:
         self._request = request
-        self._content: StreamReader = request.content
+        self._content: StreamReader = request.payload
         self._gap = gap
 
     def __aiter__(self) -> AsyncIterator[bytes]:
@@ -95,42 +95,34 @@ class _ViewerBody:
 
 
 def to_edge_request(
-    request: web.BaseRequest, *, body_timeout: float = DEFAULT_LIMITS.body_timeout
+    request: ViewerRequest, *, body_timeout: float = DEFAULT_LIMITS.body_timeout
 ) -> EdgeRequest:
-    """An aiohttp request as the edge sees it: raw target, header lines as sent, body streamed.
+    """A viewer's request as the edge sees it: raw target, header lines as sent, body streamed.
 
     A request with a body carries it as :attr:`EdgeRequest.stream`, read from the socket only as
     the pipeline asks for it (``body_timeout`` being the longest gap allowed between its
     chunks); one without has neither stream nor body.
     """
-    raw = request.raw_path
-    uri, _, query = raw.partition("?")
+    message = request.message
+    uri, _, query = message.path.partition("?")
     headers = Headers.of_lines(
         # As the request line is decoded, so the origin client can send the same bytes back.
         [
             (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
-            for name, value in request.raw_headers
+            for name, value in message.raw_headers
         ]
     )
-    connection = request.protocol
-    if isinstance(connection, ViewerConnection):
-        client_ip, local_port = connection.client_ip, connection.local_port
-        scheme = connection.scheme
-    else:
-        transport = request.transport
-        sockname = transport.get_extra_info("sockname") if transport else None
-        client_ip, local_port = request.remote or "127.0.0.1", int(sockname[1]) if sockname else 0
-        scheme = request.scheme
-    version = request.version
+    connection = request.connection
+    version = message.version
     return EdgeRequest(
-        method=request.method,
+        method=message.method,
         uri=uri or "/",
         querystring=query,
         headers=headers,
-        client_ip=client_ip,
+        client_ip=connection.client_ip,
         http_version="1.1" if version is HttpVersion11 else f"{version.major}.{version.minor}",
-        scheme=scheme,
-        local_port=local_port,
+        scheme=connection.scheme,
+        local_port=connection.local_port,
         stream=_ViewerBody(request, body_timeout) if request.body_exists else None,
     )
 
@@ -149,7 +141,7 @@ def _split_length(response: EdgeResponse) -> tuple[CIMultiDict[str], str | None]
     return headers, length
 
 
-def _sent_chunked(request: web.BaseRequest, response: EdgeResponse) -> bool:
+def _sent_chunked(request: ViewerRequest, response: EdgeResponse) -> bool:
     """Whether the body goes out in chunks: the edge kept ``Transfer-Encoding: chunked`` on it,
     and the viewer speaks HTTP/1.1 (HTTP/1.0 has no chunks: its body ends with the connection)."""
     return (
@@ -177,8 +169,9 @@ def to_web_response(response: EdgeResponse, *, head: bool) -> web.Response:
     )
 
 
-async def send_response(request: web.BaseRequest, result: EdgeResult) -> web.StreamResponse:
-    """Send ``result``'s response to the viewer, its streamed body chunk by chunk as it comes.
+async def send_response(request: ViewerRequest, result: EdgeResult) -> bool:
+    """Send ``result``'s response to the viewer, its streamed body chunk by chunk as it comes;
+    whether the connection may serve another request.
 
     A streamed body keeps the ``Content-Length`` it was announced with (chunked without one).
     A response the edge left ``Transfer-Encoding: chunked`` goes out in chunks, whether its body
@@ -196,14 +189,24 @@ async def send_response(request: web.BaseRequest, result: EdgeResult) -> web.Str
             await stream.aclose()
         wire = _whole_wire(request, response)
         if wire is not None:
-            return await _write_whole(request, wire)
-        request[SENT_NAMES] = _names(response)
-        return to_web_response(response, head=request.method == "HEAD")
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                return False  # the viewer left; nothing more can reach it
+            transport.write(wire)
+            if transport.get_write_buffer_size() > _HIGH_WATER:
+                try:
+                    await request.drain()
+                except ConnectionError:
+                    return False
+            return request.keep_alive
+        whole = to_web_response(response, head=request.method == "HEAD")
+        await whole.prepare(_aiohttp_request(request, response))
+        await whole.write_eof()
+        return bool(whole.keep_alive) and _open(request)
     if stream is not None and not chunked and (known := _known_length(response)) is not None:
         head = _head_wire(request, response, known)
         if head is not None:
             return await _write_streamed(request, result, stream, head, int(known))
-    request[SENT_NAMES] = _names(response)
     headers, length = _split_length(response)
     sent = web.StreamResponse(
         status=response.status, reason=response.reason or None, headers=headers
@@ -214,7 +217,7 @@ async def send_response(request: web.BaseRequest, result: EdgeResult) -> web.Str
         sent.content_length = int(length)
     finished = False
     try:
-        await sent.prepare(request)
+        await sent.prepare(_aiohttp_request(request, response))
         if stream is None:
             if response.body:
                 await sent.write(response.body)
@@ -231,29 +234,52 @@ async def send_response(request: web.BaseRequest, result: EdgeResult) -> web.Str
         if stream is not None:
             await stream.aclose()
     if not finished:
-        _hang_up(request, sent)
-    return sent
+        # Closed once what was written has gone out, so the viewer sees a short body rather
+        # than a complete one.
+        if request.transport is not None:
+            request.transport.close()
+        return False
+    return bool(sent.keep_alive) and _open(request)
 
 
-def _names(response: EdgeResponse) -> frozenset[str]:
-    return frozenset(name.lower() for name, _ in response.headers)
+class _AiohttpRequest(web.BaseRequest):
+    """A viewer's request as aiohttp's response writer needs it, for the responses edgesim
+    leaves to that writer; what aiohttp adds to them is checked here."""
+
+    def __init__(self, request: ViewerRequest, sent: frozenset[str]) -> None:
+        connection = request.connection
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        super().__init__(
+            request.message,
+            request.payload,
+            connection,  # type: ignore[arg-type]  # what BaseRequest reads of a handler
+            StreamWriter(connection, loop),
+            task,
+            loop,
+        )
+        self._sent = sent
+
+    async def _prepare_hook(self, response: web.StreamResponse) -> None:
+        # Drop the ``Server`` and ``Content-Type`` lines aiohttp invents when the edge's
+        # response has none: CloudFront passes on the origin's (or says ``CloudFront`` on its
+        # own pages) and never labels a body the origin left unlabelled.
+        for name in ("Server", "Content-Type"):
+            if name.lower() not in self._sent:
+                response.headers.popall(name, None)
 
 
-class _Written(web.StreamResponse):
-    """A response whose bytes have gone to the transport already: aiohttp only reads whether
-    the connection stays open, so two shared, unchanging instances serve every request."""
-
-    def __init__(self, keep_alive: bool) -> None:
-        super().__init__()
-        self._keep_alive = keep_alive
-        self._eof_sent = True
+def _aiohttp_request(request: ViewerRequest, response: EdgeResponse) -> web.BaseRequest:
+    return _AiohttpRequest(request, frozenset(name.lower() for name, _ in response.headers))
 
 
-_KEPT_OPEN = _Written(keep_alive=True)
-_CLOSING = _Written(keep_alive=False)
+def _open(request: ViewerRequest) -> bool:
+    transport = request.transport
+    return request.keep_alive and transport is not None and not transport.is_closing()
 
 
-def _whole_wire(request: web.BaseRequest, response: EdgeResponse) -> bytes | None:
+def _whole_wire(request: ViewerRequest, response: EdgeResponse) -> bytes | None:
     """A buffered response as the bytes aiohttp would send for it (the same lines in the same
     order, minus the ``Server`` and ``Content-Type`` it invents), or None when it is one
     aiohttp's own path must answer."""
@@ -275,9 +301,7 @@ def _whole_wire(request: web.BaseRequest, response: EdgeResponse) -> bytes | Non
     return wire + response.body
 
 
-def _head_wire(
-    request: web.BaseRequest, response: EdgeResponse, length: str | None
-) -> bytes | None:
+def _head_wire(request: ViewerRequest, response: EdgeResponse, length: str | None) -> bytes | None:
     """The status line and header lines aiohttp would send for ``response`` with ``length`` as
     its ``Content-Length`` (none when None), or None when aiohttp's own path must answer."""
     status, reason, version = response.status, response.reason, request.version
@@ -320,15 +344,15 @@ def _known_length(response: EdgeResponse) -> str | None:
 
 
 async def _write_streamed(
-    request: web.BaseRequest, result: EdgeResult, stream: BodyStream, head: bytes, length: int
-) -> web.StreamResponse:
+    request: ViewerRequest, result: EdgeResult, stream: BodyStream, head: bytes, length: int
+) -> bool:
     """A streamed body of known length straight to the transport, behind ``head``, each chunk
     as it comes; a body that ends short leaves the viewer what came and a closed connection."""
     transport = request.transport
     finished = False
     try:
         if transport is None or transport.is_closing():
-            return _CLOSING  # the viewer left; nothing more can reach it
+            return False  # the viewer left; nothing more can reach it
         transport.write(head)
         left = length
         async for chunk in stream:
@@ -340,7 +364,7 @@ async def _write_streamed(
                 transport.write(chunk)
                 left -= len(chunk)
             if transport.get_write_buffer_size() > _HIGH_WATER:
-                await request.writer.drain()
+                await request.drain()
         else:
             finished = left == 0
     except IncompleteBodyError as cut:
@@ -352,26 +376,8 @@ async def _write_streamed(
     if not finished:
         if transport is not None:
             transport.close()  # what was written still goes out first
-        return _CLOSING
-    return _KEPT_OPEN if request.keep_alive else _CLOSING
-
-
-async def _write_whole(request: web.BaseRequest, wire: bytes) -> web.StreamResponse:
-    transport = request.transport
-    if transport is None or transport.is_closing():
-        return _CLOSING  # the viewer left; nothing more can reach it
-    transport.write(wire)
-    if transport.get_write_buffer_size() > _HIGH_WATER:
-        await request.writer.drain()
-    return _KEPT_OPEN if request.keep_alive else _CLOSING
-
-
-def _hang_up(request: web.BaseRequest, sent: web.StreamResponse) -> None:
-    """Close the viewer's connection once what was written has gone out, so it sees a short
-    body rather than a complete one (aiohttp's own ``write_eof`` then meets a closed socket)."""
-    sent.force_close()
-    if request.transport is not None:
-        request.transport.close()
+        return False
+    return _open(request)
 
 
 def wire_bytes(response: EdgeResponse) -> bytes:

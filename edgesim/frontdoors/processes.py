@@ -36,7 +36,7 @@ from edgesim.frontdoors.admin import AdminServer
 from edgesim.frontdoors.admin_auth import TOKEN_ENV, new_token
 from edgesim.frontdoors.code_check import check_distribution_code
 from edgesim.frontdoors.console import Console
-from edgesim.frontdoors.viewer_connection import ACCEPT_BATCH, raise_open_files_limit
+from edgesim.frontdoors.viewer_limits import ACCEPT_BATCH, raise_open_files_limit
 from edgesim.http import EdgeRequest, EdgeResponse
 from edgesim.origins.targets import OriginTarget
 from edgesim.pipeline import Edge

@@ -22,7 +22,7 @@ from edgesim.frontdoors.debugging import (
 from edgesim.frontdoors.processes import workers_option
 from edgesim.frontdoors.server import DEFAULT_SHUTDOWN_GRACE
 from edgesim.frontdoors.serving import ServeOptions, serve
-from edgesim.frontdoors.viewer_connection import (
+from edgesim.frontdoors.viewer_limits import (
     DEFAULT_LIMITS,
     ViewerLimits,
 )

@@ -1,11 +1,11 @@
-"""The HTTP front door: an aiohttp server per distribution, translating to and from the pipeline.
+"""The HTTP front door: a listening port per distribution, translating to and from the pipeline.
 
 Each distribution listens on its own port (DESIGN.md): ``edgesim serve a.yaml b.yaml`` puts ``a``
-on the first port and ``b`` on the next. The adapter only converts between aiohttp's objects and
-edgesim's :class:`EdgeRequest` / :class:`EdgeResponse`; every decision is :meth:`Edge.dispatch`'s.
-
-It sits on aiohttp's low-level server (:class:`aiohttp.web.Server`, :class:`BaseRequest`): no
-application, router or signals, whose work a cache hit would otherwise pay for on every request.
+on the first port and ``b`` on the next. Each viewer connection is a
+:class:`~edgesim.frontdoors.viewer_connection.ViewerConnection` (aiohttp's HTTP parser, no web
+framework); the adapter only converts between its requests and edgesim's :class:`EdgeRequest` /
+:class:`EdgeResponse` (:mod:`edgesim.frontdoors.messages`); every decision is
+:meth:`Edge.dispatch`'s.
 """
 
 from __future__ import annotations
@@ -13,29 +13,23 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from aiohttp import web
-from aiohttp.abc import AbstractStreamWriter
-from aiohttp.http_parser import RawRequestMessage
-from aiohttp.streams import StreamReader
-
-from edgesim.frontdoors.messages import (
-    SENT_NAMES,
-    send_response,
-    to_edge_request,
-    wire_bytes,
-)
+from edgesim.frontdoors.messages import send_response, to_edge_request, wire_bytes
 from edgesim.frontdoors.viewer_connection import (
+    Handler,
+    ViewerConnection,
+    ViewerConnections,
+    ViewerRequest,
+)
+from edgesim.frontdoors.viewer_limits import (
     ACCEPT_BATCH,
     DEFAULT_LIMITS,
     ConnectionBudget,
     Rejecter,
-    ViewerConnection,
     ViewerLimits,
     default_max_connections,
-    parser_limits,
 )
 from edgesim.http import EdgeRequest
 from edgesim.pipeline import Edge, EdgeResult
@@ -47,36 +41,6 @@ __all__ = ["DEFAULT_SHUTDOWN_GRACE", "AccessLog", "EdgeServer"]
 AccessLog = Callable[[EdgeRequest, EdgeResult, float], None]
 
 DEFAULT_SHUTDOWN_GRACE = 5.0
-
-
-class _ViewerRequest(web.BaseRequest):
-    """A viewer's request; what aiohttp adds to a response it prepares is checked here."""
-
-    async def _prepare_hook(self, response: web.StreamResponse) -> None:
-        # Drop the ``Server`` and ``Content-Type`` lines aiohttp invents when the edge's
-        # response has none: CloudFront passes on the origin's (or says ``CloudFront`` on its
-        # own pages) and never labels a body the origin left unlabelled.
-        sent = self.get(SENT_NAMES)
-        if sent is None:
-            return  # aiohttp's own answers (a parser error) are not the edge's
-        for name in ("Server", "Content-Type"):
-            if name.lower() not in sent:
-                response.headers.popall(name, None)
-
-
-def _request_factory(
-    loop: asyncio.AbstractEventLoop,
-) -> Callable[..., web.BaseRequest]:
-    def make(
-        message: RawRequestMessage,
-        payload: StreamReader,
-        protocol: ViewerConnection,
-        writer: AbstractStreamWriter,
-        task: asyncio.Task[None],
-    ) -> web.BaseRequest:
-        return _ViewerRequest(message, payload, protocol, writer, task, loop)
-
-    return make
 
 
 @dataclass
@@ -126,7 +90,7 @@ class EdgeServer:
         self.budget = ConnectionBudget(
             limits.max_connections or default_max_connections(listeners=len(self._edges))
         )
-        self._managers: list[web.Server] = []
+        self._connections = ViewerConnections()
         self._servers: list[asyncio.Server] = []
         self.listeners: list[_Listener] = []
         self._closed = False
@@ -144,23 +108,18 @@ class EdgeServer:
         loop = asyncio.get_running_loop()
         for index, edge in enumerate(self._edges):
             listener = _Listener(edge=edge, port=0)
-            manager = web.Server(
-                self._handler(listener), request_factory=_request_factory(loop), loop=loop
-            )
-            self._managers.append(manager)  # shut down by aclose() even if binding fails
-            rejecter = self._rejecter(listener)
+            handler, rejecter = self._handler(listener), self._rejecter(listener)
 
             def factory(
-                manager: web.Server = manager, rejecter: Rejecter = rejecter
+                handler: Handler = handler, rejecter: Rejecter = rejecter
             ) -> ViewerConnection:
                 return ViewerConnection(
-                    manager,
-                    loop=loop,
+                    loop,
+                    handler,
                     limits=self._limits,
                     budget=self.budget,
                     rejecter=rejecter,
-                    access_log=None,
-                    **parser_limits(),
+                    connections=self._connections,
                 )
 
             if self._sockets is not None:
@@ -186,17 +145,13 @@ class EdgeServer:
             return
         self._closed = True
         servers, self._servers = self._servers, []
-        managers, self._managers = self._managers, []
         for server in servers:
             server.close()
-        if managers:
+        if servers:
             # Requests that arrived before the listeners closed start being handled first.
             await asyncio.sleep(0)
-        for manager in managers:
-            manager.pre_shutdown()
-        for manager in managers:
-            # In-flight requests get this long to finish, then are cut.
-            await manager.shutdown(self._shutdown_grace)
+        # In-flight requests get this long to finish, then are cut.
+        await self._connections.shutdown(self._shutdown_grace)
         self._flush_log()
         for edge in self._edges:
             await edge.aclose()
@@ -232,9 +187,6 @@ class EdgeServer:
             self._idle.pop(edge, None)
             await edge.aclose()
 
-    def _enter(self, edge: Edge) -> None:
-        self._active[edge] = self._active.get(edge, 0) + 1
-
     def _leave(self, edge: Edge) -> None:
         left = self._active.pop(edge) - 1
         if left:
@@ -264,46 +216,32 @@ class EdgeServer:
 
         return reject
 
-    def _handler(
-        self, listener: _Listener
-    ) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
-        async def handle(request: web.BaseRequest) -> web.StreamResponse:
+    def _handler(self, listener: _Listener) -> Handler:
+        limits, log = self._limits, self._log if self._access_log is not None else None
+        active = self._active
+
+        async def handle(request: ViewerRequest) -> bool:
+            """Answer one viewer request; whether its connection may serve another."""
+            started = time.perf_counter()
             # The edge of this request's arrival serves it to the end, swapped out or not.
             edge = listener.edge
-            self._enter(edge)
+            active[edge] = active.get(edge, 0) + 1
             try:
-                return await self._handle(edge, request)
+                edge_request = to_edge_request(request, body_timeout=limits.body_timeout)
+                result = await edge.dispatch(edge_request, stream=True)
+                try:
+                    if _closes_connection(result):
+                        # CloudFront closes the connection after its 413 (spec
+                        # cloudfront-caching.md §4.3): nothing more is read, not even the body.
+                        await result.response.read()
+                        request.connection.send_and_close(wire_bytes(result.response))
+                        return False
+                    return await send_response(request, result)
+                finally:
+                    # Logged once the body has gone out, so the time and the trace cover it.
+                    if log is not None:
+                        log(edge_request, result, (time.perf_counter() - started) * 1000)
             finally:
                 self._leave(edge)
 
         return handle
-
-    async def _handle(self, edge: Edge, request: web.BaseRequest) -> web.StreamResponse:
-        started = time.perf_counter()
-        connection = request.protocol
-        viewer = connection if isinstance(connection, ViewerConnection) else None
-        if viewer is not None:
-            if request.version.major < 1:
-                # HTTP/0.9 has no status line or headers; CloudFront answers it as a bad
-                # HTTP/1.1 request rather than in kind.
-                viewer.reject(400)
-                return web.Response(status=400)
-            viewer.request_started()
-        try:
-            edge_request = to_edge_request(request, body_timeout=self._limits.body_timeout)
-            result = await edge.dispatch(edge_request, stream=True)
-            try:
-                if viewer is not None and _closes_connection(result):
-                    # CloudFront closes the connection after its 413 (spec
-                    # cloudfront-caching.md §4.3): nothing more is read, not even the body.
-                    await result.response.read()
-                    viewer.send_and_close(wire_bytes(result.response))
-                    return web.Response(status=result.response.status)
-                return await send_response(request, result)
-            finally:
-                # Logged once the body has gone out, so the time and the trace cover it.
-                if self._access_log is not None:
-                    self._log(edge_request, result, (time.perf_counter() - started) * 1000)
-        finally:
-            if viewer is not None:
-                viewer.request_finished()

@@ -34,7 +34,7 @@ from edgesim.frontdoors.event_loop import LoopName
 from edgesim.frontdoors.processes import supervise
 from edgesim.frontdoors.reload import EdgeFactory, Reloader
 from edgesim.frontdoors.server import DEFAULT_SHUTDOWN_GRACE, EdgeServer
-from edgesim.frontdoors.viewer_connection import (
+from edgesim.frontdoors.viewer_limits import (
     DEFAULT_LIMITS,
     ViewerLimits,
     raise_open_files_limit,

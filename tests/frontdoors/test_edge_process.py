@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 from edgesim.frontdoors.edge_process import options_from_json
 from edgesim.frontdoors.serving import ServeOptions
-from edgesim.frontdoors.viewer_connection import ViewerLimits
+from edgesim.frontdoors.viewer_limits import ViewerLimits
 
 
 def test_options_survive_the_supervisors_json() -> None:

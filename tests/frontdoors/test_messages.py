@@ -1,5 +1,5 @@
-"""Between aiohttp and the pipeline: responses as aiohttp sends them, and as raw bytes when
-CloudFront answers and closes."""
+"""Between the viewer's connection and the pipeline: responses as bytes built here, as aiohttp's
+writer sends them, and as raw bytes when CloudFront answers and closes."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import cast
 
 import pytest
-from aiohttp import HttpVersion, HttpVersion11, web
+from aiohttp import HttpVersion, HttpVersion11
 
 from edgesim.frontdoors.messages import _whole_wire, to_web_response, wire_bytes
+from edgesim.frontdoors.viewer_connection import ViewerRequest
 from edgesim.http import EdgeResponse, Headers
 
 
@@ -41,7 +42,7 @@ def test_wire_bytes_is_http_1_1_and_closes_the_connection() -> None:
 
 @dataclass
 class _Viewer:
-    """What the whole-body writer reads of aiohttp's request."""
+    """What the whole-body writer reads of a viewer's request."""
 
     method: str = "GET"
     version: HttpVersion = HttpVersion11
@@ -49,7 +50,7 @@ class _Viewer:
 
 
 def _wire(response: EdgeResponse, viewer: _Viewer | None = None) -> bytes | None:
-    return _whole_wire(cast(web.BaseRequest, viewer or _Viewer()), response)
+    return _whole_wire(cast(ViewerRequest, viewer or _Viewer()), response)
 
 
 def test_a_whole_body_goes_out_as_one_write_with_its_own_length() -> None:

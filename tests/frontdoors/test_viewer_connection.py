@@ -4,6 +4,7 @@ parser refuses, and raw non-ASCII request lines; all over real sockets."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import re
 import resource
@@ -16,8 +17,10 @@ from typing import Any
 import pytest
 
 from edgesim.config import load_distribution
+from edgesim.frontdoors import messages
+from edgesim.frontdoors import server as server_module
 from edgesim.frontdoors.server import EdgeServer
-from edgesim.frontdoors.viewer_connection import ConnectionBudget, ViewerLimits
+from edgesim.frontdoors.viewer_limits import ViewerLimits
 from edgesim.pipeline import Edge
 
 FUNCTION = """
@@ -35,6 +38,7 @@ class RecordingOrigin:
 
     def __init__(self) -> None:
         self.heads: list[bytes] = []
+        self.bodies: list[bytes] = []
         self.server: asyncio.Server | None = None
         self.writers: list[asyncio.StreamWriter] = []
 
@@ -44,9 +48,11 @@ class RecordingOrigin:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 self.heads.append(head)
+                body = b""
                 for line in head.split(b"\r\n"):
                     if line.lower().startswith(b"content-length:"):
-                        await reader.readexactly(int(line.split(b":")[1]))
+                        body = await reader.readexactly(int(line.split(b":")[1]))
+                self.bodies.append(body)
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -209,6 +215,130 @@ async def test_an_upload_over_cloudfronts_maximum_is_refused_unread(start: Start
     assert start.origin.heads == []  # type: ignore[attr-defined]
 
 
+# -- one request at a time, and what the edge leaves unread ----------------------------------
+
+
+def _paths(heads: list[bytes]) -> list[bytes]:
+    return [head.split(b" ")[1] for head in heads]
+
+
+async def test_pipelined_requests_are_answered_one_by_one_in_order(start: Start) -> None:
+    server = await start(function=True)  # the function makes each answer wait on a worker
+    requests = b"".join(b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i for i in range(40))
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.listeners[0].port)
+    writer.write(requests)  # more than the queue holds: reading pauses, then resumes
+    await writer.drain()
+    answers = [await _one_response(reader) for _ in range(40)]
+    writer.close()
+    assert all(answer.startswith(b"HTTP/1.1 200") for answer in answers)
+    heads: list[bytes] = start.origin.heads  # type: ignore[attr-defined]
+    assert _paths(heads) == [b"/%d" % i for i in range(40)]
+
+
+async def test_a_body_left_unread_is_discarded_and_the_connection_serves_on(start: Start) -> None:
+    """CloudFront refuses a GET with a body without reading it (spec cloudfront-caching.md
+    §1.3); the next request on the connection is read from where the body ends."""
+    server = await start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.listeners[0].port)
+    writer.write(b"GET /with-body HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nab")
+    writer.write(b"cdeGET /next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    await writer.drain()
+    refused = await _one_response(reader)
+    rest = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    assert refused.startswith(b"HTTP/1.1 403")
+    assert rest.startswith(b"HTTP/1.1 200")
+    assert _paths(start.origin.heads) == [b"/next"]  # type: ignore[attr-defined]
+
+
+async def test_a_body_the_viewer_never_finishes_closes_the_connection(start: Start) -> None:
+    server = await start(body_timeout=0.3)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.listeners[0].port)
+    writer.write(b"GET /with-body HTTP/1.1\r\nHost: a\r\nContent-Length: 50\r\n\r\nabc")
+    await writer.drain()
+    assert (await _one_response(reader)).startswith(b"HTTP/1.1 403")
+    assert await _closed_without_answer(reader)
+    writer.close()
+
+
+async def test_an_upload_reaches_the_origin_as_the_viewer_sent_it(start: Start) -> None:
+    """A gzip-encoded upload is passed on, not inflated on the way."""
+    server = await start()
+    body = gzip.compress(b"a" * 1000)
+    head = b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Encoding: gzip\r\nConnection: close\r\n"
+    answer = await _exchange(server, head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert start.origin.bodies == [body]  # type: ignore[attr-defined]
+
+
+async def test_an_upgrade_is_answered_then_the_connection_closes(start: Start) -> None:
+    server = await start()
+    answer = await _exchange(
+        server,
+        b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        b"\x81\x05hello",
+    )
+    assert answer.startswith(b"HTTP/1.1 ")
+    assert answer.count(b"HTTP/1.1 ") == 1  # the frame after it is never read as a request
+
+
+async def test_a_defect_answering_one_request_costs_only_its_connection(
+    start: Start, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = await start()
+    real = messages.send_response
+
+    async def broken(request: Any, result: Any) -> bool:
+        if request.message.path == "/boom":
+            raise RuntimeError("a defect")
+        return await real(request, result)
+
+    monkeypatch.setattr(server_module, "send_response", broken)
+    boom = await _exchange(server, b"GET /boom HTTP/1.1\r\nHost: a\r\n\r\n")
+    fine = await _exchange(server, b"GET /fine HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    assert boom == b""
+    assert fine.startswith(b"HTTP/1.1 200")
+    assert "edgesim failed to answer GET /boom" in caplog.text
+
+
+async def test_shutdown_lets_a_request_under_way_finish_and_closes_idle_connections(
+    tmp_path: Path,
+) -> None:
+    release = asyncio.Event()
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await release.wait()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate")
+        await writer.drain()
+        writer.close()
+
+    origin = await asyncio.start_server(slow, "127.0.0.1", 0)
+    path = tmp_path / "d.yaml"
+    path.write_text(
+        f'origins: {{api: {{url: "http://127.0.0.1:{origin.sockets[0].getsockname()[1]}"}}}}\n'
+        "behaviors: [{path_pattern: '*', origin: api}]\n"
+    )
+    server = EdgeServer([Edge(load_distribution(path))], port=0, shutdown_grace=30)
+    await server.start()
+    port = server.listeners[0].port
+    idle = await asyncio.open_connection("127.0.0.1", port)
+    busy = await asyncio.open_connection("127.0.0.1", port)
+    busy[1].write(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+    await busy[1].drain()
+    await asyncio.sleep(0.2)  # the request reaches the origin
+    closing = asyncio.ensure_future(server.aclose())
+    assert await _closed_without_answer(idle[0])
+    assert not closing.done()
+    release.set()
+    answer = await asyncio.wait_for(busy[0].read(), 10)
+    await asyncio.wait_for(closing, 10)
+    origin.close()
+    await origin.wait_closed()
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"late")
+
+
 # -- raw non-ASCII request lines ------------------------------------------------------------
 
 
@@ -308,29 +438,6 @@ async def test_idle_connections_make_room_for_a_real_viewer(start: Start) -> Non
     assert server.budget.open <= 20
     for _, writer in idle:
         writer.close()
-
-
-def test_the_budget_evicts_the_longest_idle_and_never_a_busy_connection() -> None:
-    closed: list[str] = []
-
-    class Fake:
-        def __init__(self, name: str) -> None:
-            self.name = name
-
-        def evict(self) -> None:
-            closed.append(self.name)
-
-    budget = ConnectionBudget(2)
-    a, b, c, d = Fake("a"), Fake("b"), Fake("c"), Fake("d")
-    assert budget.opened(a)  # type: ignore[arg-type]
-    assert budget.opened(b)  # type: ignore[arg-type]
-    budget.busy(a)  # type: ignore[arg-type]
-    assert budget.opened(c)  # type: ignore[arg-type]
-    assert closed == ["b"]
-    budget.closed(b)  # type: ignore[arg-type]
-    budget.busy(c)  # type: ignore[arg-type]
-    assert budget.opened(d) is False  # type: ignore[arg-type]
-    assert closed == ["b"]
 
 
 def _limit_open_files() -> None:
