@@ -138,6 +138,7 @@ class Console:
         self._second = -1
         self._second_text = ""
         self._flush_pending = False
+        self._pending: list[str] = []
 
     @property
     def stream(self) -> TextIO:
@@ -166,16 +167,25 @@ class Console:
                 steps=result.trace.steps,
             )
             return
-        status = str(response.status)
         if self.color:
-            shade = "32" if response.status < 400 else "33" if response.status < 500 else "31"
-            status = _paint(shade, status)
-        self._text(
-            level,
-            f"{request.client_ip} {request.method} {request.target} {status} "
-            f"{x_cache} {elapsed_ms:.1f}ms",
-            request_id=result.request_id,
-            always=True,
+            status = response.status
+            shade = "32" if status < 400 else "33" if status < 500 else "31"
+            self._text(
+                level,
+                f"{request.client_ip} {request.method} {request.target} "
+                f"{_paint(shade, str(status))} {x_cache} {elapsed_ms:.1f}ms",
+                request_id=result.request_id,
+                always=True,
+                flush_later=True,
+            )
+            return
+        # The line every request writes, built in one piece (what _text does, without the
+        # branches a plain access line never takes).
+        request_id = result.request_id
+        tag = f"[{request_id[:SHORT_ID]}] " if request_id else ""
+        self._write(
+            f"{self._stamp()} {_LABELS[level]} {tag}{request.client_ip} {request.method} "
+            f"{request.target} {response.status} {x_cache} {elapsed_ms:.1f}ms\n",
             flush_later=True,
         )
 
@@ -240,17 +250,21 @@ class Console:
     ) -> None:
         if not self._shown(level, always):
             return
-        second, micro = divmod(round(self._now() * 1_000_000), 1_000_000)
-        if second != self._second:
-            self._second_text = datetime.fromtimestamp(second).strftime("%H:%M:%S.")
-            self._second = second
-        stamp = f"{self._second_text}{micro // 1000:03d}"
+        stamp = self._stamp()
         label = _LABELS[level]
         tag = f"[{request_id[:SHORT_ID]}] " if request_id else ""
         if self.color:
             stamp, label = _paint("2", stamp), _paint(_COLORS[level], label)
             tag = _paint("35", tag) if tag else ""
         self._write(f"{stamp} {label} {tag}{text}\n", flush_later=flush_later)
+
+    def _stamp(self) -> str:
+        """The text format's time of day, to the millisecond."""
+        second, micro = divmod(round(self._now() * 1_000_000), 1_000_000)
+        if second != self._second:
+            self._second_text = datetime.fromtimestamp(second).strftime("%H:%M:%S.")
+            self._second = second
+        return f"{self._second_text}{micro // 1000:03d}"
 
     def _json(self, level: Level, kind: str, **fields: object) -> None:
         if not self._shown(level, kind == "access"):
@@ -265,15 +279,22 @@ class Console:
         self._write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
 
     def _write(self, text: str, *, flush_later: bool = False) -> None:
+        if flush_later and self._flush_at_end_of_turn():
+            # Written with the rest of the loop's turn: one write for a turn's access lines.
+            self._pending.append(text)
+            return
         with self._lock:
             stream = self.stream
+            if self._pending:
+                # What waited for the end of the turn goes first, so lines keep their order.
+                pending, self._pending = self._pending, []
+                stream.write("".join(pending))
             stream.write(text)
-            if not (flush_later and self._flush_at_end_of_turn()):
-                stream.flush()
+            stream.flush()
 
     def _flush_at_end_of_turn(self) -> bool:
-        """Flush once the event loop's turn ends (one write for a turn's access lines); False
-        outside the loop's thread, where the caller flushes at once."""
+        """Write and flush once the event loop's turn ends; False outside the loop's thread,
+        where the caller writes at once."""
         if self._flush_pending:
             return True
         try:
@@ -287,7 +308,11 @@ class Console:
     def _flush(self) -> None:
         with self._lock:
             self._flush_pending = False
-            self.stream.flush()
+            pending, self._pending = self._pending, []
+            stream = self.stream
+            if pending:
+                stream.write("".join(pending))
+            stream.flush()
 
 
 def _paint(code: str, text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -70,6 +71,7 @@ async def test_function_lines_and_the_access_line_share_the_request_id() -> None
     await runtime.invoke("auth", _event())
     request = EdgeRequest(method="GET", uri="/a", client_ip="10.0.0.1")
     console.access(request, _result(), 12.34)
+    await asyncio.sleep(0)  # access lines are written at the end of the loop's turn
     lines = out.getvalue().splitlines()
     assert len(lines) == 4
     assert all(f"[{CF_ID[:8]}]" in line for line in lines)
@@ -202,3 +204,23 @@ def test_edgesims_own_tracebacks_start_their_lines() -> None:
     assert " ERROR edgesim: edgesim failed on GET /" in lines[0]
     assert lines[1] == "Traceback (most recent call last):"
     assert lines[-1] == "RuntimeError: defect"
+
+
+async def test_access_lines_wait_for_the_end_of_the_turn_and_keep_their_order() -> None:
+    console, out = _console()
+    for path in ("/a", "/b"):
+        console.access(EdgeRequest(method="GET", uri=path, client_ip="10.0.0.1"), _result(), 1)
+    assert out.getvalue() == ""  # one write for the turn's lines
+    console.warning("written at once")  # takes what waited with it, in order
+    lines = out.getvalue().splitlines()
+    assert [line.split(" GET ")[-1][:2] for line in lines[:2]] == ["/a", "/b"]
+    assert lines[2].endswith("written at once")
+    console.access(EdgeRequest(method="GET", uri="/c", client_ip="10.0.0.1"), _result(), 1)
+    await asyncio.sleep(0)
+    assert out.getvalue().splitlines()[3].split(" GET ")[-1].startswith("/c 200")
+
+
+def test_outside_the_event_loop_an_access_line_is_written_at_once() -> None:
+    console, out = _console()
+    console.access(EdgeRequest(method="GET", uri="/a", client_ip="10.0.0.1"), _result(), 1)
+    assert out.getvalue().endswith("GET /a 200 Miss 1.0ms\n")
