@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import logging
 import re
 import resource
 import signal
@@ -287,6 +288,8 @@ async def test_a_defect_answering_one_request_costs_only_its_connection(
     start: Start, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     server = await start()
+    # `serve` run in this process by another test keeps edgesim's records to its console.
+    monkeypatch.setattr(logging.getLogger("edgesim"), "propagate", True)
     real = messages.send_response
 
     async def broken(request: Any, result: Any) -> bool:
@@ -305,10 +308,11 @@ async def test_a_defect_answering_one_request_costs_only_its_connection(
 async def test_shutdown_lets_a_request_under_way_finish_and_closes_idle_connections(
     tmp_path: Path,
 ) -> None:
-    release = asyncio.Event()
+    reached, release = asyncio.Event(), asyncio.Event()
 
     async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
+        reached.set()
         await release.wait()
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate")
         await writer.drain()
@@ -327,7 +331,7 @@ async def test_shutdown_lets_a_request_under_way_finish_and_closes_idle_connecti
     busy = await asyncio.open_connection("127.0.0.1", port)
     busy[1].write(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
     await busy[1].drain()
-    await asyncio.sleep(0.2)  # the request reaches the origin
+    await asyncio.wait_for(reached.wait(), 10)  # the request is under way at the origin
     closing = asyncio.ensure_future(server.aclose())
     assert await _closed_without_answer(idle[0])
     assert not closing.done()
