@@ -343,6 +343,35 @@ async def test_shutdown_lets_a_request_under_way_finish_and_closes_idle_connecti
     assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"late")
 
 
+@pytest.mark.parametrize(
+    ("request_head", "connection", "stays_open"),
+    [
+        (b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n", None, True),
+        (b"GET /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", "close", False),
+        (b"GET /a HTTP/1.0\r\nHost: a\r\n\r\n", None, False),
+        (b"GET /a HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n", "keep-alive", True),
+    ],
+    ids=["1.1", "1.1-close", "1.0", "1.0-keep-alive"],
+)
+async def test_the_connection_stays_open_as_the_viewer_asked(
+    start: Start, request_head: bytes, connection: str | None, stays_open: bool
+) -> None:
+    server = await start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.listeners[0].port)
+    writer.write(request_head)
+    await writer.drain()
+    answer = await _one_response(reader)
+    assert answer.split(b" ", 2)[1] == b"200"
+    assert _head(answer)[1].get("connection") == connection
+    if stays_open:
+        writer.write(b"GET /b HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        assert (await asyncio.wait_for(reader.read(), 10)).startswith(b"HTTP/1.1 200")
+    else:
+        assert await _closed_without_answer(reader)
+    writer.close()
+
+
 # -- raw non-ASCII request lines ------------------------------------------------------------
 
 
