@@ -24,8 +24,8 @@ from aiohttp.http_writer import StreamWriter
 from multidict import CIMultiDict
 
 from edgesim.exceptions import IncompleteBodyError
-from edgesim.frontdoors.viewer_connection import ViewerRequest
 from edgesim.frontdoors.viewer_limits import DEFAULT_LIMITS
+from edgesim.frontdoors.viewer_request import ViewerRequest
 from edgesim.http import (
     BodyStream,
     EdgeRequest,

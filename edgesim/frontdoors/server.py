@@ -17,12 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from edgesim.frontdoors.messages import send_response, to_edge_request, wire_bytes
-from edgesim.frontdoors.viewer_connection import (
-    Handler,
-    ViewerConnection,
-    ViewerConnections,
-    ViewerRequest,
-)
+from edgesim.frontdoors.viewer_connection import ViewerConnection, ViewerConnections
 from edgesim.frontdoors.viewer_limits import (
     ACCEPT_BATCH,
     DEFAULT_LIMITS,
@@ -31,6 +26,7 @@ from edgesim.frontdoors.viewer_limits import (
     ViewerLimits,
     default_max_connections,
 )
+from edgesim.frontdoors.viewer_request import Handler, ViewerRequest
 from edgesim.http import EdgeRequest
 from edgesim.pipeline import Edge, EdgeResult
 from edgesim.tasks import spawn

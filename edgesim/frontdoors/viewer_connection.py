@@ -31,19 +31,20 @@ import logging
 import ssl
 import sys
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
-from aiohttp import HttpVersion, http_exceptions
+from aiohttp import http_exceptions
 from aiohttp.base_protocol import BaseProtocol
 from aiohttp.http_parser import HttpRequestParser, HttpRequestParserPy, RawRequestMessage
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.web_protocol import RequestPayloadError
 
 from edgesim.frontdoors.viewer_limits import ConnectionBudget, Rejecter, ViewerLimits, parser_limits
+from edgesim.frontdoors.viewer_request import Handler, ViewerRequest
 from edgesim.pipeline.routing import MAX_REQUEST_BODY
 
-__all__ = ["Handler", "ViewerConnection", "ViewerConnections", "ViewerRequest"]
+__all__ = ["ViewerConnection", "ViewerConnections"]
 
 logger = logging.getLogger("edgesim.frontdoors")
 
@@ -51,54 +52,6 @@ logger = logging.getLogger("edgesim.frontdoors")
 # resumes once half have been answered.
 _QUEUE = 16
 _READ_BUFFER = 2**16
-
-
-class ViewerRequest:
-    """One request as it came from a viewer: its parsed head, its body as it arrives, and the
-    connection it came on (where its answer goes)."""
-
-    __slots__ = ("connection", "message", "payload")
-
-    def __init__(
-        self, message: RawRequestMessage, payload: StreamReader, connection: ViewerConnection
-    ) -> None:
-        self.message = message
-        self.payload = payload
-        self.connection = connection
-
-    @property
-    def method(self) -> str:
-        """The request's method, as sent."""
-        return self.message.method
-
-    @property
-    def version(self) -> HttpVersion:
-        """The request's HTTP version."""
-        return self.message.version
-
-    @property
-    def keep_alive(self) -> bool:
-        """Whether the viewer lets the connection stay open after this request."""
-        return not self.message.should_close
-
-    @property
-    def body_exists(self) -> bool:
-        """Whether the request announced a body (a length or chunks)."""
-        return self.payload is not EMPTY_PAYLOAD
-
-    @property
-    def transport(self) -> asyncio.Transport | None:
-        """The viewer's socket, None once it has gone."""
-        return self.connection.transport
-
-    async def drain(self) -> None:
-        """Wait until the viewer has read enough of what was written; ConnectionError once it
-        has gone."""
-        await self.connection._drain_helper()
-
-
-# Answers one request; True when the connection may serve another.
-Handler = Callable[[ViewerRequest], Awaitable[bool]]
 
 
 class _Unreadable:

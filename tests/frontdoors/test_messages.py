@@ -10,7 +10,7 @@ import pytest
 from aiohttp import HttpVersion, HttpVersion11
 
 from edgesim.frontdoors.messages import _whole_wire, to_web_response, wire_bytes
-from edgesim.frontdoors.viewer_connection import ViewerRequest
+from edgesim.frontdoors.viewer_request import ViewerRequest
 from edgesim.http import EdgeResponse, Headers
 
 
