@@ -154,18 +154,17 @@ class Console:
         x_cache = _SHORT_X_CACHE.get(label, label)
         level = Level.ERROR if response.status >= 500 else Level.INFO
         if self.fmt == "json":
-            self._json(
-                level,
-                "access",
-                request_id=result.request_id,
-                client_ip=request.client_ip,
-                method=request.method,
-                target=request.target,
-                status=response.status,
-                x_cache=x_cache,
-                ms=round(elapsed_ms, 1),
-                steps=result.trace.steps,
-            )
+            fields: dict[str, object] = {
+                "request_id": result.request_id,
+                "client_ip": request.client_ip,
+                "method": request.method,
+                "target": request.target,
+                "status": response.status,
+                "x_cache": x_cache,
+                "ms": round(elapsed_ms, 1),
+                "steps": result.trace.steps,
+            }
+            self._json(level, "access", fields, flush_later=True)
             return
         if self.color:
             status = response.status
@@ -201,13 +200,17 @@ class Console:
         for line in lines:
             level = line_level(line, level)
             if self.fmt == "json":
-                fields = {"function": function, "request_id": request_id, "message": line}
-                self._json(level, "function", **fields)
+                fields: dict[str, object] = {
+                    "function": function,
+                    "request_id": request_id,
+                    "message": line,
+                }
+                self._json(level, "function", fields, flush_later=True)
             else:
                 # Lambda's Node.js runtime keeps a multi-line message in one entry, joined by
                 # \r; show it as continuation lines rather than let the terminal overwrite them.
                 text = line.replace("\r", "\n    ")
-                self._text(level, f"{function}: {text}", request_id=request_id)
+                self._text(level, f"{function}: {text}", request_id=request_id, flush_later=True)
 
     def info(self, message: str) -> None:
         """One of edgesim's own messages."""
@@ -224,8 +227,10 @@ class Console:
     def message(self, level: Level, message: str, *, traceback: str = "") -> None:
         """One of edgesim's own messages at ``level``, with a traceback below it if any."""
         if self.fmt == "json":
-            extra = {"traceback": traceback} if traceback else {}
-            self._json(level, "edgesim", message=message, **extra)
+            fields: dict[str, object] = {"message": message}
+            if traceback:
+                fields["traceback"] = traceback
+            self._json(level, "edgesim", fields)
         else:
             # A traceback keeps its lines at the start of the line, as Python prints it.
             self._text(level, f"edgesim: {message}" + (f"\n{traceback}" if traceback else ""))
@@ -266,7 +271,9 @@ class Console:
             self._second = second
         return f"{self._second_text}{micro // 1000:03d}"
 
-    def _json(self, level: Level, kind: str, **fields: object) -> None:
+    def _json(
+        self, level: Level, kind: str, fields: dict[str, object], *, flush_later: bool = False
+    ) -> None:
         if not self._shown(level, kind == "access"):
             return
         moment = datetime.fromtimestamp(self._now(), UTC)
@@ -276,7 +283,9 @@ class Console:
             "kind": kind,
             **fields,
         }
-        self._write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        self._write(
+            json.dumps(record, ensure_ascii=False, default=str) + "\n", flush_later=flush_later
+        )
 
     def _write(self, text: str, *, flush_later: bool = False) -> None:
         if flush_later and self._flush_at_end_of_turn():
