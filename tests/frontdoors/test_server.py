@@ -517,3 +517,38 @@ async def test_a_swapped_edge_finishes_its_requests_then_closes(tmp_path: Path) 
                 await asyncio.sleep(0.01)
     finally:
         await server.aclose()
+
+
+async def test_a_response_left_to_aiohttps_writer_keeps_the_connection(tmp_path: Path) -> None:
+    """A status the origin sent without a reason phrase is not rendered by edgesim itself but
+    by aiohttp's response writer; nothing of the library shows, and the connection serves on."""
+
+    async def unnamed_status(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break
+            writer.write(b"HTTP/1.1 599 \r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+        writer.close()
+
+    origin, server = await _serve_in_front_of(tmp_path, unnamed_status)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.listeners[0].port)
+        answers = []
+        for _ in range(2):  # the same connection, twice
+            writer.write(b"GET /x HTTP/1.1\r\nHost: a.test\r\n\r\n")
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            answers.append(head + await asyncio.wait_for(reader.readexactly(length), 10))
+        writer.close()
+    finally:
+        await server.aclose()
+        origin.close()
+        await origin.wait_closed()
+    for answer in answers:
+        assert answer.startswith(b"HTTP/1.1 599")
+        assert answer.endswith(b"\r\n\r\nok")
+        assert b"aiohttp" not in answer and b"content-type" not in answer.lower()
