@@ -150,7 +150,7 @@ class OriginFetcher:
         pool = self._pool(target.keepalive_timeout)
         may_retry = request.method in _RETRIED_ON_TIMEOUT
         attempts = target.connection_attempts if self._attempts is None else self._attempts
-        failure = OriginError(504, f"{where}: no attempt made")
+        failure: OriginError | None = None  # made only when an attempt fails
         for _ in range(attempts):
             if upload is not None and upload.started:
                 # Part of the body is gone and cannot be sent again.
@@ -187,7 +187,7 @@ class OriginFetcher:
                     raise failure from exc
             else:
                 return await _edge_response(answer, where)
-        raise failure
+        raise failure or OriginError(504, f"{where}: no attempt made")
 
     async def _send(
         self,
