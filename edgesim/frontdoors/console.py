@@ -166,25 +166,16 @@ class Console:
             }
             self._json(level, "access", fields, flush_later=True)
             return
+        status = str(response.status)
         if self.color:
-            status = response.status
-            shade = "32" if status < 400 else "33" if status < 500 else "31"
-            self._text(
-                level,
-                f"{request.client_ip} {request.method} {request.target} "
-                f"{_paint(shade, str(status))} {x_cache} {elapsed_ms:.1f}ms",
-                request_id=result.request_id,
-                always=True,
-                flush_later=True,
-            )
-            return
-        # The line every request writes, built in one piece (what _text does, without the
-        # branches a plain access line never takes).
-        request_id = result.request_id
-        tag = f"[{request_id[:SHORT_ID]}] " if request_id else ""
-        self._write(
-            f"{self._stamp()} {_LABELS[level]} {tag}{request.client_ip} {request.method} "
-            f"{request.target} {response.status} {x_cache} {elapsed_ms:.1f}ms\n",
+            shade = "32" if response.status < 400 else "33" if response.status < 500 else "31"
+            status = _paint(shade, status)
+        self._text(
+            level,
+            f"{request.client_ip} {request.method} {request.target} {status} "
+            f"{x_cache} {elapsed_ms:.1f}ms",
+            request_id=result.request_id,
+            always=True,
             flush_later=True,
         )
 

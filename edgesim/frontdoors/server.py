@@ -183,6 +183,9 @@ class EdgeServer:
             self._idle.pop(edge, None)
             await edge.aclose()
 
+    def _enter(self, edge: Edge) -> None:
+        self._active[edge] = self._active.get(edge, 0) + 1
+
     def _leave(self, edge: Edge) -> None:
         left = self._active.pop(edge) - 1
         if left:
@@ -214,14 +217,13 @@ class EdgeServer:
 
     def _handler(self, listener: _Listener) -> Handler:
         limits, log = self._limits, self._log if self._access_log is not None else None
-        active = self._active
 
         async def handle(request: ViewerRequest) -> bool:
             """Answer one viewer request; whether its connection may serve another."""
             started = time.perf_counter()
             # The edge of this request's arrival serves it to the end, swapped out or not.
             edge = listener.edge
-            active[edge] = active.get(edge, 0) + 1
+            self._enter(edge)
             try:
                 edge_request = to_edge_request(request, body_timeout=limits.body_timeout)
                 result = await edge.dispatch(edge_request, stream=True)

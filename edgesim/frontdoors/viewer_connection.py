@@ -111,7 +111,6 @@ class ViewerConnection(BaseProtocol):
         self._serving = False  # a request is being answered (or the queue worked through)
         self._current: ViewerRequest | None = None
         self._closing = False  # answer what is under way, then close
-        self._closed = False
         self._counted = False
         self._done: asyncio.Future[None] | None = None
         self._head_timer: asyncio.TimerHandle | None = None
@@ -155,7 +154,6 @@ class ViewerConnection(BaseProtocol):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         super().connection_lost(exc)
-        self._closed = True
         self._disarm_head_timer()
         if self._idle_timer is not None:
             self._idle_timer.cancel()
@@ -240,7 +238,6 @@ class ViewerConnection(BaseProtocol):
             self._parser = self._new_parser(HttpRequestParserPy)
             self._lenient = True
         queue = self._queue
-        before = len(queue)
         try:
             messages, upgraded, _ = self._parser.feed_data(data)
         except http_exceptions.HttpProcessingError as exc:
@@ -256,9 +253,7 @@ class ViewerConnection(BaseProtocol):
             # After a body or a partial head the boundary is unknown, and the strict parser
             # stays.
             self._at_request_start = (
-                len(queue) > before
-                and data.endswith(b"\r\n\r\n")
-                and messages[-1][1] is EMPTY_PAYLOAD
+                bool(messages) and data.endswith(b"\r\n\r\n") and messages[-1][1] is EMPTY_PAYLOAD
             )
             if not self._serving and self._head_timer is None and not self._at_request_start:
                 # A head still arriving is timed from this chunk; one that came whole needs no
@@ -287,7 +282,8 @@ class ViewerConnection(BaseProtocol):
 
     async def _answer_queue(self) -> None:
         try:
-            while self._queue and not self._closed:
+            # The connection's loss empties the queue: the loop ends with it.
+            while self._queue:
                 message, payload = self._next()
                 if isinstance(message, _Unreadable):
                     self.reject(413 if _too_large(message.error) else 400)
@@ -314,9 +310,10 @@ class ViewerConnection(BaseProtocol):
                         self._budget.idle(self)
                 if keep_alive and not payload.is_eof():
                     keep_alive = await self._discard_rest(payload)
-                if not keep_alive or self._closing or self._parser is None:
-                    self._close_now()
-                    return
+                if not keep_alive:
+                    self._closing = True
+                if self._closing or self._parser is None:
+                    return  # closed below
         finally:
             self._serving = False
             self._task = None
