@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import edgesim
+from tests.python_source import run_time_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "edgesim"
@@ -68,10 +69,7 @@ def _layer(unit: str) -> int:
 
 def _edgesim_imports(module: Path) -> set[str]:
     """Dotted names of the edgesim modules ``module`` imports (submodules resolved)."""
-    tree = ast.parse(module.read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING"):
-            node.body = []
+    tree = run_time_tree(module)
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

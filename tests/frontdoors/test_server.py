@@ -19,6 +19,7 @@ from edgesim.frontdoors.server import EdgeServer
 from edgesim.http import EdgeRequest
 from edgesim.pipeline import Edge, EdgeResult
 from tests import http_clients
+from tests.raw_http import one_response
 
 
 def _site_edge(tmp_path: Path) -> Edge:
@@ -540,9 +541,7 @@ async def test_a_response_left_to_aiohttps_writer_keeps_the_connection(tmp_path:
         for _ in range(2):  # the same connection, twice
             writer.write(b"GET /x HTTP/1.1\r\nHost: a.test\r\n\r\n")
             await writer.drain()
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-            answers.append(head + await asyncio.wait_for(reader.readexactly(length), 10))
+            answers.append(await one_response(reader))
         writer.close()
     finally:
         await server.aclose()

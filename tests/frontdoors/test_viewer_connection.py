@@ -23,6 +23,7 @@ from edgesim.frontdoors import server as server_module
 from edgesim.frontdoors.server import EdgeServer
 from edgesim.frontdoors.viewer_limits import ViewerLimits
 from edgesim.pipeline import Edge
+from tests.raw_http import one_response
 
 FUNCTION = """
 import json
@@ -144,18 +145,6 @@ def _head(answer: bytes) -> tuple[bytes, dict[str, str]]:
     return status.encode(), headers
 
 
-async def _one_response(reader: asyncio.StreamReader) -> bytes:
-    """One whole response with a Content-Length body, read by its framing (a random request id
-    in the head may itself contain the body's bytes)."""
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-    length = next(
-        int(line.split(b":", 1)[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
-    )
-    return head + await asyncio.wait_for(reader.readexactly(length), 10)
-
-
 async def _closed_without_answer(reader: asyncio.StreamReader) -> bool:
     return await asyncio.wait_for(reader.read(), 10) == b""
 
@@ -229,7 +218,7 @@ async def test_pipelined_requests_are_answered_one_by_one_in_order(start: Start)
     reader, writer = await asyncio.open_connection("127.0.0.1", server.listeners[0].port)
     writer.write(requests)  # more than the queue holds: reading pauses, then resumes
     await writer.drain()
-    answers = [await _one_response(reader) for _ in range(40)]
+    answers = [await one_response(reader) for _ in range(40)]
     writer.close()
     assert all(answer.startswith(b"HTTP/1.1 200") for answer in answers)
     heads: list[bytes] = start.origin.heads  # type: ignore[attr-defined]
@@ -244,7 +233,7 @@ async def test_a_body_left_unread_is_discarded_and_the_connection_serves_on(star
     writer.write(b"GET /with-body HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nab")
     writer.write(b"cdeGET /next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
     await writer.drain()
-    refused = await _one_response(reader)
+    refused = await one_response(reader)
     rest = await asyncio.wait_for(reader.read(), 10)
     writer.close()
     assert refused.startswith(b"HTTP/1.1 403")
@@ -257,7 +246,7 @@ async def test_a_body_the_viewer_never_finishes_closes_the_connection(start: Sta
     reader, writer = await asyncio.open_connection("127.0.0.1", server.listeners[0].port)
     writer.write(b"GET /with-body HTTP/1.1\r\nHost: a\r\nContent-Length: 50\r\n\r\nabc")
     await writer.drain()
-    assert (await _one_response(reader)).startswith(b"HTTP/1.1 403")
+    assert (await one_response(reader)).startswith(b"HTTP/1.1 403")
     assert await _closed_without_answer(reader)
     writer.close()
 
@@ -360,7 +349,7 @@ async def test_the_connection_stays_open_as_the_viewer_asked(
     reader, writer = await asyncio.open_connection("127.0.0.1", server.listeners[0].port)
     writer.write(request_head)
     await writer.drain()
-    answer = await _one_response(reader)
+    answer = await one_response(reader)
     assert answer.split(b" ", 2)[1] == b"200"
     assert _head(answer)[1].get("connection") == connection
     if stays_open:
@@ -389,7 +378,7 @@ async def test_raw_non_ascii_request_lines_reach_the_function_as_utf8(
     reader, writer = await asyncio.open_connection("127.0.0.1", server.listeners[0].port)
     writer.write(first)
     await writer.drain()
-    answer = await _one_response(reader)
+    answer = await one_response(reader)
     writer.write(second)  # the same connection keeps serving
     await writer.drain()
     rest = await asyncio.wait_for(reader.read(), 10)
@@ -428,7 +417,7 @@ async def test_a_slow_header_after_a_served_request_is_closed(start: Start) -> N
     reader, writer = await asyncio.open_connection("127.0.0.1", server.listeners[0].port)
     writer.write(b"GET /one HTTP/1.1\r\nHost: a\r\n\r\n")
     await writer.drain()
-    assert (await _one_response(reader)).startswith(b"HTTP/1.1 200")
+    assert (await one_response(reader)).startswith(b"HTTP/1.1 200")
     writer.write(b"GET /two HTTP/1.1\r\nHo")  # then nothing more
     await writer.drain()
     assert await _closed_without_answer(reader)
@@ -440,7 +429,7 @@ async def test_an_idle_keepalive_connection_is_closed(start: Start) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", server.listeners[0].port)
     writer.write(b"GET /one HTTP/1.1\r\nHost: a\r\n\r\n")
     await writer.drain()
-    assert (await _one_response(reader)).startswith(b"HTTP/1.1 200")
+    assert (await one_response(reader)).startswith(b"HTTP/1.1 200")
     assert await _closed_without_answer(reader)
     writer.close()
 

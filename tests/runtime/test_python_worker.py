@@ -35,6 +35,7 @@ from edgesim.runtime.protocol import (
     WorkerMessage,
     parse_worker_message,
 )
+from tests.python_source import run_time_tree
 from tests.runtime.helpers import FIXTURES, remaining_ms_window
 
 WAIT_S = 10.0
@@ -332,10 +333,7 @@ def test_the_worker_dies_with_its_parent_even_mid_invocation(tmp_path: Path) -> 
 def _run_time_imports(program: Path) -> set[str]:
     """The modules ``program`` imports when it runs (``if TYPE_CHECKING:`` is the type
     checker's alone)."""
-    tree = ast.parse(program.read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING"):
-            node.body = []
+    tree = run_time_tree(program)
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
