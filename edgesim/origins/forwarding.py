@@ -42,8 +42,6 @@ request is sent.
 from __future__ import annotations
 
 import binascii
-import os
-import random
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -51,6 +49,7 @@ from dataclasses import replace
 from edgesim.cache.key import forwarding as policy_forwarding
 from edgesim.cache.policies import CachePolicy, OriginRequestPolicy, is_cached_method
 from edgesim.http import HOP_BY_HOP, EdgeRequest, Headers
+from edgesim.ids import random_bits
 from edgesim.origins.targets import OriginTarget
 
 __all__ = [
@@ -103,21 +102,13 @@ _FORWARDED_HOP_BY_HOP = frozenset({"transfer-encoding"})
 _REMOVED_ALWAYS = frozenset({"expect", "x-real-ip", "x-forwarded-proto", "x-http-method-override"})
 
 
-# Request ids only need to be unique, not secret, and one is drawn for every request: a
-# seeded generator costs a fraction of a getrandom() call. Reseeded in a forked child, so two
-# processes never draw the same ids.
-_ids = random.Random()
-os.register_at_fork(after_in_child=_ids.seed)
-
-
-_draw = _ids.getrandbits
 _URL_SAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def new_request_id() -> str:
     """A fresh CloudFront request id: 56 characters of URL-safe base64 ending in ``==``."""
     # base64.urlsafe_b64encode(randbytes(40)), without its two Python-level calls on each side.
-    drawn = _draw(320).to_bytes(40)
+    drawn = random_bits(320).to_bytes(40)
     return binascii.b2a_base64(drawn, newline=False).translate(_URL_SAFE).decode("ascii")
 
 

@@ -24,7 +24,6 @@ import logging
 import math
 import secrets
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
@@ -36,6 +35,7 @@ from edgesim.exceptions import (
     LambdaValidationError,
     RuntimeUnavailableError,
 )
+from edgesim.ids import random_uuid
 from edgesim.quotas import FUNCTION_RESULT_MAX_BYTES
 from edgesim.runtime import debug, failures, launch, logs
 from edgesim.runtime.idle import IdleWorkers
@@ -191,7 +191,7 @@ class FunctionPool:
             await self._discard(worker)
 
     async def _invoke(self, event: dict[str, object]) -> InvocationResult:
-        invocation = _Invocation(request_id=str(uuid.uuid4()))
+        invocation = _Invocation(request_id=random_uuid())
         worker = self._idle.take() or await self._cold_start(invocation)
         self._last_request[worker] = invocation.request_id
         left_s = max(0.0, self.spec.timeout_s - invocation.counted_init_ms / 1000)

@@ -11,12 +11,11 @@ larger than the decode limit is dropped as it arrives, never held whole.
 from __future__ import annotations
 
 import asyncio
-import json
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edgesim.runtime.protocol import MAX_MESSAGE_BYTES, Oversized, ProtocolError
+from edgesim.runtime.protocol import MAX_MESSAGE_BYTES, Oversized, ProtocolError, decode_message
 
 __all__ = ["PipeEnded", "ReplyPipe", "WaitResult"]
 
@@ -138,9 +137,6 @@ class ReplyPipe(asyncio.Protocol):
 
 def _decode(body: bytes) -> dict[str, object] | ProtocolError:
     try:
-        message = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return ProtocolError(f"message is not UTF-8 JSON: {exc}")
-    if not isinstance(message, dict):
-        return ProtocolError(f"message is a JSON {type(message).__name__}, not an object")
-    return message
+        return decode_message(body)
+    except ProtocolError as error:
+        return error

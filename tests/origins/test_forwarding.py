@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -60,21 +59,6 @@ def test_request_id_format() -> None:
         assert len(rid) == 56 and rid.endswith("==")
         assert re.fullmatch(r"[A-Za-z0-9_-]{54}==", rid)
         assert len(base64.urlsafe_b64decode(rid)) == 40
-
-
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_a_forked_process_draws_other_request_ids() -> None:
-    read_end, write_end = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - the child
-        os.write(write_end, " ".join(new_request_id() for _ in range(3)).encode())
-        os._exit(0)
-    os.close(write_end)
-    os.waitpid(child, 0)
-    with os.fdopen(read_end, "rb") as pipe:
-        theirs = set(pipe.read().decode().split())
-    ours = {new_request_id() for _ in range(3)}
-    assert len(theirs) == 3 and not theirs & ours
 
 
 def test_edge_id_format() -> None:

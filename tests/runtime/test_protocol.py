@@ -15,6 +15,7 @@ from edgesim.runtime.protocol import (
     Ready,
     Result,
     WorkerError,
+    decode_message,
     encode_invoke,
     encode_message,
     parse_worker_message,
@@ -57,7 +58,7 @@ def test_encoding_refuses_oversized_or_non_json_messages() -> None:
     with pytest.raises(ProtocolError, match="exceeds"):
         encode_message({"type": "invoke", "event": "x" * MAX_MESSAGE_BYTES})
     with pytest.raises(ProtocolError, match="not JSON"):
-        encode_message({"type": "invoke", "event": {1, 2}})
+        encode_message({"type": "invoke", "event": object()})
 
 
 async def test_an_oversized_length_is_refused_before_the_body_is_read() -> None:
@@ -73,6 +74,33 @@ async def test_an_oversized_length_is_refused_before_the_body_is_read() -> None:
 async def test_a_malformed_body_is_a_protocol_error(body: bytes, problem: str) -> None:
     with pytest.raises(ProtocolError, match=problem):
         await read_message(reader_with(struct.pack(">I", len(body)) + body))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        '{"status": NaN}',
+        '{"status": 1E400}',
+        '{"body": "\\ud800 alone"}',
+        '{"status": 123456789012345678901234567890}',
+        '{"a": 1, "a": 2}',
+        '{"body": "caf\u00e9 \\u2028", "n": -0.0}',
+    ],
+)
+def test_a_reply_decodes_as_the_standard_library_reads_it(value: str) -> None:
+    # What a function returns must reach CloudFront's checks as json would read it, including
+    # what the fast decoder refuses.
+    body = value.encode("utf-8")
+    assert repr(decode_message(body)) == repr(json.loads(value))
+
+
+def test_an_event_encodes_as_the_standard_library_writes_it() -> None:
+    class Name(str):
+        pass
+
+    event = {"uri": "/caf\u00e9", "n": [1, True, None], "k": Name("v"), "big": 10**30}
+    body = encode_message(event)[4:]
+    assert body == json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 async def test_eof_in_the_middle_of_a_frame_is_an_incomplete_read() -> None:
