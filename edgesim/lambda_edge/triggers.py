@@ -9,9 +9,9 @@ is a trace record; a failed or refused invocation ends the request with CloudFro
 from __future__ import annotations
 
 import binascii
-import contextlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
+from types import TracebackType
 from typing import Any
 
 from edgesim.config import BehaviorConfig, Distribution, FunctionAssociation
@@ -59,7 +59,7 @@ class Triggers:
             self._context(trace), request, include_body=assoc.include_body
         )
         parsed = await self._invoke(EventType.VIEWER_REQUEST, assoc, event, trace, request)
-        with self._applying(EventType.VIEWER_REQUEST, trace, request):
+        with _Applying(EventType.VIEWER_REQUEST, trace, request):
             if isinstance(parsed, ParsedResponse):
                 return events.generated_response(parsed)
             return events.apply_request(parsed, request)
@@ -76,7 +76,7 @@ class Triggers:
         )
         parsed = await self._invoke(EventType.ORIGIN_REQUEST, assoc, event, trace, request)
         if isinstance(parsed, ParsedResponse):
-            with self._applying(EventType.ORIGIN_REQUEST, trace, request):
+            with _Applying(EventType.ORIGIN_REQUEST, trace, request):
                 return events.generated_response(parsed)
         try:
             target = events.apply_origin(parsed.origin, target, self._targets)
@@ -87,7 +87,7 @@ class Triggers:
             raise EarlyResponse(
                 error_response(page, trace.request_id, head=request.method == "HEAD")
             ) from error
-        with self._applying(EventType.ORIGIN_REQUEST, trace, request):
+        with _Applying(EventType.ORIGIN_REQUEST, trace, request):
             return events.apply_request(parsed, request), target
 
     async def origin_response(
@@ -141,7 +141,7 @@ class Triggers:
         parsed = await self._invoke(event_type, assoc, event, trace, request)
         # Response triggers only ever parse to a response.
         assert isinstance(parsed, ParsedResponse)
-        with self._applying(event_type, trace, request):
+        with _Applying(event_type, trace, request):
             return events.apply_response(parsed, response)
 
     async def _invoke(
@@ -192,39 +192,6 @@ class Triggers:
         )
         return parsed
 
-    @contextlib.contextmanager
-    def _applying(
-        self, event_type: EventType, trace: Trace, request: EdgeRequest
-    ) -> Iterator[None]:
-        """A result the rules let through but that still cannot be applied is refused (502).
-
-        Applying reads only the parsed value, so this should never fire; it keeps a defect in
-        the apply step from escaping the pipeline as an exception.
-        """
-        try:
-            yield
-        except (
-            LambdaValidationError,
-            KeyError,
-            TypeError,
-            ValueError,
-            AttributeError,
-            binascii.Error,
-        ) as error:
-            if isinstance(error, LambdaValidationError):
-                reason = error.reason
-            else:
-                reason = (
-                    "The Lambda function returned an invalid request or response to CloudFront. "
-                    f"({type(error).__name__}: {error})"
-                )
-            outcome = FunctionOutcome.VALIDATION_ERROR
-            trace.add(TraceRecord(Stage(event_type.value), outcome, detail=reason))
-            page = function_error_page(LambdaValidationError(reason))
-            raise EarlyResponse(
-                error_response(page, trace.request_id, head=request.method == "HEAD")
-            ) from error
-
     def _log_validation(self, function: str, request_id: str, error: LambdaValidationError) -> None:
         """CloudFront logs refused results in its own log group; edgesim prints them inline."""
         if self._log_sink is not None:
@@ -257,3 +224,55 @@ class Triggers:
 def elapsed_ms(started: float) -> float:
     """Milliseconds since ``started`` (a ``time.perf_counter()`` reading)."""
     return (time.perf_counter() - started) * 1000.0
+
+
+# What applying a result the rules let through may still raise.
+_APPLY_ERRORS = (
+    LambdaValidationError,
+    KeyError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    binascii.Error,
+)
+
+
+class _Applying:
+    """A result the rules let through but that still cannot be applied is refused (502).
+
+    Applying reads only the parsed value, so this should never fire; it keeps a defect in the
+    apply step from escaping the pipeline as an exception. A class rather than a generator
+    context manager: every function result is applied inside one.
+    """
+
+    __slots__ = ("_event_type", "_request", "_trace")
+
+    def __init__(self, event_type: EventType, trace: Trace, request: EdgeRequest) -> None:
+        self._event_type = event_type
+        self._trace = trace
+        self._request = request
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if not isinstance(error, _APPLY_ERRORS):
+            return
+        if isinstance(error, LambdaValidationError):
+            reason = error.reason
+        else:
+            reason = (
+                "The Lambda function returned an invalid request or response to CloudFront. "
+                f"({type(error).__name__}: {error})"
+            )
+        trace = self._trace
+        outcome = FunctionOutcome.VALIDATION_ERROR
+        trace.add(TraceRecord(Stage(self._event_type.value), outcome, detail=reason))
+        page = function_error_page(LambdaValidationError(reason))
+        head = self._request.method == "HEAD"
+        raise EarlyResponse(error_response(page, trace.request_id, head=head)) from error

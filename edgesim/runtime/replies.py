@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from edgesim.runtime.protocol import MAX_MESSAGE_BYTES, Oversized, ProtocolError, decode_message
 
-__all__ = ["PipeEnded", "ReplyPipe", "WaitResult"]
+__all__ = ["Expired", "PipeEnded", "ReplyPipe", "WaitResult", "expire"]
 
 _LENGTH = struct.Struct(">I")
 
@@ -27,7 +27,19 @@ class PipeEnded:
     """The reply pipe closed before a whole frame came: the worker is dying or dead."""
 
 
-WaitResult = dict[str, object] | Oversized | PipeEnded | ProtocolError
+@dataclass(frozen=True)
+class Expired:
+    """The wait ran out of time: :func:`expire` answered it, not the worker."""
+
+
+WaitResult = dict[str, object] | Oversized | PipeEnded | ProtocolError | Expired
+
+
+def expire(waiter: asyncio.Future[WaitResult]) -> None:
+    """Answer ``waiter`` with :class:`Expired` unless the worker answered first (a timer's
+    callback: cheaper on every invocation than a timeout scope around the wait)."""
+    if not waiter.done():
+        waiter.set_result(Expired())
 
 
 class ReplyPipe(asyncio.Protocol):

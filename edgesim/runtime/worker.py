@@ -41,7 +41,7 @@ from edgesim.runtime.protocol import (
     WorkerMessage,
     parse_worker_message,
 )
-from edgesim.runtime.replies import PipeEnded, ReplyPipe
+from edgesim.runtime.replies import Expired, PipeEnded, ReplyPipe, expire
 from edgesim.tasks import spawn
 
 __all__ = [
@@ -266,16 +266,28 @@ class WorkerProcess:
             waiter = pipe.wait(FUNCTION_RESULT_MAX_BYTES)
             if request is not None:
                 self._request_transport.write(request)
+            deadline = loop.time() + timeout_s
             try:
-                async with asyncio.timeout(None if attached else timeout_s) as scope:
-                    if attached is not None:
-                        expire = debug.expire_unless_attached(
+                if attached is None:
+                    timer = loop.call_later(timeout_s, expire, waiter)
+                    try:
+                        raw = await waiter
+                    finally:
+                        timer.cancel()
+                    if isinstance(raw, PipeEnded):
+                        async with asyncio.timeout_at(deadline):
+                            returncode = await self.process.wait()
+                else:
+                    async with asyncio.timeout(None) as scope:
+                        watch = debug.expire_unless_attached(
                             timeout_s, attached, lambda: scope.reschedule(loop.time())
                         )
-                        clock = spawn(expire, name=f"edgesim-debug-clock-{self.pid}")
-                    raw = await waiter
-                    if isinstance(raw, PipeEnded):
-                        returncode = await self.process.wait()
+                        clock = spawn(watch, name=f"edgesim-debug-clock-{self.pid}")
+                        raw = await waiter
+                        if isinstance(raw, PipeEnded):
+                            returncode = await self.process.wait()
+                if isinstance(raw, Expired):
+                    raise TimeoutError
             except TimeoutError:
                 if self._memory_exceeded:
                     return OutOfMemory(self.peak_rss_bytes)
