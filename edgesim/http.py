@@ -11,7 +11,7 @@ slow origin's first byte reaches the viewer before its last. What a function may
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Protocol
@@ -184,6 +184,16 @@ class Headers:
             pairs = [(i, n) for i, n in zip(self._items, self._names, strict=True) if n not in drop]
             self._items = [i for i, _ in pairs]
             self._names = [n for _, n in pairs]
+
+    def partition(self, picked: Callable[[str], bool]) -> tuple[Headers, Headers]:
+        """(the lines whose lowercase name ``picked`` rejects, those it accepts), in order."""
+        kept: tuple[list[tuple[str, str]], list[str]] = ([], [])
+        taken: tuple[list[tuple[str, str]], list[str]] = ([], [])
+        for item, name in zip(self._items, self._names, strict=True):
+            items, names = taken if picked(name) else kept
+            items.append(item)
+            names.append(name)
+        return Headers._of(*kept), Headers._of(*taken)
 
     def copy(self) -> Headers:
         """An independent copy."""

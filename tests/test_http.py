@@ -50,6 +50,16 @@ def test_copy_is_independent() -> None:
     assert headers != copy
 
 
+def test_partition_splits_by_lowercase_name_keeping_order_and_lookups() -> None:
+    headers = Headers([("X-A", "1"), ("Host", "h"), ("x-a", "2"), ("X-B", "3")])
+    kept, taken = headers.partition(lambda name: name == "x-a")
+    assert kept.items() == [("Host", "h"), ("X-B", "3")]
+    assert taken.items() == [("X-A", "1"), ("x-a", "2")]
+    assert taken.get_all("X-A") == ["1", "2"] and "HOST" in kept
+    kept.add("C", "4")
+    assert len(headers) == 4
+
+
 def test_request_target_and_response_reason() -> None:
     assert EdgeRequest("GET", "/a", "x=1").target == "/a?x=1"
     assert EdgeRequest("GET", "/a").target == "/a"

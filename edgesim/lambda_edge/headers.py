@@ -98,19 +98,20 @@ def _title_case(name: str) -> str:
 SHOWN_HOP_BY_HOP = frozenset({"transfer-encoding"})
 
 
+_HIDDEN_HOP_BY_HOP = HOP_BY_HOP - SHOWN_HOP_BY_HOP
+
+
 def split_hidden(headers: Headers) -> tuple[Headers, Headers]:
     """(what a function sees, what it does not), each in the original order."""
-    named = {
-        token.strip().lower()
-        for value in headers.get_all("connection")
-        for token in value.split(",")
-    }
-    hop = (HOP_BY_HOP | named) - SHOWN_HOP_BY_HOP
-    shown, hidden = Headers(), Headers()
-    for name, value in headers:
-        hides = name.lower() in hop or is_disallowed(name)
-        (hidden if hides else shown).add(name, value)
-    return shown, hidden
+    hop = _HIDDEN_HOP_BY_HOP
+    if "connection" in headers:
+        named = {
+            token.strip().lower()
+            for value in headers.get_all("connection")
+            for token in value.split(",")
+        }
+        hop = (HOP_BY_HOP | named) - SHOWN_HOP_BY_HOP
+    return headers.partition(lambda lower: lower in hop or is_disallowed(lower))
 
 
 def visible_cf(headers: Headers) -> dict[str, list[dict[str, str]]]:
