@@ -236,12 +236,21 @@ class Lab(contextlib.ExitStack):
         self.callback(server.stop)
         return server
 
-    def plain(self, name: str = "plain aiohttp", *, uvloop: bool = False) -> Server:
+    def plain(
+        self,
+        name: str = "plain aiohttp",
+        *,
+        uvloop: bool = False,
+        prefix: Sequence[str] = (),
+        timeout: float = 30.0,
+    ) -> Server:
         """An aiohttp server answering every GET with :data:`BODY` (the hit baseline, and the
-        HTTP origin of the miss rows), on asyncio's loop or on uvloop."""
-        argv = [PYTHON, str(BENCH / "_servers.py"), "plain", *(["--uvloop"] if uvloop else [])]
+        HTTP origin of the miss rows), on asyncio's loop or on uvloop; ``prefix`` is a command
+        the interpreter runs under (a profiler), ``timeout`` how long it may take to start."""
+        argv = [*prefix, PYTHON, str(BENCH / "_servers.py"), "plain"]
+        argv += ["--uvloop"] if uvloop else []
         server = self.start(Server(name, argv, workdir=self.dir))
-        port = server.wait_for_log(r"listening on (\d+)").group(1)
+        port = server.wait_for_log(r"listening on (\d+)", timeout).group(1)
         server.url = f"http://127.0.0.1:{port}"
         return server
 
@@ -253,23 +262,26 @@ class Lab(contextlib.ExitStack):
         args: Sequence[str] = (),
         files: dict[str, bytes] | None = None,
         entry: Sequence[str] = ("-m", "edgesim"),
+        prefix: Sequence[str] = (),
+        timeout: float = 30.0,
     ) -> Server:
         """``edgesim serve`` on the distribution ``config`` (YAML, written to the lab's folder
         with ``files`` beside it), its access log in the server's log file; ``entry`` is what
-        the interpreter runs (another script taking ``edgesim``'s arguments)."""
+        the interpreter runs (another script taking ``edgesim``'s arguments), ``prefix`` and
+        ``timeout`` as for :meth:`plain`."""
         folder = self.dir / re.sub(r"[^a-z0-9]+", "-", name.lower())
         folder.mkdir()
         for relative, content in (files or {}).items():
             (folder / relative).parent.mkdir(parents=True, exist_ok=True)
             (folder / relative).write_bytes(content)
         (folder / "bench.yaml").write_text(config)
-        argv = [PYTHON, *entry, "serve", "--port", "0", "--admin-port", "0"]
+        argv = [*prefix, PYTHON, *entry, "serve", "--port", "0", "--admin-port", "0"]
         argv += ["--shutdown-grace", "1", *args, str(folder / "bench.yaml")]
         server = self.start(
             Server(name, argv, workdir=self.dir, env={"EDGESIM_ADMIN_TOKEN": ADMIN_TOKEN})
         )
-        server.url = server.wait_for_log(r" on (http://[0-9.]+:\d+)/").group(1)
-        admin = server.wait_for_log(r"admin API[^\n]* on (http://[0-9.]+:\d+)/").group(1)
+        server.url = server.wait_for_log(r" on (http://[0-9.]+:\d+)/", timeout).group(1)
+        admin = server.wait_for_log(r"admin API[^\n]* on (http://[0-9.]+:\d+)/", timeout).group(1)
         server.admin_url = admin
         return server
 

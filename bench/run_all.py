@@ -16,6 +16,7 @@ import time
 import _harness as h
 import bench_cache
 import bench_functions
+import bench_instructions
 import bench_miss
 import bench_runtime
 import bench_scale
@@ -30,6 +31,7 @@ def main() -> None:
     rows += bench_functions.rows(options)
     rows += bench_runtime.rows(options)
     rows += bench_scale.rows(options)
+    rows += bench_instructions.rows(options)
     print(h.report("edgesim benchmarks", rows, started, options))
 
 
