@@ -22,7 +22,7 @@ import asyncio
 import dataclasses
 import logging
 import math
-import secrets
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -91,7 +91,8 @@ class _Invocation:
 
     request_id: str
     # echoed by the worker's reply; the function is told its request id, never this
-    invocation_id: str = field(default_factory=lambda: secrets.token_hex(16))
+    # (os.urandom is what secrets.token_hex reads, without its two Python-level calls)
+    invocation_id: str = field(default_factory=lambda: os.urandom(16).hex())
     init_lines: list[str] = field(default_factory=list)
     init_duration_ms: float | None = None
     # a second try of the init, run inside the invocation, uses up part of its timeout

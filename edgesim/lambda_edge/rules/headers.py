@@ -190,7 +190,9 @@ def display_name(name: str, *sources: HeaderLines) -> str:
 def event_header_lines(headers: object) -> HeaderLines:
     """Read a headers object that edgesim itself built into an event (trusted, not validated)."""
     lines: HeaderLines = {}
-    if not isinstance(headers, Mapping):
+    # Events and results are JSON objects, so plain dicts: isinstance against the Mapping ABC
+    # would cost a Python-level check for every header line.
+    if not isinstance(headers, dict):
         return lines
     for name, entries in headers.items():
         if not isinstance(entries, list):
@@ -204,7 +206,7 @@ def _trusted_lines(entries: list[Any]) -> list[tuple[str | None, str]]:
     return [
         (entry.get("key"), str(entry.get("value", "")))
         for entry in entries
-        if isinstance(entry, Mapping)
+        if isinstance(entry, dict)
     ]
 
 
