@@ -54,7 +54,8 @@ soak: $(DEV_STAMP)
 	$(BIN)/python -m pytest -m slow -s -q tests/e2e/test_soak.py tests/e2e/test_fault_soak.py
 
 # Every benchmark against a baseline measured in the same run (interleaved rounds, medians, CPU
-# per request): one markdown table of ratios and targets, in under 10 minutes. Needs wrk.
+# per request): one markdown table of ratios and targets, in under 10 minutes. Needs wrk;
+# valgrind for the rows of instructions per request (they say so when it is missing).
 # make bench BENCH_ARGS=--quick for a few seconds per row.
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
