@@ -3,7 +3,7 @@
 Every request draws one or more, so they come from a seeded generator, at a fraction of the
 cost of a ``getrandom()`` call each; it is reseeded in a forked child, so two edge processes
 never draw the same ids. What a hostile function must not guess (the invocation ids that prove a
-reply is the worker's own) comes from :mod:`secrets` instead.
+reply is the worker's own) is read from the kernel (``os.urandom``) instead.
 """
 
 from __future__ import annotations

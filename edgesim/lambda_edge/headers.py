@@ -98,6 +98,7 @@ def _title_case(name: str) -> str:
 SHOWN_HOP_BY_HOP = frozenset({"transfer-encoding"})
 
 
+# The hop-by-hop lines hidden when no Connection line names more.
 _HIDDEN_HOP_BY_HOP = HOP_BY_HOP - SHOWN_HOP_BY_HOP
 
 
