@@ -1,5 +1,5 @@
-"""Instructions per request, counted by Valgrind's callgrind: the hit and miss rows in a measure
-the machine's noise does not move.
+"""Instructions per request, counted by Valgrind's callgrind: the hit, miss and function rows in
+a measure the machine's noise does not move.
 
 Run from the project root (needs ``valgrind``)::
 
@@ -9,7 +9,9 @@ CPU time on a shared VM drifts by a third over a day and depends on what the cac
 number of instructions a request takes does not. Each server runs under callgrind in its own
 process: ``edgesim serve`` with the miss row's distribution (``/miss/*`` under CachingDisabled
 to an HTTP origin, ``*`` under CachingOptimized, so every request after the first is a hit) and
-the plain aiohttp server of the hit row. After warm-up requests the counters are zeroed
+the plain aiohttp server of the hit row; then ``edgesim serve`` with the four-trigger
+distribution of ``bench_functions.py`` (its Python workers run outside callgrind: the row counts
+the proxy's share of an invocation). After warm-up requests the counters are zeroed
 (``callgrind_control -z``), requests are sent one after another on one keep-alive connection,
 and the counters are dumped (``-d``); a request under way when a command lands may count in
 part, so the figures are within a request of a few hundred. The origin runs outside callgrind.
@@ -29,7 +31,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import _harness as h
+import bench_functions
 import bench_miss
+import bench_runtime
 
 HIT_TARGET = 0.6
 MISS_TARGET = bench_miss.MISS_TARGET
@@ -91,6 +95,7 @@ def _callgrind(lab: h.Lab, name: str) -> tuple[list[str], Path]:
 
 def instruction_rows(options: h.Options) -> list[h.Row]:
     requests, warmup = (60, 20) if options.quick else (300, 50)
+    figures = f"{requests} requests in a row after {warmup}"
     with h.Lab() as lab:
         origin = lab.plain("origin")
         edge_prefix, edge_out = _callgrind(lab, "edgesim")
@@ -110,7 +115,9 @@ def instruction_rows(options: h.Options) -> list[h.Row]:
         hit = edge_counted.instructions(hit_url, requests, warmup)
         miss = edge_counted.instructions(miss_url, requests, warmup)
         baseline = plain_counted.instructions(plain.url + "/page.html", requests, warmup)
-    figures = f"{requests} requests in a row after {warmup}"
+        edge.stop()
+        plain.stop()
+        functions = _function_row(lab, origin.url, requests, warmup)
     return [
         h.Row(
             "cache hit, instructions per request (c1)",
@@ -129,7 +136,37 @@ def instruction_rows(options: h.Options) -> list[h.Row]:
             f"reference for the miss rows' <= {MISS_TARGET:g}x",
             h.NO_TARGET,
         ),
+        functions,
     ]
+
+
+def _function_row(lab: h.Lab, origin: str, requests: int, warmup: int) -> h.Row:
+    """The proxy's instructions for a miss with a Python function at each trigger, against the
+    same process's miss without functions (its workers run outside callgrind)."""
+    prefix, out = _callgrind(lab, "functions")
+    edge = lab.edgesim(
+        "edgesim python under callgrind",
+        bench_functions.py_config(origin, bench_runtime.runtime_name()),
+        files={"fn/fns.py": bench_functions.PY_FUNCTIONS.encode()},
+        prefix=prefix,
+        timeout=300,
+    )
+    counted = Counted(edge, out)
+    with_fn, without = edge.url + "/fn/page.html", edge.url + "/page.html"
+    h.expect(with_fn, x_cache="Miss")
+    h.expect(without, x_cache="Miss")
+    count = max(requests // 3, 20)
+    ours = counted.instructions(with_fn, count, warmup // 3)
+    base = counted.instructions(without, count, warmup // 3)
+    return h.Row(
+        "miss, a Python function at each of the four triggers, instructions per request (c1)",
+        f"{_count(ours)} instructions in the proxy; per invocation {_count((ours - base) / 4)} "
+        f"({count} requests in a row after {warmup // 3})",
+        f"the no-function miss of the same process: {_count(base)} instructions",
+        f"per invocation {h.fmt_ratio((ours - base) / 4 / base)} a no-function miss",
+        "reference for the per-invocation row",
+        h.NO_TARGET,
+    )
 
 
 def _count(value: float) -> str:
