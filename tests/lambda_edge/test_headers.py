@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edgesim.http import EdgeRequest, EdgeResponse, Headers
+from edgesim.lambda_edge import headers as headers_module
 from edgesim.lambda_edge.events import (
     apply_request,
     apply_response,
@@ -137,6 +138,36 @@ def test_split_hidden_keeps_each_side_in_the_original_order() -> None:
         ("X-Private", "1"),
         ("X-Amz-Cf-Id", "id=="),
     ]
+
+
+def test_split_hidden_without_connection_hides_hop_by_hop_and_disallowed_names() -> None:
+    headers = Headers(
+        [
+            ("Keep-Alive", "timeout=5"),
+            ("Transfer-Encoding", "chunked"),
+            ("X-Edge-Origin", "a"),
+            ("x-amz-cf-pop", "LAX1"),
+            ("X-Amz-Meta-Id", "7"),
+            ("Via", "1.1 proxy"),
+        ]
+    )
+    for _ in range(2):  # the second time from what the first worked out
+        shown, hidden = split_hidden(headers)
+        assert shown.items() == [
+            ("Transfer-Encoding", "chunked"),
+            ("X-Amz-Meta-Id", "7"),
+            ("Via", "1.1 proxy"),
+        ]
+        assert [name for name, _ in hidden] == ["Keep-Alive", "X-Edge-Origin", "x-amz-cf-pop"]
+
+
+def test_split_hidden_answers_alike_once_many_names_have_been_seen() -> None:
+    # What is worked out per name is bounded: past its limit it starts over, answering alike.
+    for index in range(10_000):
+        split_hidden(Headers([(f"X-Seen-{index}", "1")]))
+    shown, hidden = split_hidden(Headers([("X-Edge-Late", "1"), ("X-Late", "2")]))
+    assert shown.items() == [("X-Late", "2")] and hidden.items() == [("X-Edge-Late", "1")]
+    assert len(headers_module._hidden) <= headers_module._HiddenNames._MOST
 
 
 def test_merge_hidden_adds_back_the_lines_the_function_never_saw() -> None:
