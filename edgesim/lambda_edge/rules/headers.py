@@ -217,6 +217,7 @@ def check_header_map(
     prefix: str = INVALID_HEADERS,
     notes: list[str] | None = None,
     sent: Mapping[str, Any] | None = None,
+    sent_lines: HeaderLines | None = None,
 ) -> HeaderLines:
     """Validate the shape and characters of a headers object returned by a function.
 
@@ -228,7 +229,8 @@ def check_header_map(
     The lines returned are keyed by lowercase name. ``sent`` is the headers object of the
     event the function received: an array returned exactly as it was sent is edgesim's own,
     already in shape, so its lines are taken as they are (most functions return most headers
-    untouched, and checking each line again is most of the cost of a result).
+    untouched, and checking each line again is most of the cost of a result); ``sent_lines``,
+    when given, are those lines as :func:`event_header_lines` already read them.
     """
     where = "" if field == "headers" else f", field : {field}"
     if not isinstance(value, dict):
@@ -239,7 +241,8 @@ def check_header_map(
     lines: HeaderLines = {}
     for name, entries in value.items():
         if sent is not None and entries == sent.get(name):
-            lines.setdefault(name, []).extend(_trusted_lines(entries))
+            known = sent_lines.get(name) if sent_lines is not None else None
+            lines.setdefault(name, []).extend(_trusted_lines(entries) if known is None else known)
             continue
         if not isinstance(name, str) or not _TOKEN.fullmatch(name):
             reject(f"{prefix}Header names must be valid HTTP tokens, headerName : {name!r}{where}")

@@ -170,7 +170,11 @@ def _request(
 
     before = event_header_lines(request.get("headers"))
     after = check_header_map(
-        result["headers"], field="headers", notes=notes, sent=request.get("headers")
+        result["headers"],
+        field="headers",
+        notes=notes,
+        sent=request.get("headers"),
+        sent_lines=before,
     )
     check_disallowed(after)
     check_read_only(event_type, before, after)
@@ -312,7 +316,11 @@ def _response(
     check_response_headers_size(event_type, result["headers"])
     before = event_header_lines(response.get("headers"))
     after = check_header_map(
-        result["headers"], field="headers", notes=notes, sent=response.get("headers")
+        result["headers"],
+        field="headers",
+        notes=notes,
+        sent=response.get("headers"),
+        sent_lines=before,
     )
     check_disallowed(after)
     check_read_only(event_type, before, after)
