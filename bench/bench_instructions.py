@@ -121,8 +121,8 @@ def instruction_rows(options: h.Options) -> list[h.Row]:
     return [
         h.Row(
             "cache hit, instructions per request (c1)",
-            f"{_count(hit)} instructions ({figures})",
-            f"plain aiohttp: {_count(baseline)} instructions",
+            f"{h.fmt_count(hit)} instructions ({figures})",
+            f"plain aiohttp: {h.fmt_count(baseline)} instructions",
             f"plain's instructions/req {h.fmt_ratio(baseline / hit)} edgesim's (the req/s ratio "
             "they would give at equal speed)",
             f"reference for the hit row's >= {HIT_TARGET:g}x",
@@ -130,8 +130,8 @@ def instruction_rows(options: h.Options) -> list[h.Row]:
         ),
         h.Row(
             "miss, no functions, instructions per request (c1)",
-            f"{_count(miss)} instructions ({figures})",
-            f"hits of the same process: {_count(hit)} instructions",
+            f"{h.fmt_count(miss)} instructions ({figures})",
+            f"hits of the same process: {h.fmt_count(hit)} instructions",
             f"instructions/req {h.fmt_ratio(miss / hit)}",
             f"reference for the miss rows' <= {MISS_TARGET:g}x",
             h.NO_TARGET,
@@ -158,19 +158,17 @@ def _function_row(lab: h.Lab, origin: str, requests: int, warmup: int) -> h.Row:
     count = max(requests // 3, 20)
     ours = counted.instructions(with_fn, count, warmup // 3)
     base = counted.instructions(without, count, warmup // 3)
+    per_invocation = (ours - base) / 4
     return h.Row(
         "miss, a Python function at each of the four triggers, instructions per request (c1)",
-        f"{_count(ours)} instructions in the proxy; per invocation {_count((ours - base) / 4)} "
+        f"{h.fmt_count(ours)} instructions in the proxy; per invocation "
+        f"{h.fmt_count(per_invocation)} "
         f"({count} requests in a row after {warmup // 3})",
-        f"the no-function miss of the same process: {_count(base)} instructions",
-        f"per invocation {h.fmt_ratio((ours - base) / 4 / base)} a no-function miss",
+        f"the no-function miss of the same process: {h.fmt_count(base)} instructions",
+        f"per invocation {h.fmt_ratio(per_invocation / base)} a no-function miss",
         "reference for the per-invocation row",
         h.NO_TARGET,
     )
-
-
-def _count(value: float) -> str:
-    return f"{value / 1000:,.0f}k"
 
 
 def rows(options: h.Options) -> list[h.Row]:

@@ -128,9 +128,8 @@ def split_hidden(headers: Headers) -> tuple[Headers, Headers]:
         token.strip().lower()
         for value in headers.get_all("connection")
         for token in value.split(",")
-    }
-    hop = (HOP_BY_HOP | named) - SHOWN_HOP_BY_HOP
-    return headers.partition(lambda lower: lower in hop or is_disallowed(lower))
+    } - SHOWN_HOP_BY_HOP
+    return headers.partition(lambda lower: lower in named or _hidden[lower])
 
 
 def visible_cf(headers: Headers) -> dict[str, list[dict[str, str]]]:

@@ -266,9 +266,9 @@ class WorkerProcess:
             waiter = pipe.wait(FUNCTION_RESULT_MAX_BYTES)
             if request is not None:
                 self._request_transport.write(request)
-            deadline = loop.time() + timeout_s
             try:
                 if attached is None:
+                    deadline = loop.time() + timeout_s
                     timer = loop.call_later(timeout_s, expire, waiter)
                     try:
                         raw = await waiter
