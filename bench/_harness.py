@@ -254,6 +254,15 @@ class Lab(contextlib.ExitStack):
         server.url = f"http://127.0.0.1:{port}"
         return server
 
+    def pools(self, name: str, config: Path, uri: str, *, timeout: float = 60.0) -> Server:
+        """The bare round trips of the functions that ``GET uri`` runs under the distribution
+        ``config`` (see ``_servers.py pools``); its URL ends in ``/invoke`` or ``/none``."""
+        argv = [PYTHON, str(BENCH / "_servers.py"), "pools", str(config), uri]
+        server = self.start(Server(name, argv, workdir=self.dir, cwd=config.parent))
+        port = server.wait_for_log(r"listening on (\d+)", timeout).group(1)
+        server.url = f"http://127.0.0.1:{port}"
+        return server
+
     def edgesim(
         self,
         name: str,
@@ -484,6 +493,17 @@ def interleave(sides: Sequence[Side], options: Options, *, warmup: float = 1.0) 
 def paired(a: Figures, b: Figures, value: Callable[[Round], float]) -> float:
     """The median over rounds of ``value(a's round) / value(b's round)``."""
     ratios = [value(x) / value(y) for x, y in zip(a.rounds, b.rounds, strict=True) if value(y)]
+    return statistics.median(ratios) if ratios else float("nan")
+
+
+def difference_ratio(a: Figures, b: Figures, c: Figures, d: Figures) -> float:
+    """The median over rounds of ``(a - b) / (c - d)`` in CPU per request: what one extra costs
+    against what another does, each read as the difference of two sides of the same round."""
+    ratios = []
+    for w, x, y, z in zip(a.rounds, b.rounds, c.rounds, d.rounds, strict=True):
+        extra = y.us_per_request - z.us_per_request
+        if extra > 0:
+            ratios.append((w.us_per_request - x.us_per_request) / extra)
     return statistics.median(ratios) if ratios else float("nan")
 
 

@@ -65,3 +65,45 @@ def test_a_side_with_errors_makes_its_row_not_a_result() -> None:
     row = h.not_a_result("row", "target", clean, broken)
     assert row.verdict == "not a result (errors)"
     assert "| row |" in h.table([row])
+
+
+POOLS_CONFIG = """\
+origins: {site: {s3: "./site"}}
+functions:
+  stamp: {runtime: python3.12, code: ./fn, handler: fns.stamp}
+  secure: {runtime: python3.12, code: ./fn, handler: fns.secure}
+behaviors:
+  - path_pattern: "*"
+    origin: site
+    cache_policy: CachingDisabled
+    functions: {viewer-request: stamp, viewer-response: secure}
+"""
+POOLS_FUNCTIONS = """\
+def stamp(event, context):
+    request = event["Records"][0]["cf"]["request"]
+    print("stamp saw", request["uri"])
+    return request
+
+
+def secure(event, context):
+    response = event["Records"][0]["cf"]["response"]
+    print("secure saw", response["status"])
+    return response
+"""
+
+
+def test_the_bare_round_trip_server_invokes_the_functions_a_request_ran(tmp_path: Path) -> None:
+    h = _harness()
+    (tmp_path / "fn").mkdir()
+    (tmp_path / "site").mkdir()
+    (tmp_path / "fn" / "fns.py").write_text(POOLS_FUNCTIONS)
+    (tmp_path / "site" / "page.html").write_bytes(h.BODY)
+    (tmp_path / "bench.yaml").write_text(POOLS_CONFIG)
+    with h.Lab() as lab:
+        server = lab.pools("pools", tmp_path / "bench.yaml", "/page.html")
+        assert "functions: stamp, secure" in server.log_text()
+        answers = [h.fetch(server.url + path) for path in ("/invoke", "/invoke", "/none")]
+        assert [(status, body) for status, _, body in answers] == [(200, h.BODY)] * 3
+        # the two functions the request ran, once per /invoke
+        assert [headers.get("X-Invocations") for _, headers, _ in answers] == ["2", "4", None]
+        assert len(server.process.children(recursive=True)) >= 2  # a warm worker per function
