@@ -17,7 +17,7 @@ viewer-response, where code that drops it fails validation as it does at a real 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from edgesim.http import HOP_BY_HOP, Headers
@@ -60,14 +60,25 @@ def kept_or_changed(original: str, returned: str) -> str:
     return original if returned == as_utf8(original) else returned
 
 
-def headers_to_cf(headers: Headers) -> dict[str, list[dict[str, str]]]:
+def headers_to_cf(
+    headers: Headers, *, skip: Callable[[str], bool] | None = None
+) -> dict[str, list[dict[str, str]]]:
     """CloudFront's header map: lowercase name -> one ``{key, value}`` per line, in order.
 
-    Converts every line it is given; the event builders filter hidden headers first.
+    Converts every line it is given but those whose lowercase name ``skip`` accepts (the event
+    builders skip the hidden headers, see :func:`visible_cf`).
     """
     cf: dict[str, list[dict[str, str]]] = {}
-    for name, value in headers:
-        cf.setdefault(name.lower(), []).append({"key": name, "value": as_utf8(value)})
+    items, names = headers.named_lines()
+    for (name, value), lower in zip(items, names, strict=True):
+        if skip is not None and skip(lower):
+            continue
+        entry = {"key": name, "value": value if value.isascii() else as_utf8(value)}
+        entries = cf.get(lower)
+        if entries is None:
+            cf[lower] = [entry]
+        else:
+            entries.append(entry)
     return cf
 
 
@@ -122,19 +133,24 @@ _hidden = _HiddenNames()
 
 def split_hidden(headers: Headers) -> tuple[Headers, Headers]:
     """(what a function sees, what it does not), each in the original order."""
+    return headers.partition(_hides(headers))
+
+
+def _hides(headers: Headers) -> Callable[[str], bool]:
+    """Whether a line of ``headers``, by its lowercase name, is hidden from functions."""
     if "connection" not in headers:
-        return headers.partition(_hidden.__getitem__)
+        return _hidden.__getitem__
     named = {
         token.strip().lower()
         for value in headers.get_all("connection")
         for token in value.split(",")
     } - SHOWN_HOP_BY_HOP
-    return headers.partition(lambda lower: lower in named or _hidden[lower])
+    return lambda lower: lower in named or _hidden[lower]
 
 
 def visible_cf(headers: Headers) -> dict[str, list[dict[str, str]]]:
     """The header map of the lines a function may see."""
-    return headers_to_cf(split_hidden(headers)[0])
+    return headers_to_cf(headers, skip=_hides(headers))
 
 
 def merge_hidden(result_headers: HeaderLines, original: Headers) -> Headers:
@@ -151,6 +167,7 @@ def merge_hidden(result_headers: HeaderLines, original: Headers) -> Headers:
         merged = Headers(
             (name, converted.get((name.lower(), value), value)) for name, value in merged
         )
-    for name, value in split_hidden(original)[1]:
-        merged.add(name, value)
+    hidden = split_hidden(original)[1]
+    if hidden:
+        merged.extend(*hidden.named_lines())
     return merged
