@@ -189,20 +189,25 @@ class Console:
         else:
             request_id = None  # a worker that died between invocations
         level = Level.INFO
-        for line in lines:
-            level = line_level(line, level)
-            if self.fmt == "json":
+        if self.fmt == "json":
+            for line in lines:
+                level = line_level(line, level)
                 fields: dict[str, object] = {
                     "function": function,
                     "request_id": request_id,
                     "message": line,
                 }
                 self._json(level, "function", fields, flush_later=True)
-            else:
+            return
+        shown: list[tuple[Level, str]] = []
+        for line in lines:
+            level = line_level(line, level)
+            if self._shown(level, False):
                 # Lambda's Node.js runtime keeps a multi-line message in one entry, joined by
                 # \r; show it as continuation lines rather than let the terminal overwrite them.
                 text = line.replace("\r", "\n    ")
-                self._text(level, f"{function}: {text}", request_id=request_id, flush_later=True)
+                shown.append((level, f"{function}: {text}"))
+        self._text_lines(shown, request_id=request_id, flush_later=True)
 
     def info(self, message: str) -> None:
         """One of edgesim's own messages."""
@@ -245,15 +250,23 @@ class Console:
         always: bool = False,
         flush_later: bool = False,
     ) -> None:
-        if not self._shown(level, always):
+        if self._shown(level, always):
+            self._text_lines([(level, text)], request_id=request_id, flush_later=flush_later)
+
+    def _text_lines(
+        self, lines: list[tuple[Level, str]], *, request_id: str | None, flush_later: bool
+    ) -> None:
+        """Lines of one moment and one request (an invocation's log), written at once."""
+        if not lines:
             return
         stamp = self._stamp()
-        label = _LABELS[level]
         tag = f"[{request_id[:SHORT_ID]}] " if request_id else ""
+        labels = _LABELS
         if self.color:
-            stamp, label = _paint("2", stamp), _paint(_COLORS[level], label)
+            stamp, labels = _paint("2", stamp), _PAINTED_LABELS
             tag = _paint("35", tag) if tag else ""
-        self._write(f"{stamp} {label} {tag}{text}\n", flush_later=flush_later)
+        text = "".join(f"{stamp} {labels[level]} {tag}{line}\n" for level, line in lines)
+        self._write(text, flush_later=flush_later)
 
     def _stamp(self) -> str:
         """The text format's time of day, to the millisecond."""
@@ -318,6 +331,9 @@ class Console:
 
 def _paint(code: str, text: str) -> str:
     return f"\x1b[{code}m{text}\x1b[0m"
+
+
+_PAINTED_LABELS = {level: _paint(_COLORS[level], label) for level, label in _LABELS.items()}
 
 
 def _is_terminal(stream: TextIO) -> bool:
