@@ -250,8 +250,10 @@ class Console:
         always: bool = False,
         flush_later: bool = False,
     ) -> None:
-        if self._shown(level, always):
-            self._text_lines([(level, text)], request_id=request_id, flush_later=flush_later)
+        if not self._shown(level, always):
+            return
+        stamp, labels, tag = self._heading(request_id)
+        self._write(f"{stamp} {labels[level]} {tag}{text}\n", flush_later=flush_later)
 
     def _text_lines(
         self, lines: list[tuple[Level, str]], *, request_id: str | None, flush_later: bool
@@ -259,14 +261,17 @@ class Console:
         """Lines of one moment and one request (an invocation's log), written at once."""
         if not lines:
             return
-        stamp = self._stamp()
-        tag = f"[{request_id[:SHORT_ID]}] " if request_id else ""
-        labels = _LABELS
-        if self.color:
-            stamp, labels = _paint("2", stamp), _PAINTED_LABELS
-            tag = _paint("35", tag) if tag else ""
+        stamp, labels, tag = self._heading(request_id)
         text = "".join(f"{stamp} {labels[level]} {tag}{line}\n" for level, line in lines)
         self._write(text, flush_later=flush_later)
+
+    def _heading(self, request_id: str | None) -> tuple[str, dict[Level, str], str]:
+        """What the text format puts before a line: the time, the labels, the request's tag."""
+        stamp = self._stamp()
+        tag = f"[{request_id[:SHORT_ID]}] " if request_id else ""
+        if self.color:
+            return _paint("2", stamp), _PAINTED_LABELS, _paint("35", tag) if tag else ""
+        return stamp, _LABELS, tag
 
     def _stamp(self) -> str:
         """The text format's time of day, to the millisecond."""
