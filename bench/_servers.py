@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import uvloop
-from _harness import BODY
+from _lab import BODY
 from aiohttp import web
 
 from edgesim.config import load_distribution

@@ -3,7 +3,7 @@ timed figures stay out of the test suite)."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -29,14 +29,13 @@ Transfer/sec:      7.75MB
 
 
 def _harness() -> ModuleType:
+    """The benchmarks' shared module, imported as the scripts import it (``bench`` first on
+    the path, for its own imports of the modules beside it)."""
     if "_harness" in sys.modules:
         return sys.modules["_harness"]
-    spec = importlib.util.spec_from_file_location("_harness", BENCH / "_harness.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["_harness"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    return importlib.import_module("_harness")
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
