@@ -10,6 +10,9 @@ without touching the pipeline, and mypy checks that it does:
 - :class:`FunctionInvoker`: runs a Lambda@Edge function on an event;
 - :data:`LogSink`: receives each invocation's CloudWatch-style log lines.
 
+Beside them, the four triggers (:class:`EventType`) and :func:`event_config`, which the runtime
+and the event builders both read events' ``cf.config`` with.
+
 The models these contracts mention are imported for type checking only, so this module stays at
 the bottom of the import layers (docs/architecture.md).
 """
@@ -17,9 +20,9 @@ the bottom of the import layers (docs/architecture.md).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from edgesim.cache.store import CachedObject, CacheStats
@@ -36,6 +39,7 @@ __all__ = [
     "MonotonicClock",
     "OriginClient",
     "SystemClock",
+    "event_config",
 ]
 
 
@@ -56,6 +60,16 @@ class EventType(StrEnum):
     def is_request(self) -> bool:
         """Request triggers may return a request or generate a response."""
         return self in (EventType.VIEWER_REQUEST, EventType.ORIGIN_REQUEST)
+
+
+def event_config(event: Mapping[str, Any]) -> dict[str, Any]:
+    """An event's ``cf.config`` (the request id, the trigger, the distribution), or an empty
+    dict when ``event`` does not have CloudFront's shape."""
+    try:
+        config = event["Records"][0]["cf"]["config"]
+    except (KeyError, IndexError, TypeError):
+        return {}
+    return config if isinstance(config, dict) else {}
 
 
 class Clock(Protocol):

@@ -44,7 +44,7 @@ from edgesim.lambda_edge.origin import apply_origin, origin_to_cf
 from edgesim.lambda_edge.rules import ParsedRequest, ParsedResponse
 from edgesim.origins.targets import OriginTarget
 from edgesim.quotas import LAMBDA_EDGE
-from edgesim.types import EventType
+from edgesim.types import EventType, event_config
 
 __all__ = [
     "EventContext",
@@ -87,16 +87,6 @@ def _record(ctx: EventContext, event_type: EventType, **parts: Any) -> dict[str,
         "requestId": ctx.request_id,
     }
     return {"Records": [{"cf": {"config": config, **parts}}]}
-
-
-def event_config(event: Mapping[str, Any]) -> dict[str, Any]:
-    """An event's ``cf.config`` (the request id, the trigger, the distribution), or an empty
-    dict when ``event`` does not have CloudFront's shape."""
-    try:
-        config = event["Records"][0]["cf"]["config"]
-    except (KeyError, IndexError, TypeError):
-        return {}
-    return config if isinstance(config, dict) else {}
 
 
 def event_trigger(event: Mapping[str, Any]) -> EventType | None:

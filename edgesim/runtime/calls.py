@@ -27,7 +27,7 @@ from typing import Any
 
 from edgesim.exceptions import FunctionError
 from edgesim.trace import FunctionOutcome
-from edgesim.types import EventType, FunctionInvoker, Invocation
+from edgesim.types import EventType, FunctionInvoker, Invocation, event_config
 
 __all__ = ["FunctionCall", "RecordingInvoker", "current_call"]
 
@@ -80,14 +80,7 @@ _DEFAULT_TRIGGER = EventType.VIEWER_REQUEST
 
 def _identify(event: dict[str, Any]) -> tuple[EventType, str]:
     """The trigger and request id in an event's ``cf.config``."""
-    # lambda_edge.events reads cf.config the same way (event_config, event_trigger); the runtime
-    # sits below lambda_edge (docs/architecture.md), so it cannot import them.
-    try:
-        config = event["Records"][0]["cf"]["config"]
-    except (KeyError, IndexError, TypeError):
-        return _DEFAULT_TRIGGER, ""
-    if not isinstance(config, dict):
-        return _DEFAULT_TRIGGER, ""
+    config = event_config(event)
     kind = config.get("eventType")
     trigger = _TRIGGERS.get(kind) if isinstance(kind, str) else None
     return trigger or _DEFAULT_TRIGGER, str(config.get("requestId", ""))
