@@ -122,12 +122,12 @@ async def worker_command(spec: FunctionSpec) -> list[str]:
     port = spec.debug_port
     if spec.runtime in PYTHON_RUNTIMES:
         python = await resolve_python(spec.runtime, function_name=spec.name)
+        boot = [str(PYTHON_BOOT), str(PYTHON_WORKER), bytecode_cache_dir()]
         if port is None:
-            boot = [str(PYTHON_BOOT), str(PYTHON_WORKER), bytecode_cache_dir()]
             return [python, "-I", "-S", "-B", *boot]
         # Frozen standard modules would make the debugger miss breakpoints set in them.
         interpreter = [python, "-I", "-S", "-B", "-Xfrozen_modules=off"]
-        return [*interpreter, str(PYTHON_WORKER), *debug.python_debug_options(port)]
+        return [*interpreter, *boot, *debug.python_debug_options(port)]
     node = resolve_node(spec.runtime, function_name=spec.name)
     inspector = [] if port is None else [debug.inspect_option(port)]
     return [node, *node_options(spec.memory_mb), *inspector, str(NODE_WORKER)]

@@ -24,7 +24,7 @@ import pytest
 import edgesim.runtime
 from edgesim.cli import main
 from edgesim.exceptions import RuntimeUnavailableError
-from edgesim.runtime import FunctionPool, FunctionRuntime, FunctionSpec, launch
+from edgesim.runtime import FunctionPool, FunctionRuntime, FunctionSpec, debug, launch
 from edgesim.runtime.launch import (
     NODE_RUNTIMES,
     NODE_WORKER,
@@ -255,6 +255,20 @@ async def test_a_python_worker_runs_isolated_without_site_or_bytecode(
     assert Path(command[0]).resolve() == Path(sys.executable).resolve()
     assert PYTHON_WORKER.is_file() and PYTHON_WORKER.parent == RUNTIME_DIR
     assert PYTHON_BOOT.is_file() and PYTHON_BOOT.parent == RUNTIME_DIR
+
+
+async def test_a_python_worker_under_a_debugger_also_comes_from_the_bytecode_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if CURRENT not in PYTHON_RUNTIMES:
+        pytest.skip(f"edgesim knows no runtime for {CURRENT}")
+    _fake_python(tmp_path, CURRENT)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
+    command = await worker_command(spec_for("echo", runtime=CURRENT, debug_port=5678))
+    boot = [str(PYTHON_BOOT), str(PYTHON_WORKER), bytecode_cache_dir()]
+    flags = ["-I", "-S", "-B", "-Xfrozen_modules=off"]
+    assert command[1:] == [*flags, *boot, *debug.python_debug_options(5678)]
 
 
 @pytest.fixture
