@@ -47,12 +47,21 @@ _FRAMING = frozenset({"content-length", "transfer-encoding"})
 _HIGH_WATER = 64 * 1024
 
 
+# The interim answer to a viewer that waits for it before sending its body (RFC 9110 §10.1.1).
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
 class _ViewerBody:
     """A viewer's upload as aiohttp receives it, chunk by chunk as the socket delivers them.
 
     A viewer that goes silent for ``gap`` seconds mid-body, or sends more than CloudFront
     accepts, is cut off: the body ends with :class:`IncompleteBodyError` and the connection
     closes, so a slow upload cannot hold the edge.
+
+    A viewer that sent ``Expect: 100-continue`` and waits before sending its body (curl does for
+    uploads over 1 MB, and would otherwise wait a second) is told to go on when the edge first
+    reads the body. CloudFront does not forward ``Expect``, so it answers the expectation itself;
+    a request answered without its body (a refusal, a generated response) gets no 100.
     """
 
     def __init__(self, request: ViewerRequest, gap: float) -> None:
@@ -64,6 +73,7 @@ class _ViewerBody:
         return self._relay()
 
     async def _relay(self) -> AsyncIterator[bytes]:
+        self._continue()
         received = 0
         while True:
             try:
@@ -84,6 +94,17 @@ class _ViewerBody:
                 self._hang_up()
                 raise IncompleteBodyError("the viewer's body is over CloudFront's maximum")
             yield chunk
+
+    def _continue(self) -> None:
+        request = self._request
+        transport = request.transport
+        if (
+            transport is not None
+            and request.version >= HttpVersion11
+            and self._content.total_bytes == 0
+            and request.message.headers.get("Expect", "").strip().lower() == "100-continue"
+        ):
+            transport.write(_CONTINUE)
 
     def _hang_up(self) -> None:
         if self._request.transport is not None:
