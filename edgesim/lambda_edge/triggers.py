@@ -24,7 +24,7 @@ from edgesim.exceptions import (
 )
 from edgesim.http import EdgeRequest, EdgeResponse
 from edgesim.lambda_edge import events
-from edgesim.lambda_edge.rules import ParsedResponse, ParsedResult, parse_result
+from edgesim.lambda_edge.rules import ParsedResponse, ParsedResult, ResultKind, parse_result
 from edgesim.origins.targets import OriginTarget
 from edgesim.pages import EarlyResponse, error_response, function_error_page, origin_error_page
 from edgesim.trace import FunctionOutcome, OriginOutcome, Stage, Trace, TraceRecord
@@ -152,7 +152,7 @@ class Triggers:
         trace: Trace,
         request: EdgeRequest,
     ) -> ParsedResult:
-        stage = Stage(event_type.value)
+        stage = _STAGES[event_type]
         started = time.perf_counter()
         try:
             try:
@@ -183,7 +183,7 @@ class Triggers:
         trace.add(
             TraceRecord(
                 stage,
-                FunctionOutcome(parsed.kind.value),
+                _OUTCOMES[parsed.kind],
                 elapsed_ms(started),
                 event=event,
                 result=invocation.value,
@@ -219,6 +219,11 @@ class Triggers:
             distribution_id=settings.id,
             request_id=trace.request_id,
         )
+
+
+# Looked up rather than made by value on every invocation (an enum call is a Python-level call).
+_STAGES = {trigger: Stage(trigger.value) for trigger in EventType}
+_OUTCOMES = {kind: FunctionOutcome(kind.value) for kind in ResultKind}
 
 
 def elapsed_ms(started: float) -> float:
@@ -272,7 +277,7 @@ class _Applying:
             )
         trace = self._trace
         outcome = FunctionOutcome.VALIDATION_ERROR
-        trace.add(TraceRecord(Stage(self._event_type.value), outcome, detail=reason))
+        trace.add(TraceRecord(_STAGES[self._event_type], outcome, detail=reason))
         page = function_error_page(LambdaValidationError(reason))
         head = self._request.method == "HEAD"
         raise EarlyResponse(error_response(page, trace.request_id, head=head)) from error
