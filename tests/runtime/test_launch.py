@@ -108,14 +108,18 @@ async def test_node_runs_with_lambdas_v8_limits_for_the_memory_size() -> None:
     assert "--max-old-space-size=922" in command
 
 
-async def test_a_python_worker_runs_isolated_without_site_or_bytecode(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def only_this_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The running interpreter, as its runtime's name, is the only Python a worker can find."""
     if CURRENT not in PYTHON_RUNTIMES:
         pytest.skip(f"edgesim knows no runtime for {CURRENT}")
     fake_python(tmp_path, CURRENT)
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
+
+
+@pytest.mark.usefixtures("only_this_python")
+async def test_a_python_worker_runs_isolated_without_site_or_bytecode() -> None:
     command = await worker_command(spec_for("echo", runtime=CURRENT))
     # The worker program itself comes compiled from edgesim's private bytecode folder.
     boot = [str(PYTHON_BOOT), str(PYTHON_WORKER), bytecode_cache_dir()]
@@ -125,14 +129,8 @@ async def test_a_python_worker_runs_isolated_without_site_or_bytecode(
     assert PYTHON_BOOT.is_file() and PYTHON_BOOT.parent == RUNTIME_DIR
 
 
-async def test_a_python_worker_under_a_debugger_also_comes_from_the_bytecode_cache(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if CURRENT not in PYTHON_RUNTIMES:
-        pytest.skip(f"edgesim knows no runtime for {CURRENT}")
-    fake_python(tmp_path, CURRENT)
-    monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
+@pytest.mark.usefixtures("only_this_python")
+async def test_a_python_worker_under_a_debugger_also_comes_from_the_bytecode_cache() -> None:
     command = await worker_command(spec_for("echo", runtime=CURRENT, debug_port=5678))
     boot = [str(PYTHON_BOOT), str(PYTHON_WORKER), bytecode_cache_dir()]
     flags = ["-I", "-S", "-B", "-Xfrozen_modules=off"]
