@@ -25,6 +25,19 @@ CLOUDFRONT_HEADERS = [
 ]
 
 
+def loopback_target(port: int, **overrides: Any) -> OriginTarget:
+    """A custom origin named ``origin.example``, dialled at ``port`` on 127.0.0.1 over HTTP."""
+    fields: dict[str, Any] = {
+        "kind": "custom",
+        "domain_name": "origin.example",
+        "protocol": "http",
+        "port": port,
+        "connect_host": "127.0.0.1",
+    }
+    fields.update(overrides)
+    return OriginTarget(**fields)
+
+
 @dataclass
 class Seen:
     """One request as the origin received it."""
@@ -45,15 +58,7 @@ class Origin:
     port: int = 0
 
     def target(self, **overrides: Any) -> OriginTarget:
-        fields: dict[str, Any] = {
-            "kind": "custom",
-            "domain_name": "origin.example",
-            "protocol": "http",
-            "port": self.port,
-            "connect_host": "127.0.0.1",
-        }
-        fields.update(overrides)
-        return OriginTarget(**fields)
+        return loopback_target(self.port, **overrides)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()

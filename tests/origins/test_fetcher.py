@@ -13,7 +13,13 @@ from edgesim.exceptions import IncompleteBodyError, OriginError
 from edgesim.http import EdgeRequest, Headers
 from edgesim.origins.fetcher import OriginFetcher
 from edgesim.origins.targets import OriginTarget
-from tests.origins.fetcher_origins import BIG, CLOUDFRONT_HEADERS, closed_port, request
+from tests.origins.fetcher_origins import (
+    BIG,
+    CLOUDFRONT_HEADERS,
+    closed_port,
+    loopback_target,
+    request,
+)
 
 # -- what reaches the origin ----------------------------------------------------------------
 
@@ -290,10 +296,7 @@ async def test_upload_cut_by_the_viewer_is_502_and_not_retried(origin, fetcher) 
 
 async def test_upload_to_a_refused_port_is_tried_again_before_any_byte_left(dials) -> None:
     fetcher = OriginFetcher()
-    target = OriginTarget(
-        kind="custom", domain_name="origin.example", protocol="http", port=closed_port(),
-        connect_host="127.0.0.1", connection_attempts=3,
-    )  # fmt: skip
+    target = loopback_target(closed_port(), connection_attempts=3)
     outgoing = streamed("PUT", b"body", length=True)
     try:
         with pytest.raises(OriginError) as caught:

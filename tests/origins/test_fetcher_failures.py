@@ -13,16 +13,13 @@ from edgesim.exceptions import IncompleteBodyError, OriginError
 from edgesim.http import EdgeResponse
 from edgesim.origins.fetcher import OriginFetcher
 from edgesim.origins.targets import OriginTarget
-from tests.origins.fetcher_origins import OK, Dials, closed_port, request
+from tests.origins.fetcher_origins import OK, Dials, closed_port, loopback_target, request
 
 # -- failures -------------------------------------------------------------------------------
 
 
 async def test_connection_refused_is_504(fetcher) -> None:
-    target = OriginTarget(
-        kind="custom", domain_name="origin.example", protocol="http", port=closed_port(),
-        connect_host="127.0.0.1",
-    )  # fmt: skip
+    target = loopback_target(closed_port())
     with pytest.raises(OriginError) as caught:
         await fetcher.fetch(request(), target)
     assert caught.value.status == 504
@@ -73,10 +70,7 @@ async def test_a_refused_connection_is_tried_the_targets_number_of_times(
     dials: Dials, attempts: int
 ) -> None:
     fetcher = OriginFetcher()
-    target = OriginTarget(
-        kind="custom", domain_name="origin.example", protocol="http", port=closed_port(),
-        connect_host="127.0.0.1", connection_attempts=attempts,
-    )  # fmt: skip
+    target = loopback_target(closed_port(), connection_attempts=attempts)
     try:
         with pytest.raises(OriginError) as caught:
             await fetcher.fetch(request("POST"), target)
@@ -90,10 +84,7 @@ async def test_a_refused_connection_is_tried_the_targets_number_of_times(
 async def test_the_targets_connection_timeout_bounds_each_attempt(dials: Dials) -> None:
     dials.hang = True
     fetcher = OriginFetcher()
-    target = OriginTarget(
-        kind="custom", domain_name="origin.example", protocol="http", port=closed_port(),
-        connect_host="127.0.0.1", connection_attempts=2, connection_timeout=0.3,
-    )  # fmt: skip
+    target = loopback_target(closed_port(), connection_attempts=2, connection_timeout=0.3)
     started = time.monotonic()
     try:
         with pytest.raises(OriginError) as caught:
@@ -125,10 +116,7 @@ class RawOrigin:
         await writer.wait_closed()
 
     def target(self) -> OriginTarget:
-        return OriginTarget(
-            kind="custom", domain_name="origin.example", protocol="http", port=self.port,
-            connect_host="127.0.0.1",
-        )  # fmt: skip
+        return loopback_target(self.port)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from edgesim.http import EdgeRequest
 from edgesim.origins.fetcher import OriginFetcher
 from edgesim.origins.targets import OriginTarget
 from edgesim.tasks import spawn
-from tests.origins.fetcher_origins import OK, Origin, request
+from tests.origins.fetcher_origins import OK, Origin, loopback_target, request
 
 # -- framing: nothing beyond an answer is ever taken for the next one -------------------------
 
@@ -80,10 +80,7 @@ class KeepAliveOrigin:
         self.unasked_sent.set()
 
     def target(self) -> OriginTarget:
-        return OriginTarget(
-            kind="custom", domain_name="origin.example", protocol="http", port=self.port,
-            connect_host="127.0.0.1",
-        )  # fmt: skip
+        return loopback_target(self.port)
 
 
 @pytest.fixture
@@ -327,10 +324,7 @@ async def test_a_body_that_came_with_its_head_is_handed_over_whole(split: bool) 
         writer.close()
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    target = OriginTarget(
-        kind="custom", domain_name="origin.example", protocol="http",
-        port=server.sockets[0].getsockname()[1], connect_host="127.0.0.1",
-    )  # fmt: skip
+    target = loopback_target(server.sockets[0].getsockname()[1])
     fetcher = OriginFetcher()
     try:
         for _ in range(2):
