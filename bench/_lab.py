@@ -86,6 +86,7 @@ class Server:
         self.process = psutil.Process(self.popen.pid)
         self.url = ""
         self.admin_url = ""
+        self.config: Path | None = None  # an edgesim's distribution file, files beside it
 
     @property
     def pid(self) -> int:
@@ -209,12 +210,14 @@ class Lab(contextlib.ExitStack):
         for relative, content in (files or {}).items():
             (folder / relative).parent.mkdir(parents=True, exist_ok=True)
             (folder / relative).write_bytes(content)
-        (folder / "bench.yaml").write_text(config)
+        path = folder / "bench.yaml"
+        path.write_text(config)
         argv = [*prefix, PYTHON, *entry, "serve", "--port", "0", "--admin-port", "0"]
-        argv += ["--shutdown-grace", "1", *args, str(folder / "bench.yaml")]
+        argv += ["--shutdown-grace", "1", *args, str(path)]
         server = self.start(
             Server(name, argv, workdir=self.dir, env={"EDGESIM_ADMIN_TOKEN": ADMIN_TOKEN})
         )
+        server.config = path
         server.url = server.wait_for_log(r" on (http://[0-9.]+:\d+)/", timeout).group(1)
         admin = server.wait_for_log(r"admin API[^\n]* on (http://[0-9.]+:\d+)/", timeout).group(1)
         server.admin_url = admin

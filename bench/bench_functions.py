@@ -177,7 +177,8 @@ def javascript_rows(options: h.Options) -> list[h.Row]:
         url = edge.url + "/page.html"
         h.fetch(url)
         h.expect(url, x_cache="Hit")
-        folder = lab.dir / "edgesim-js"
+        assert edge.config is not None
+        folder = edge.config.parent
         sides = [h.Side("edgesim", edge, url)]
         why_not = ""
         try:
@@ -227,9 +228,8 @@ def python_rows(options: h.Options) -> list[h.Row]:
         with_fn, without = edge.url + "/fn/page.html", edge.url + "/page.html"
         h.expect(with_fn, x_cache="Miss")
         h.expect(without, x_cache="Miss")
-        bare = lab.pools(
-            "bare round trips", lab.dir / "edgesim-python" / "bench.yaml", "/fn/page.html"
-        )
+        assert edge.config is not None
+        bare = lab.pools("bare round trips", edge.config, "/fn/page.html")
         figures = h.interleave(
             [
                 h.Side("four functions", edge, with_fn),
